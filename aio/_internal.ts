@@ -1,0 +1,40 @@
+// Package-private access to an AioContext's internals, for the modules that
+// QEMU builds into the same struct (the GSource, coroutine scheduling, the
+// thread pool). A WeakMap keeps it off the public type.
+import type { AioContext } from "./async.ts";
+import type { AioPosix } from "./aio_posix.ts";
+import type { BhList } from "./bh.ts";
+import type { TimerListGroup } from "./timer.ts";
+
+export interface AioInternals {
+  readonly posix: AioPosix;
+  readonly bhList: BhList;
+  readonly tlg: TimerListGroup;
+  /** The SharedArrayBuffer control block (see _ctl_block.ts). */
+  readonly ctl: Int32Array;
+  /** aio_compute_timeout in ns (-1 infinite). */
+  computeTimeout(): number;
+  /** aio_notify_accept. */
+  notifyAccept(): void;
+  /** Hooks run first at destroy (thread pool free, co_schedule BH delete). */
+  readonly destroyHooks: Array<() => void>;
+  /** Per-module state keyed by module (co_schedule, thread pool ...). */
+  readonly slots: Map<symbol, unknown>;
+  /** GSource hooks, installed by getGSource(). */
+  gsource: { addPoll(pfd: { fd: number; events: number; revents: number }): void; removePoll(pfd: { fd: number; events: number; revents: number }): void } | null;
+}
+
+const registry = new WeakMap<AioContext, AioInternals>();
+
+export function registerInternals(ctx: AioContext, i: AioInternals): void {
+  registry.set(ctx, i);
+}
+
+export function internals(ctx: AioContext): AioInternals {
+  const i = registry.get(ctx);
+  if (i === undefined) throw new TypeError("Not an AioContext");
+  return i;
+}
+
+/** Set by the coroutine module: whether the caller runs inside a coroutine. */
+export const coroutineHooks: { inCoroutine: () => boolean } = { inCoroutine: () => false };

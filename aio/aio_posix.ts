@@ -1,0 +1,552 @@
+/**
+ * util/aio-posix.c: fd handlers, the ready list, adaptive polling and the
+ * `aio_poll` algorithm. {@linkcode AioContext} owns one `AioPosix` and calls
+ * it; users go through the context's methods.
+ *
+ * Thread: home thread only.
+ *
+ * @module
+ */
+import { AioHandler, type IOHandler, type IOPollHandler, ReadyList } from "./_aio_handler.ts";
+import type { FdMon, FdMonHost } from "../fdmon/_types.ts";
+import type { GPollFD } from "../glib/gpollfd.ts";
+import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
+import { clockGettimeNs } from "../sys/clock.ts";
+
+/** Stop busy-polling a handler that stayed idle this long (POLL_IDLE_INTERVAL_NS). */
+const POLL_IDLE_INTERVAL_NS = 7_000_000_000;
+const READ_EVENTS = POLLIN | POLLHUP | POLLERR;
+const WRITE_EVENTS = POLLOUT | POLLERR;
+
+/** What aio_poll needs from the rest of the context (util/async.c). */
+export interface AioPollHooks {
+  /** aio_compute_timeout: BHs and timers, ns, -1 = infinite. */
+  computeTimeout(): number;
+  /** aio_bh_poll. */
+  bhPoll(): boolean;
+  /** timerlistgroup_run_timers. */
+  runTimers(): boolean;
+  /** Adds delta to notify_me (home thread only). */
+  notifyMeAdd(delta: number): void;
+  /** Reads notified. */
+  notified(): boolean;
+  /** aio_notify_accept. */
+  notifyAccept(): void;
+  /** aio_notify. */
+  notify(): void;
+  /** GSource poll-fd bookkeeping. */
+  gsourceAddPoll(pfd: GPollFD): void;
+  gsourceRemovePoll(pfd: GPollFD): void;
+}
+
+/** Callbacks of one fd, as given to {@linkcode AioContext.prototype.setFdHandler}. */
+export interface FdHandlers {
+  /** Called when the fd is readable (or on HUP/ERR). Counterpart: `io_read`. */
+  read?: IOHandler | null;
+  /** Called when the fd is writable (or on ERR). Counterpart: `io_write`. */
+  write?: IOHandler | null;
+  /**
+   * Busy-poll check, no syscall: true if there is work. Only used together
+   * with `pollReady`. Counterpart: `io_poll`.
+   */
+  poll?: IOPollHandler | null;
+  /** Called when `poll` returned true. Counterpart: `io_poll_ready`. */
+  pollReady?: IOHandler | null;
+}
+
+/** Adaptive polling parameters. */
+export interface PollParams {
+  /** Longest busy-poll time in ns; 0 disables polling. Counterpart: `poll_max_ns`. */
+  maxNs: number;
+  /** Growth factor (0 means 2). Counterpart: `poll_grow`. */
+  grow?: number;
+  /** Shrink divisor (0 means reset to 0). Counterpart: `poll_shrink`. */
+  shrink?: number;
+}
+
+/** Introspection of one registered fd handler. */
+export interface FdHandlerInfo {
+  /** The fd. */
+  fd: number;
+  /** Requested poll events. */
+  events: number;
+  /** Which callbacks are set. */
+  read: boolean;
+  write: boolean;
+  poll: boolean;
+  /** On the busy-polling list, with its current polling time. */
+  polling: boolean;
+  pollNs: number;
+  /** The context's own notifier. */
+  notifier: boolean;
+}
+
+/** The fd-handler half of an AioContext. */
+export class AioPosix implements FdMonHost {
+  #hooks: AioPollHooks;
+  #fdmon!: FdMon;
+  /** Live nodes by fd (find_aio_handler). */
+  #byFd = new Map<number, AioHandler>();
+  /** All nodes not yet freed, in registration order (aio_handlers, reversed). */
+  #handlers = new Set<AioHandler>();
+  #deleted: AioHandler[] = [];
+  #polling = new Set<AioHandler>();
+  #liveCount = 0;
+  /** list_lock's visitor count (QemuLockCnt, single-isolate). */
+  #lockcnt = 0;
+  #pollDisableCnt = 0;
+  #pollStarted = false;
+  #pollMaxNs = 0;
+  #pollGrow = 0;
+  #pollShrink = 0;
+  /** One ready list per nesting depth, so polls allocate nothing. */
+  #readyLists: ReadyList[] = [];
+  #depth = 0;
+  /** The timeout being computed; only used before any callback can nest. */
+  #t = { timeout: 0 };
+
+  constructor(hooks: AioPollHooks) {
+    this.#hooks = hooks;
+  }
+
+  /** Installs the backend (once, at context setup). */
+  setFdMon(m: FdMon): void {
+    this.#fdmon = m;
+  }
+
+  get fdmon(): FdMon {
+    return this.#fdmon;
+  }
+
+  // ---- FdMonHost ----
+
+  *liveHandlers(): Iterable<AioHandler> {
+    const arr = [...this.#handlers];
+    for (let i = arr.length - 1; i >= 0; i--) if (!arr[i].deleted) yield arr[i];
+  }
+
+  get liveCount(): number {
+    return this.#liveCount;
+  }
+
+  canUpgrade(): boolean {
+    // qemu_lockcnt_dec_if_lock succeeds only for the outermost walker.
+    return this.#lockcnt <= 1;
+  }
+
+  replaceFdMon(next: FdMon): void {
+    this.#fdmon = next;
+  }
+
+  pollDisabled(): boolean {
+    return this.#pollDisableCnt > 0;
+  }
+
+  gsourceAddPoll(pfd: GPollFD): void {
+    this.#hooks.gsourceAddPoll(pfd);
+  }
+
+  gsourceRemovePoll(pfd: GPollFD): void {
+    this.#hooks.gsourceRemovePoll(pfd);
+  }
+
+  nodeDeleted(node: AioHandler): void {
+    if (!node.deleted) {
+      node.deleted = true;
+      this.#deleted.push(node);
+    }
+  }
+
+  // ---- aio_set_fd_handler ----
+
+  /** aio_set_fd_handler; `isNotifier` marks the context's own notifier. */
+  setFdHandler(fd: number, h: FdHandlers, isNotifier = false): void {
+    let ioPoll = h.poll ?? null;
+    const ioPollReady = h.pollReady ?? null;
+    const ioRead = h.read ?? null;
+    const ioWrite = h.write ?? null;
+    if (ioPoll !== null && ioPollReady === null) ioPoll = null; // polling needs a ready handler
+    const node = this.#byFd.get(fd) ?? null;
+    let newNode: AioHandler | null = null;
+    let change: number;
+    if (ioRead === null && ioWrite === null && ioPoll === null) {
+      if (node === null) return;
+      node.pfd.events = 0;
+      change = node.ioPoll === null ? -1 : 0;
+      this.#byFd.delete(fd);
+    } else {
+      change = (ioPoll === null ? 1 : 0) - (node !== null && node.ioPoll === null ? 1 : 0);
+      const events = (ioRead ? READ_EVENTS : 0) | (ioWrite ? WRITE_EVENTS : 0);
+      newNode = new AioHandler(fd, events, ioRead, ioWrite, ioPoll, ioPollReady, isNotifier);
+      if (node !== null) newNode.fdmonSlot = node.fdmonSlot;
+      this.#hooks.gsourceAddPoll(newNode.pfd);
+      this.#handlers.add(newNode);
+      this.#byFd.set(fd, newNode);
+      this.#liveCount++;
+    }
+    this.#pollDisableCnt += change;
+    this.#fdmon.update(node, newNode);
+    if (node !== null) this.#removeNode(node);
+    this.#hooks.notify();
+  }
+
+  /** aio_remove_fd_handler: free now, or mark deleted while a walk is on. */
+  #removeNode(node: AioHandler): void {
+    this.#hooks.gsourceRemovePoll(node.pfd);
+    node.pfd.revents = 0;
+    node.pollReady = false;
+    this.#liveCount--;
+    if (node.deleted) return; // the backend already marked it (io_uring)
+    if (this.#lockcnt > 0) {
+      node.deleted = true;
+      this.#deleted.push(node);
+      return;
+    }
+    node.deleted = true;
+    this.#free(node);
+  }
+
+  #free(node: AioHandler): void {
+    node.freed = true;
+    node.readyOwner = null;
+    if (node.polling) {
+      node.polling = false;
+      this.#polling.delete(node);
+    }
+    this.#handlers.delete(node);
+  }
+
+  /** aio_set_fd_poll: io_poll_begin / io_poll_end of an existing node. */
+  setFdPoll(fd: number, begin: IOHandler | null, end: IOHandler | null): void {
+    const node = this.#byFd.get(fd);
+    if (node === undefined) return;
+    node.ioPollBegin = begin;
+    node.ioPollEnd = end;
+  }
+
+  hasFd(fd: number): boolean {
+    return this.#byFd.has(fd);
+  }
+
+  /** aio_context_set_poll_params (no validation here; the caller validates). */
+  setPollParams(maxNs: number, grow: number, shrink: number): void {
+    for (const n of this.#handlers) n.pollNs = 0;
+    this.#pollMaxNs = maxNs;
+    this.#pollGrow = grow;
+    this.#pollShrink = shrink;
+    this.#hooks.notify();
+  }
+
+  get pollParams(): Required<PollParams> {
+    return { maxNs: this.#pollMaxNs, grow: this.#pollGrow, shrink: this.#pollShrink };
+  }
+
+  info(): FdHandlerInfo[] {
+    const out: FdHandlerInfo[] = [];
+    for (const n of this.liveHandlers()) {
+      out.push({
+        fd: n.pfd.fd,
+        events: n.pfd.events,
+        read: n.ioRead !== null,
+        write: n.ioWrite !== null,
+        poll: n.ioPoll !== null,
+        polling: n.polling,
+        pollNs: n.pollNs,
+        notifier: n.isNotifier,
+      });
+    }
+    return out;
+  }
+
+  // ---- polling ----
+
+  #addPollReady(ready: ReadyList, node: AioHandler): void {
+    node.pollReady = true;
+    ready.add(node, 0);
+  }
+
+  /** poll_set_started: io_poll_begin/end on every polled handler. */
+  #pollSetStarted(ready: ReadyList, started: boolean): boolean {
+    if (started === this.#pollStarted) return false;
+    this.#pollStarted = started;
+    let progress = false;
+    this.#lockcnt++;
+    try {
+      for (const node of this.#polling) {
+        if (node.deleted) continue;
+        const fn = started ? node.ioPollBegin : node.ioPollEnd;
+        if (fn !== null) fn();
+        // A last look in case io_poll_end raced with an event.
+        if (!started && node.ioPoll!()) {
+          this.#addPollReady(ready, node);
+          progress = true;
+        }
+      }
+    } finally {
+      this.#lockcnt--;
+    }
+    return progress;
+  }
+
+  #runPollHandlersOnce(ready: ReadyList, now: number, t: { timeout: number }): boolean {
+    let progress = false;
+    for (const node of this.#polling) {
+      if (node.ioPoll!()) {
+        this.#addPollReady(ready, node);
+        node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
+        t.timeout = 0;
+        if (!node.isNotifier) progress = true;
+      }
+    }
+    return progress;
+  }
+
+  #removeIdlePollHandlers(ready: ReadyList, now: number): boolean {
+    if (!this.#fdmon.supportsUserspacePolling) return false;
+    let progress = false;
+    for (const node of this.#polling) {
+      if (node.pollIdleTimeout === 0) {
+        node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
+      } else if (now >= node.pollIdleTimeout) {
+        node.pollIdleTimeout = 0;
+        node.polling = false;
+        this.#polling.delete(node);
+        if (this.#pollStarted && node.ioPollEnd !== null) {
+          node.ioPollEnd();
+          if (node.ioPoll!()) {
+            this.#addPollReady(ready, node);
+            progress = true;
+          }
+        }
+      }
+    }
+    return progress;
+  }
+
+  #runPollHandlers(ready: ReadyList, maxNs: number, t: { timeout: number }): boolean {
+    let progress: boolean;
+    const start = clockGettimeNs();
+    let elapsed: number;
+    do {
+      progress = this.#runPollHandlersOnce(ready, start, t);
+      elapsed = clockGettimeNs() - start;
+      maxNs = soonest(t.timeout, maxNs);
+    } while (elapsed < maxNs && !this.#fdmon.needWait());
+    if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
+      t.timeout = 0;
+      progress = true;
+    }
+    if (t.timeout !== -1) t.timeout -= Math.min(t.timeout, elapsed);
+    return progress;
+  }
+
+  #tryPollMode(ready: ReadyList, t: { timeout: number }): boolean {
+    if (this.#polling.size === 0) return false;
+    let maxNs = 0;
+    for (const n of this.#polling) if (n.pollNs > maxNs) maxNs = n.pollNs;
+    maxNs = soonest(t.timeout, maxNs);
+    if (maxNs !== 0 && !this.#fdmon.needWait()) {
+      this.#pollSetStarted(ready, true);
+      if (this.#runPollHandlers(ready, maxNs, t)) return true;
+    }
+    return false;
+  }
+
+  #adjustPollingTime(node: AioHandler, blockNs: number): void {
+    const max = this.#pollMaxNs;
+    if (blockNs <= node.pollNs) return;
+    if (blockNs > max) {
+      node.pollNs = this.#pollShrink ? Math.floor(node.pollNs / this.#pollShrink) : 0;
+    } else if (node.pollNs < max && blockNs < max) {
+      const grow = this.#pollGrow || 2;
+      node.pollNs = node.pollNs ? node.pollNs * grow : 4000;
+      if (node.pollNs > max) node.pollNs = max;
+    }
+  }
+
+  // ---- dispatch ----
+
+  /** aio_dispatch_handler. */
+  #dispatchHandler(node: AioHandler): boolean {
+    const revents = node.pfd.revents & node.pfd.events;
+    node.pfd.revents = 0;
+    const pollReady = node.pollReady;
+    node.pollReady = false;
+    // Start polling a handler once it has had a real event.
+    if (!node.deleted && !node.polling && node.ioPoll !== null) {
+      if (this.#pollStarted && node.ioPollBegin !== null) node.ioPollBegin();
+      node.polling = true;
+      this.#polling.add(node);
+    }
+    if (!node.deleted && pollReady && revents === 0 && node.ioPollReady !== null) {
+      // Off the polling list while io_poll_ready runs, so a nested aio_poll
+      // cannot call this handler's io_poll again.
+      const wasPolling = node.polling;
+      if (wasPolling) {
+        node.polling = false;
+        this.#polling.delete(node);
+      }
+      try {
+        node.ioPollReady();
+      } finally {
+        if (!node.polling && !node.freed) {
+          node.polling = true;
+          this.#polling.add(node);
+        }
+      }
+      return !node.isNotifier;
+    }
+    let progress = false;
+    if (!node.deleted && (revents & READ_EVENTS) !== 0 && node.ioRead !== null) {
+      node.ioRead();
+      if (!node.isNotifier) progress = true;
+    }
+    if (!node.deleted && (revents & WRITE_EVENTS) !== 0 && node.ioWrite !== null) {
+      node.ioWrite();
+      progress = true;
+    }
+    return progress;
+  }
+
+  #dispatchReady(ready: ReadyList, blockNs: number): boolean {
+    let progress = false;
+    let node: AioHandler | null;
+    while ((node = ready.pop()) !== null) {
+      if (this.#dispatchHandler(node)) progress = true;
+      if (this.#pollMaxNs !== 0 && node.polling) this.#adjustPollingTime(node, blockNs);
+    }
+    return progress;
+  }
+
+  /** aio_free_deleted_handlers: only the outermost walker frees. */
+  #freeDeleted(): void {
+    if (this.#deleted.length === 0 || this.#lockcnt !== 1) return;
+    for (const n of this.#deleted) this.#free(n);
+    this.#deleted.length = 0;
+  }
+
+  /** aio_poll. Returns progress. */
+  poll(blocking: boolean): boolean {
+    const hooks = this.#hooks;
+    const depth = this.#depth++;
+    const ready = this.#readyLists[depth] ??= new ReadyList();
+    this.#lockcnt++;
+    let useNotifyMe = false;
+    let progress = false;
+    let unlocked = false;
+    try {
+      const start = this.#pollMaxNs !== 0 ? clockGettimeNs() : 0;
+      const t = this.#t;
+      t.timeout = blocking ? hooks.computeTimeout() : 0;
+      progress = this.#tryPollMode(ready, t);
+      // notify_me handshake: announce the coming wait, then look at
+      // notified once more so a kick that raced with us is not lost.
+      if (t.timeout !== 0) {
+        useNotifyMe = true;
+        hooks.notifyMeAdd(2);
+        if (hooks.notified()) t.timeout = 0;
+      }
+      // A zero-timeout poll needs no syscall when every handler can be
+      // busy-polled (need_wait false).
+      if (t.timeout !== 0 || this.#fdmon.needWait()) {
+        // Poll mode off before a wait, so that a guest-style kick through
+        // the fd wakes us; the last io_poll look may still find work.
+        if (this.#pollSetStarted(ready, false)) {
+          t.timeout = 0;
+          progress = true;
+        }
+        this.#fdmon.wait(ready, t.timeout);
+      }
+      if (useNotifyMe) {
+        useNotifyMe = false;
+        hooks.notifyMeAdd(-2);
+      }
+      hooks.notifyAccept();
+      const blockNs = this.#pollMaxNs !== 0 ? clockGettimeNs() - start : 0;
+      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
+      if (hooks.bhPoll()) progress = true;
+      if (this.#dispatchReady(ready, blockNs)) progress = true;
+      this.#freeDeleted();
+      this.#lockcnt--;
+      unlocked = true;
+      if (hooks.runTimers()) progress = true;
+      return progress;
+    } finally {
+      // Reached with an exception from a callback: keep the counters right
+      // so the next poll starts from a consistent state.
+      if (useNotifyMe) hooks.notifyMeAdd(-2);
+      if (!unlocked) {
+        this.#freeDeleted();
+        this.#lockcnt--;
+        // Leftover ready nodes keep their revents; level-triggered fds are
+        // simply reported again by the next wait.
+        while (ready.pop() !== null);
+      }
+      this.#depth--;
+    }
+  }
+
+  // ---- GSource path (aio_prepare / aio_pending / aio_dispatch) ----
+
+  /** aio_prepare: poll mode cannot be used under the GLib loop. */
+  prepare(): void {
+    const ready = this.#readyLists[this.#depth] ??= new ReadyList();
+    this.#pollSetStarted(ready, false);
+    while (ready.pop() !== null);
+    this.#fdmon.gsourcePrepare();
+  }
+
+  /** aio_pending (fdmon gsource_check). */
+  pending(): boolean {
+    return this.#fdmon.gsourceCheck();
+  }
+
+  /** aio_dispatch: BHs first, then fd handlers, then timers. */
+  dispatch(): boolean {
+    const hooks = this.#hooks;
+    const depth = this.#depth++;
+    const ready = this.#readyLists[depth] ??= new ReadyList();
+    this.#lockcnt++;
+    let progress = false;
+    let unlocked = false;
+    try {
+      if (hooks.bhPoll()) progress = true;
+      this.#fdmon.gsourceDispatch(ready);
+      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
+      if (this.#dispatchReady(ready, 0)) progress = true;
+      this.#freeDeleted();
+      this.#lockcnt--;
+      unlocked = true;
+      if (hooks.runTimers()) progress = true;
+      return progress;
+    } finally {
+      if (!unlocked) {
+        this.#freeDeleted();
+        this.#lockcnt--;
+        while (ready.pop() !== null);
+      }
+      this.#depth--;
+    }
+  }
+
+  /** aio_context_destroy: drop every node; the backend closes its fds. */
+  destroy(): void {
+    this.#fdmon.destroy();
+    for (const n of this.#handlers) {
+      n.deleted = true;
+      n.freed = true;
+    }
+    this.#handlers.clear();
+    this.#byFd.clear();
+    this.#polling.clear();
+    this.#deleted.length = 0;
+    this.#liveCount = 0;
+  }
+}
+
+/** qemu_soonest_timeout: unsigned minimum, so -1 (infinite) loses. */
+function soonest(a: number, b: number): number {
+  if (a < 0) return b;
+  if (b < 0) return a;
+  return a < b ? a : b;
+}

@@ -1,0 +1,592 @@
+/**
+ * util/async.c: the AioContext. Bottom halves, timers, fd handlers and the
+ * notify handshake, driven by {@linkcode AioContext.prototype.poll}.
+ *
+ * @module
+ */
+import { type AioPollHooks, AioPosix, type FdHandlerInfo, type FdHandlers, type PollParams } from "./aio_posix.ts";
+import { BhList, type BhOptions, QEMUBH } from "./bh.ts";
+import {
+  CTL_DESTROYED,
+  CTL_DOORBELL_FD,
+  CTL_ID,
+  CTL_KICKS,
+  CTL_NOTIFIED,
+  CTL_NOTIFY_ME,
+  newCtlBlock,
+} from "./_ctl_block.ts";
+import { EventNotifier } from "./event_notifier.ts";
+import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
+import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
+import { resolveFdMon } from "../fdmon/mod.ts";
+import type { FdMonName } from "../fdmon/_types.ts";
+import { isOpenFd } from "../sys/fd.ts";
+import { SysError } from "../sys/errno.ts";
+
+/** Options for {@linkcode AioContext.create}. */
+export interface AioContextOptions {
+  /**
+   * The fd monitor: "poll" (upgrades to epoll at 64 fds, as QEMU), "epoll",
+   * "io_uring", or "auto" (default: the `AIOLOOP_FDMON` environment
+   * variable, else the fastest that works).
+   */
+  fdmon?: FdMonName | "auto";
+  /** A name for introspection (`info aio`). */
+  name?: string;
+}
+
+/** Introspection of a context, as the demo's `info aio` prints it. */
+export interface AioContextInfo {
+  /** Context id. */
+  id: number;
+  /** Context name. */
+  name: string;
+  /** The fd monitor in use now. */
+  fdmon: FdMonName;
+  /** Registered fd handlers. */
+  handlers: FdHandlerInfo[];
+  /** Names of queued bottom halves and whether each is scheduled. */
+  bhs: { name: string; scheduled: boolean }[];
+  /** Adaptive polling parameters. */
+  pollParams: Required<PollParams>;
+}
+
+let nextId = 1;
+
+/**
+ * An event loop context: bottom halves, timers and fd handlers, run by
+ * {@linkcode AioContext.prototype.poll}. The fd path is real libc (poll,
+ * epoll) through FFI; the notify handshake lives in a SharedArrayBuffer so
+ * other threads can ring the context.
+ *
+ * Counterpart: `AioContext` (`aio_context_new`, `aio_poll`, `aio_notify`).
+ *
+ * Thread: home thread (the isolate that created it) only, except where a
+ * method says otherwise.
+ *
+ * @example A bottom half and a timer
+ * ```ts
+ * import { AioContext, QEMUClockType, SCALE_MS } from "@aioloop/aioloop";
+ * using ctx = AioContext.create();
+ * const log: string[] = [];
+ * ctx.bhScheduleOneshot(() => log.push("bh"));
+ * const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_MS, () => log.push("timer"));
+ * t.mod(0); // already expired: runs in the next poll
+ * while (log.length < 2) ctx.poll(true);
+ * console.log(log); // [ "bh", "timer" ]
+ * ```
+ */
+export class AioContext {
+  /** Process-unique id. */
+  readonly id: number;
+  /** Name for introspection. */
+  readonly name: string;
+  #ctl: Int32Array;
+  #notifier: EventNotifier;
+  #bhs: BhList = new BhList();
+  #tlg: TimerListGroup;
+  #posix: AioPosix;
+  #destroyed = false;
+  #polling = 0;
+  #internals: AioInternals;
+
+  private constructor(options: AioContextOptions) {
+    this.id = nextId++;
+    this.name = options.name ?? `ctx${this.id}`;
+    const ops = resolveFdMon(options.fdmon);
+    this.#ctl = newCtlBlock();
+    this.#notifier = EventNotifier.create(false);
+    const ctl = this.#ctl;
+    Atomics.store(ctl, CTL_ID, this.id);
+    Atomics.store(ctl, CTL_DOORBELL_FD, this.#notifier.wfd);
+    const hooks: AioPollHooks = {
+      computeTimeout: () => this.#computeTimeout(),
+      bhPoll: () => this.#bhs.poll(),
+      runTimers: () => this.#tlg.runTimers(),
+      notifyMeAdd: (d) => {
+        Atomics.add(ctl, CTL_NOTIFY_ME, d);
+      },
+      notified: () => Atomics.load(ctl, CTL_NOTIFIED) !== 0,
+      notifyAccept: () => {
+        Atomics.store(ctl, CTL_NOTIFIED, 0);
+      },
+      notify: () => this.#notify(),
+      gsourceAddPoll: (pfd) => this.#internals.gsource?.addPoll(pfd),
+      gsourceRemovePoll: (pfd) => this.#internals.gsource?.removePoll(pfd),
+    };
+    this.#posix = new AioPosix(hooks);
+    this.#tlg = new TimerListGroup(() => this.#notify());
+    this.#internals = {
+      posix: this.#posix,
+      bhList: this.#bhs,
+      tlg: this.#tlg,
+      ctl,
+      computeTimeout: () => this.#computeTimeout(),
+      notifyAccept: hooks.notifyAccept,
+      destroyHooks: [],
+      slots: new Map(),
+      gsource: null,
+    };
+    registerInternals(this, this.#internals);
+    try {
+      this.#posix.setFdMon(ops.create(this.#posix));
+    } catch (e) {
+      this.#tlg.destroy();
+      this.#notifier.close();
+      throw e;
+    }
+    const notifier = this.#notifier;
+    this.#posix.setFdHandler(notifier.fd, {
+      read: () => {
+        notifier.testAndClear();
+      },
+      // Busy polling notices a kick without a syscall.
+      poll: () => Atomics.load(ctl, CTL_NOTIFIED) !== 0,
+      pollReady: () => {},
+    }, true);
+  }
+
+  /**
+   * Creates a context with its own notifier (eventfd) and fd monitor.
+   *
+   * Counterpart: `aio_context_new()`.
+   *
+   * @param options Which fd monitor to use, and a name.
+   * @returns The new context; destroy it with {@linkcode AioContext.prototype.destroy} or `using`.
+   * @throws {SysError} If the eventfd or the fd monitor cannot be created.
+   *
+   * @example Choosing the fd monitor
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create({ fdmon: "epoll" });
+   * console.log(ctx.fdmon); // "epoll"
+   * ```
+   */
+  static create(options: AioContextOptions = {}): AioContext {
+    return new AioContext(options);
+  }
+
+  /** Throws if the context was destroyed. */
+  #checkAlive(): void {
+    if (this.#destroyed) throw new Deno.errors.BadResource(`AioContext '${this.name}' was destroyed`);
+  }
+
+  /** aio_notify: any thread (remote threads use the handle's doorbell). */
+  #notify(): void {
+    const ctl = this.#ctl;
+    Atomics.store(ctl, CTL_NOTIFIED, 1);
+    if (Atomics.load(ctl, CTL_NOTIFY_ME) !== 0) {
+      Atomics.add(ctl, CTL_KICKS, 1);
+      this.#notifier.set();
+    }
+  }
+
+  #computeTimeout(): number {
+    const bh = this.#bhs.timeoutNs();
+    if (bh === 0) return 0;
+    const deadline = this.#tlg.deadlineNs();
+    if (deadline === 0) return 0;
+    if (bh < 0) return deadline;
+    if (deadline < 0) return bh;
+    return bh < deadline ? bh : deadline;
+  }
+
+  /** The fd monitor in use (it may change from "poll" to "epoll" at 64 fds). */
+  get fdmon(): FdMonName {
+    return this.#posix.fdmon.name;
+  }
+
+  /** Whether {@linkcode AioContext.prototype.destroy} was called. */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /**
+   * Runs one iteration: waits (if `blocking` and nothing is pending) for fd
+   * events, a kick, or the next timer; then runs bottom halves, ready fd
+   * handlers and expired timers, in that order. Returns whether any user
+   * callback made progress: kicks, handler registration, and cancelled,
+   * deleted or idle BHs do not count.
+   *
+   * An exception thrown by a callback leaves `poll()`; the context stays
+   * consistent and the next `poll()` carries on.
+   *
+   * Counterpart: `aio_poll()`.
+   *
+   * Thread: home thread only; not from inside a coroutine.
+   *
+   * @param blocking Whether to wait for something to happen.
+   * @returns True if progress was made.
+   *
+   * @example A non-blocking poll with nothing to do
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * console.log(ctx.poll(false)); // false
+   * ```
+   */
+  poll(blocking: boolean): boolean {
+    this.#checkAlive();
+    if (coroutineHooks.inCoroutine()) {
+      throw new Error("AioContext.poll() must not be called from a coroutine");
+    }
+    this.#polling++;
+    try {
+      return this.#posix.poll(blocking);
+    } finally {
+      this.#polling--;
+    }
+  }
+
+  /**
+   * Wakes the context if it is blocked in {@linkcode AioContext.prototype.poll}
+   * (or makes its next blocking poll return at once). Not progress.
+   *
+   * Counterpart: `aio_notify()`.
+   *
+   * Thread: any code of the home isolate; other threads use the context's handle.
+   *
+   * @example A kick
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * ctx.notify();
+   * console.log(ctx.poll(true)); // false: woken, but nothing ran
+   * ```
+   */
+  notify(): void {
+    this.#checkAlive();
+    this.#notify();
+  }
+
+  /**
+   * Creates a bottom half (not scheduled).
+   *
+   * Counterpart: `aio_bh_new()` / `aio_bh_new_full()`.
+   *
+   * @param cb The callback.
+   * @param options Debug name and reentrancy guard.
+   * @returns The BH; delete it when done (a BH still alive at destroy is reported as leaked).
+   *
+   * @example A named BH
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * const bh = ctx.bhNew(() => {}, { name: "flush" });
+   * console.log(bh.name); // "flush"
+   * bh.delete();
+   * ```
+   */
+  bhNew(cb: () => void, options?: BhOptions): QEMUBH {
+    this.#checkAlive();
+    if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
+    const bh = new QEMUBH(this.#bhOwner, cb, options);
+    this.#bhs.live.add(bh);
+    return bh;
+  }
+
+  /**
+   * Schedules a one-time callback; it is freed after it runs.
+   *
+   * Counterpart: `aio_bh_schedule_oneshot()`.
+   *
+   * @param cb The callback.
+   * @param name A debug name.
+   *
+   * @example One shot
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let ran = false;
+   * ctx.bhScheduleOneshot(() => ran = true);
+   * ctx.poll(false);
+   * console.log(ran); // true
+   * ```
+   */
+  bhScheduleOneshot(cb: () => void, name?: string): void {
+    this.#checkAlive();
+    if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
+    const bh = new QEMUBH(this.#bhOwner, cb, { name }, true);
+    this.#bhs.live.add(bh);
+    this.#bhEnqueue(bh, 2 /* BH_SCHEDULED */);
+  }
+
+  #bhEnqueue(bh: QEMUBH, flags: number): void {
+    this.#bhs.enqueue(bh, flags);
+    this.#notify();
+  }
+
+  #bhOwner = {
+    bhEnqueue: (bh: QEMUBH, flags: number): void => this.#bhEnqueue(bh, flags),
+    checkAlive: (): void => this.#checkAlive(),
+  };
+
+  /**
+   * Registers, replaces or (with `null`, or no callbacks) removes the
+   * handlers of an fd. Replacing always makes a new registration: a handler
+   * replaced or removed during dispatch is never called again in that round,
+   * and its busy-polling state starts afresh. Both reads and writes are
+   * level-triggered.
+   *
+   * Counterpart: `aio_set_fd_handler()`.
+   *
+   * Thread: home thread only.
+   *
+   * @param fd An open file descriptor.
+   * @param handlers The callbacks, or null to remove.
+   * @throws {RangeError} If fd is not a non-negative integer.
+   * @throws {SysError} EBADF if fd is not open (when registering).
+   *
+   * @example Reading a pipe
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
+   * using ctx = AioContext.create();
+   * const [r, w] = pipe();
+   * const buf = new Uint8Array(16);
+   * let got = 0;
+   * ctx.setFdHandler(r, { read: () => got += read(r, buf) });
+   * write(w, new Uint8Array([1, 2, 3]));
+   * ctx.poll(true);
+   * console.log(got); // 3
+   * ctx.setFdHandler(r, null);
+   * close(r);
+   * close(w);
+   * ```
+   */
+  setFdHandler(fd: number, handlers: FdHandlers | null): void {
+    this.#checkAlive();
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw new RangeError(`fd must be a non-negative integer, got ${fd}`);
+    }
+    if (fd === this.#notifier.fd) {
+      throw new TypeError("fd is the context's own notifier");
+    }
+    const h = handlers ?? {};
+    for (const k of ["read", "write", "poll", "pollReady"] as const) {
+      const f = h[k];
+      if (f !== undefined && f !== null && typeof f !== "function") {
+        throw new TypeError(`handler '${k}' must be a function or null`);
+      }
+    }
+    const adding = !!(h.read || h.write || (h.poll && h.pollReady));
+    if (adding && !isOpenFd(fd)) throw new SysError(9, "setFdHandler", `fd ${fd} is not open`);
+    this.#posix.setFdHandler(fd, h);
+  }
+
+  /**
+   * Registers (or, with a null `read`, removes) an EventNotifier's handler.
+   * The handler should call `notifier.testAndClear()`: a set notifier stays
+   * readable.
+   *
+   * Counterpart: `aio_set_event_notifier()`.
+   *
+   * @param notifier The notifier.
+   * @param read Called when it is set, or null to unregister.
+   * @param poll Busy-poll check (optional).
+   * @param pollReady Called when `poll` returned true (optional).
+   *
+   * @example Waiting for a notifier
+   * ```ts
+   * import { AioContext, EventNotifier } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * using e = EventNotifier.create();
+   * let n = 0;
+   * ctx.setEventNotifier(e, () => { e.testAndClear(); n++; });
+   * e.set();
+   * ctx.poll(true);
+   * console.log(n); // 1
+   * ctx.setEventNotifier(e, null);
+   * ```
+   */
+  setEventNotifier(
+    notifier: EventNotifier,
+    read: ((n: EventNotifier) => void) | null,
+    poll?: ((n: EventNotifier) => boolean) | null,
+    pollReady?: ((n: EventNotifier) => void) | null,
+  ): void {
+    this.setFdHandler(notifier.fd, {
+      read: read ? () => read(notifier) : null,
+      poll: poll ? () => poll(notifier) : null,
+      pollReady: pollReady ? () => pollReady(notifier) : null,
+    });
+  }
+
+  /**
+   * Sets the busy-poll begin/end callbacks of a registered notifier (no-op
+   * if it is not registered).
+   *
+   * Counterpart: `aio_set_event_notifier_poll()`.
+   *
+   * @param notifier The notifier.
+   * @param begin Called when busy polling starts.
+   * @param end Called when busy polling stops.
+   *
+   * @example Begin/end hooks
+   * ```ts
+   * import { AioContext, EventNotifier } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * using e = EventNotifier.create();
+   * ctx.setEventNotifier(e, () => e.testAndClear(), () => false, () => {});
+   * ctx.setEventNotifierPoll(e, () => {}, () => {});
+   * ctx.setEventNotifier(e, null);
+   * ```
+   */
+  setEventNotifierPoll(
+    notifier: EventNotifier,
+    begin: ((n: EventNotifier) => void) | null,
+    end: ((n: EventNotifier) => void) | null,
+  ): void {
+    this.#checkAlive();
+    this.#posix.setFdPoll(
+      notifier.fd,
+      begin ? () => begin(notifier) : null,
+      end ? () => end(notifier) : null,
+    );
+  }
+
+  /**
+   * Creates a timer on this context's timer lists. It fires inside
+   * {@linkcode AioContext.prototype.poll}, never from `mod()`.
+   *
+   * Counterpart: `aio_timer_new()`.
+   *
+   * @param clock The clock (REALTIME, VIRTUAL, HOST, VIRTUAL_RT).
+   * @param scale Units of `mod()`: SCALE_NS, SCALE_US or SCALE_MS.
+   * @param cb The callback.
+   * @param options A name and attributes.
+   * @returns The (idle) timer.
+   *
+   * @example A 1 ms timer
+   * ```ts
+   * import { AioContext, clockGetNs, QEMUClockType, SCALE_MS } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let fired = false;
+   * const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_MS, () => fired = true);
+   * t.mod(clockGetNs(QEMUClockType.REALTIME) / 1e6 + 1);
+   * while (!fired) ctx.poll(true);
+   * console.log(fired); // true
+   * ```
+   */
+  timerNew(
+    clock: QEMUClockType,
+    scale: number,
+    cb: () => void,
+    options?: { name?: string; attributes?: number },
+  ): QEMUTimer {
+    this.#checkAlive();
+    return new QEMUTimer(this.#tlg, clock, scale, cb, options);
+  }
+
+  /**
+   * Sets adaptive polling: how long a poll may busy-wait on handlers that
+   * have `poll` callbacks before blocking. Resets every handler's polling
+   * time.
+   *
+   * Counterpart: `aio_context_set_poll_params()`.
+   *
+   * @param params `maxNs` (0 disables), `grow` (0 = double), `shrink` (0 = reset).
+   * @throws {RangeError} If a value is not an integer in [0, 2^53).
+   *
+   * @example Poll up to 32 µs
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * ctx.setPollParams({ maxNs: 32768 });
+   * console.log(ctx.pollParams.maxNs); // 32768
+   * ```
+   */
+  setPollParams(params: PollParams): void {
+    this.#checkAlive();
+    const check = (name: string, v: number | undefined): number => {
+      const x = v ?? 0;
+      if (!Number.isSafeInteger(x) || x < 0) {
+        throw new RangeError(`${name} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`);
+      }
+      return x;
+    };
+    const maxNs = check("maxNs", params.maxNs);
+    const grow = check("grow", params.grow);
+    const shrink = check("shrink", params.shrink);
+    this.#posix.setPollParams(maxNs, grow, shrink);
+  }
+
+  /** The current adaptive polling parameters. */
+  get pollParams(): Required<PollParams> {
+    return this.#posix.pollParams;
+  }
+
+  /**
+   * A snapshot of the context for introspection: handlers, queued BHs, the
+   * fd monitor and polling parameters.
+   *
+   * Counterpart: none (what QEMU's `info` monitor commands and tracepoints show).
+   *
+   * @returns The snapshot.
+   *
+   * @example Inspecting a fresh context
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create({ fdmon: "poll" });
+   * console.log(ctx.info().handlers.length); // 1: its own notifier
+   * ```
+   */
+  info(): AioContextInfo {
+    this.#checkAlive();
+    return {
+      id: this.id,
+      name: this.name,
+      fdmon: this.fdmon,
+      handlers: this.#posix.info(),
+      bhs: this.#bhs.pending().map((b) => ({ name: b.name, scheduled: b.scheduled })),
+      pollParams: this.pollParams,
+    };
+  }
+
+  /**
+   * Destroys the context: closes every fd it opened (its notifier, the fd
+   * monitor's) and drops its handlers and timers. Idempotent. Registered
+   * fds themselves are the caller's and stay open. A bottom half that was
+   * never deleted is reported as leaked by a thrown Error, after cleanup.
+   *
+   * Counterpart: `aio_context_unref()` / `aio_ctx_finalize()`.
+   *
+   * @throws {Error} If called from inside this context's poll, or (after
+   * cleanup) naming leaked bottom halves.
+   *
+   * @example Explicit destroy
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * const ctx = AioContext.create();
+   * ctx.destroy();
+   * console.log(ctx.destroyed); // true
+   * ```
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    if (this.#polling > 0) throw new Error("Cannot destroy an AioContext while it is polling");
+    const errors: unknown[] = [];
+    for (const hook of this.#internals.destroyHooks.splice(0)) {
+      try {
+        hook();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    this.#destroyed = true;
+    Atomics.store(this.#ctl, CTL_DESTROYED, 1);
+    const leaked = this.#bhs.drain();
+    this.#tlg.destroy();
+    this.#posix.destroy();
+    this.#notifier.close();
+    if (errors.length > 0) throw errors[0];
+    if (leaked.length > 0) {
+      throw new Error(`BH '${leaked.join("', '")}' leaked: bhNew() without delete()`);
+    }
+  }
+
+  /** Same as {@linkcode AioContext.prototype.destroy}. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Bottom halves: util/async.c's QEMUBH and its list/slice machinery.
+ *
+ * @module
+ */
+
+// Flag machine of util/async.c. PENDING/SCHEDULED/IDLE clear on dequeue;
+// DELETED and ONESHOT are sticky.
+export const BH_PENDING = 1 << 0;
+export const BH_SCHEDULED = 1 << 1;
+export const BH_DELETED = 1 << 2;
+export const BH_ONESHOT = 1 << 3;
+export const BH_IDLE = 1 << 4;
+
+/** What a BH needs from its context. */
+export interface BhOwner {
+  /** Queues the BH with new flags and kicks the context (aio_bh_enqueue). */
+  bhEnqueue(bh: QEMUBH, flags: number): void;
+  /** Throws if the context is destroyed. */
+  checkAlive(): void;
+}
+
+/** Options for {@linkcode AioContext.prototype.bhNew}. */
+export interface BhOptions {
+  /** Debug name (QEMU uses the callback's name); shown by leak reports and `info aio`. */
+  name?: string;
+  /**
+   * Reentrancy guard (MemReentrancyGuard): an object whose `engagedInIo`
+   * flag is set while the callback runs and restored afterwards.
+   */
+  reentrancyGuard?: { engagedInIo: boolean };
+}
+
+/**
+ * A bottom half: a callback that runs later, inside the context's poll, on
+ * the context's home thread. Scheduling never runs it synchronously.
+ *
+ * Counterpart: `QEMUBH` (`aio_bh_new`, `qemu_bh_schedule`, `qemu_bh_cancel`,
+ * `qemu_bh_delete`).
+ *
+ * Thread: home thread only (cross-thread scheduling goes through a context
+ * handle).
+ *
+ * @example Schedule, then poll
+ * ```ts
+ * import { AioContext } from "@aioloop/aioloop";
+ * using ctx = AioContext.create();
+ * let n = 0;
+ * const bh = ctx.bhNew(() => n++);
+ * bh.schedule();
+ * console.log(n, ctx.poll(true), n); // 0 true 1
+ * bh.delete();
+ * ```
+ */
+export class QEMUBH {
+  /** Debug name. */
+  readonly name: string;
+  #owner: BhOwner;
+  #cb: () => void;
+  #guard: { engagedInIo: boolean } | undefined;
+  /** @internal Flag word (BH_*); owned by the context's BH list. */
+  flags = 0;
+
+  /** @internal Use {@linkcode AioContext.prototype.bhNew}. */
+  constructor(owner: BhOwner, cb: () => void, options?: BhOptions, oneshot = false) {
+    this.#owner = owner;
+    this.#cb = cb;
+    this.name = options?.name ?? (cb.name || "anonymous");
+    this.#guard = options?.reentrancyGuard;
+    if (oneshot) this.flags = BH_ONESHOT;
+  }
+
+  #check(): void {
+    this.#owner.checkAlive();
+    if (this.flags & BH_DELETED) {
+      throw new Deno.errors.BadResource(`BH '${this.name}' was deleted`);
+    }
+  }
+
+  /**
+   * Schedules the BH: it runs once in a later poll. Scheduling a pending BH
+   * keeps its place; scheduling from a BH callback defers to the next poll.
+   *
+   * Counterpart: `qemu_bh_schedule()`.
+   *
+   * @example Scheduling twice runs once
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let n = 0;
+   * const bh = ctx.bhNew(() => n++);
+   * bh.schedule();
+   * bh.schedule();
+   * ctx.poll(false);
+   * console.log(n); // 1
+   * bh.delete();
+   * ```
+   */
+  schedule(): void {
+    this.#check();
+    this.#owner.bhEnqueue(this, BH_SCHEDULED);
+  }
+
+  /**
+   * Schedules the BH as idle: it does not make the context's timeout 0 (it
+   * waits at most 10 ms) and its run does not count as progress.
+   *
+   * Counterpart: `qemu_bh_schedule_idle()`.
+   *
+   * @example An idle BH
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let n = 0;
+   * const bh = ctx.bhNew(() => n++);
+   * bh.scheduleIdle();
+   * console.log(ctx.poll(false), n); // false 1
+   * bh.delete();
+   * ```
+   */
+  scheduleIdle(): void {
+    this.#check();
+    this.#owner.bhEnqueue(this, BH_SCHEDULED | BH_IDLE);
+  }
+
+  /**
+   * Cancels a scheduled run. The BH stays queued but is not called; no kick.
+   *
+   * Counterpart: `qemu_bh_cancel()`.
+   *
+   * @example Cancel before the poll
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let n = 0;
+   * const bh = ctx.bhNew(() => n++);
+   * bh.schedule();
+   * bh.cancel();
+   * console.log(ctx.poll(false), n); // false 0
+   * bh.delete();
+   * ```
+   */
+  cancel(): void {
+    this.#check();
+    this.flags &= ~BH_SCHEDULED;
+  }
+
+  /**
+   * Deletes the BH: cancels it and frees it on the next BH pass (which kicks
+   * the context). Safe inside the BH's own callback. Any later use throws.
+   *
+   * Counterpart: `qemu_bh_delete()`.
+   *
+   * @example Delete from the callback
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * const bh = ctx.bhNew(() => bh.delete());
+   * bh.schedule();
+   * ctx.poll(true);
+   * console.log(bh.deleted); // true
+   * ```
+   */
+  delete(): void {
+    this.#check();
+    this.#owner.bhEnqueue(this, BH_DELETED);
+  }
+
+  /** Whether {@linkcode QEMUBH.prototype.delete} was called. */
+  get deleted(): boolean {
+    return (this.flags & BH_DELETED) !== 0;
+  }
+
+  /** Whether the BH is scheduled to run (`BH_SCHEDULED`). */
+  get scheduled(): boolean {
+    return (this.flags & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED;
+  }
+
+  /** @internal Runs the callback under the reentrancy guard (aio_bh_call). */
+  call(): void {
+    const g = this.#guard;
+    if (g === undefined) {
+      this.#cb();
+      return;
+    }
+    const prev = g.engagedInIo;
+    g.engagedInIo = true;
+    try {
+      this.#cb();
+    } finally {
+      g.engagedInIo = prev;
+    }
+  }
+}
+
+/**
+ * The BH list and the slice list of one context (ctx->bh_list and
+ * ctx->bh_slice_list). A list is a stack: push = insert at head, pop = take
+ * the head, so BHs run LIFO by first enqueue within one pass.
+ */
+export class BhList {
+  #list: QEMUBH[] = [];
+  #slices: QEMUBH[][] = [];
+  #spare: QEMUBH[][] = [];
+  /** Every BH not yet freed (for the leak check at destroy). */
+  readonly live: Set<QEMUBH> = new Set();
+
+  /** aio_bh_enqueue minus the kick; returns nothing, the caller notifies. */
+  enqueue(bh: QEMUBH, newFlags: number): void {
+    const old = bh.flags;
+    bh.flags = old | BH_PENDING | newFlags;
+    if ((old & BH_PENDING) === 0) this.#list.push(bh);
+  }
+
+  /** aio_bh_poll: true iff a non-idle callback ran. */
+  poll(): boolean {
+    if (this.#list.length === 0 && this.#slices.length === 0) return false;
+    // Take the whole current list as a new slice; BHs queued by callbacks
+    // land on the fresh list and wait for the next pass.
+    this.#slices.push(this.#list);
+    this.#list = this.#spare.pop() ?? [];
+    let ret = false;
+    const slices = this.#slices;
+    while (slices.length > 0) {
+      const s = slices[0];
+      const bh = s.pop();
+      if (bh === undefined) {
+        slices.shift();
+        this.#spare.push(s);
+        continue;
+      }
+      const old = bh.flags;
+      bh.flags = old & ~(BH_PENDING | BH_SCHEDULED | BH_IDLE);
+      const run = (old & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED;
+      if (run) {
+        if ((old & BH_IDLE) === 0) ret = true;
+        if (old & BH_ONESHOT) {
+          // A oneshot is freed even if its callback throws: it was called.
+          this.live.delete(bh);
+          bh.flags |= BH_DELETED;
+        }
+        bh.call();
+      } else if (old & (BH_DELETED | BH_ONESHOT)) {
+        this.live.delete(bh);
+        bh.flags |= BH_DELETED;
+      }
+    }
+    return ret;
+  }
+
+  /**
+   * The BH part of aio_compute_timeout: 0 if a non-idle BH is scheduled,
+   * 10 ms if only idle ones are, -1 if none.
+   */
+  timeoutNs(): number {
+    let idle = false;
+    const scan = (l: QEMUBH[]): boolean => {
+      for (let i = 0; i < l.length; i++) {
+        const f = l[i].flags;
+        if ((f & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED) {
+          if ((f & BH_IDLE) === 0) return true;
+          idle = true;
+        }
+      }
+      return false;
+    };
+    if (scan(this.#list)) return 0;
+    for (const s of this.#slices) if (scan(s)) return 0;
+    return idle ? 10_000_000 : -1;
+  }
+
+  /** GSource check: any scheduled, non-deleted BH, idle ones included. */
+  anyScheduled(): boolean {
+    const has = (l: QEMUBH[]): boolean =>
+      l.some((b) => (b.flags & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED);
+    return has(this.#list) || this.#slices.some(has);
+  }
+
+  /** Pending (queued) BHs, for introspection. */
+  pending(): QEMUBH[] {
+    return [...this.#list, ...this.#slices.flat()];
+  }
+
+  /** Drops every queued BH (destroy); returns the names of leaked ones. */
+  drain(): string[] {
+    this.#list.length = 0;
+    this.#slices.length = 0;
+    const leaked: string[] = [];
+    for (const bh of this.live) if ((bh.flags & BH_DELETED) === 0) leaked.push(bh.name);
+    this.live.clear();
+    return leaked;
+  }
+}

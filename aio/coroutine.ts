@@ -1,0 +1,609 @@
+/**
+ * Coroutines: util/qemu-coroutine.c on JavaScript generators.
+ *
+ * A QEMU coroutine is stackful; here its body is a **generator function**.
+ * Entering a coroutine runs the generator synchronously until the body
+ * yields or returns, exactly as `qemu_coroutine_enter` switches to the
+ * coroutine and comes back when it yields or terminates.
+ *
+ * The convention, in full:
+ *
+ * - A coroutine body is `function* (arg) { ... }`, given to
+ *   {@linkcode Coroutine.create}. A bare `yield;` in it is
+ *   `qemu_coroutine_yield()`. Bodies yield nothing else: yielding a value
+ *   (usually a forgotten `*` in `yield* f()`) throws a `TypeError` into the
+ *   body.
+ * - A `coroutine_fn` that may block (CoMutex lock, CoQueue wait, sleep,
+ *   anything that yields) is itself a generator function returning
+ *   {@linkcode CoroutineFn}, and is called with `yield*`:
+ *   `yield* mutex.lock()`. Its result is the value of the `yield*`
+ *   expression. Functions that can never yield (`mutex.unlock()`,
+ *   `queue.next()`, `aioCoWake(co)`) are plain functions.
+ * - Library generators yield through {@linkcode coroutineYield}, which
+ *   throws "Co-routine is yielding to no one" when driven outside a
+ *   coroutine, as QEMU aborts.
+ *
+ * Entering is a trampoline: wake-ups that a coroutine queues (with
+ * `aioCoEnter` or `aioCoWake` on its own context) run from the enterer's loop
+ * after the coroutine yields or ends, depth-first, never nested inside it, so
+ * ping-pong between two coroutines does not grow the stack.
+ *
+ * Errors: QEMU aborts on misuse; here the same conditions throw an `Error`
+ * with QEMU's message. A body that throws terminates its coroutine; the error
+ * reaches the `enter()` call that ran it, after the wake-ups already pending
+ * in that enter loop have run (so no coroutine handed a lock or a wake-up is
+ * lost). Several errors from one loop become an `AggregateError`.
+ *
+ * Thread: a coroutine lives in the isolate that created it and never moves.
+ *
+ * @example A coroutine that takes a lock and yields
+ * ```ts
+ * import { CoMutex, Coroutine, type CoroutineFn } from "@aioloop/aioloop";
+ *
+ * const log: string[] = [];
+ * const m = new CoMutex();
+ * function* critical(name: string): CoroutineFn {
+ *   yield* m.lock();
+ *   log.push(`${name} in`);
+ *   yield; // qemu_coroutine_yield()
+ *   log.push(`${name} out`);
+ *   m.unlock();
+ * }
+ * const a = Coroutine.create(critical, "a");
+ * const b = Coroutine.create(critical, "b");
+ * a.enter(); // a takes the lock and yields
+ * b.enter(); // b queues on the lock and yields
+ * a.enter(); // a unlocks and ends; then b runs until its own yield
+ * b.enter();
+ * console.log(log.join(", ")); // a in, a out, b in, b out
+ * ```
+ *
+ * @module
+ */
+import type { AioContext } from "./async.ts";
+import { getCurrentAioContext } from "./current.ts";
+import { coInternals } from "./_coroutine_internal.ts";
+import { coroutineHooks } from "./_internal.ts";
+
+/**
+ * What a coroutine function returns: a generator that yields `void` (each
+ * yield is `qemu_coroutine_yield`) and returns `R`. Call it with `yield*`.
+ *
+ * Counterpart: a `coroutine_fn` that may yield.
+ *
+ * @typeParam R The value the `yield*` expression produces.
+ *
+ * @example A coroutine function returning a value
+ * ```ts
+ * import { Coroutine, type CoroutineFn } from "@aioloop/aioloop";
+ * function* twice(x: number): CoroutineFn<number> {
+ *   yield;
+ *   return 2 * x;
+ * }
+ * let out = 0;
+ * const co = Coroutine.create(function* () {
+ *   out = yield* twice(21);
+ * });
+ * co.enter();
+ * co.enter();
+ * console.log(out); // 42
+ * ```
+ */
+export type CoroutineFn<R = void> = Generator<void, R, unknown>;
+
+/**
+ * A coroutine body: a generator function taking the coroutine's argument.
+ * Its return value is ignored.
+ *
+ * Counterpart: `CoroutineEntry`.
+ *
+ * @typeParam A The argument type (`opaque` in QEMU).
+ *
+ * @example A body
+ * ```ts
+ * import { Coroutine, type CoroutineEntry } from "@aioloop/aioloop";
+ * const body: CoroutineEntry<{ n: number }> = function* (s) {
+ *   s.n++;
+ * };
+ * const s = { n: 0 };
+ * Coroutine.create(body, s).enter();
+ * console.log(s.n); // 1
+ * ```
+ */
+export type CoroutineEntry<A> = (arg: A) => CoroutineFn<unknown>;
+
+// Set by Coroutine's static block: the trampoline needs its #fields.
+let enterImpl: (ctx: AioContext | null, co: Coroutine) => void;
+
+const YIELD_VALUE_MESSAGE =
+  "Coroutine yielded a value: call coroutine functions with yield*, and yield nothing else";
+
+/**
+ * A coroutine: a generator-backed body that can be entered, yields back to
+ * its enterer, and is woken through its AioContext.
+ *
+ * States as QEMU derives them: *created* (never entered), *entered*
+ * (`entered` is true), *yielded*, *scheduled* (`scheduled` is not null) and
+ * *terminated* (`done`).
+ *
+ * Counterpart: `Coroutine` (include/qemu/coroutine.h).
+ *
+ * Thread: home thread only (the isolate that created it).
+ *
+ * @example Yield and re-enter
+ * ```ts
+ * import { Coroutine } from "@aioloop/aioloop";
+ * const steps: number[] = [];
+ * const co = Coroutine.create(function* () {
+ *   steps.push(1);
+ *   yield;
+ *   steps.push(2);
+ * });
+ * co.enter();
+ * co.enter();
+ * console.log(steps, co.done); // [ 1, 2 ] true
+ * ```
+ */
+export class Coroutine {
+  static #leader: Coroutine = new Coroutine(null, undefined, true);
+  static #current: Coroutine = Coroutine.#leader;
+
+  #entry: CoroutineEntry<any> | null;
+  #arg: unknown;
+  #gen: CoroutineFn<unknown> | null = null;
+  #caller: Coroutine | null = null;
+  #ctx: AioContext | null = null;
+  #scheduled: string | null = null;
+  #locksHeld = 0;
+  #wakeup: Coroutine[] | null = null;
+  #done = false;
+  #isLeader: boolean;
+  #failed = false;
+  #error: unknown = undefined;
+  #promise: Promise<void> | null = null;
+  #resolve: (() => void) | null = null;
+  #reject: ((e: unknown) => void) | null = null;
+
+  static {
+    coInternals.casScheduled = (co, expected, value) => {
+      const old = co.#scheduled;
+      if (old === expected) co.#scheduled = value;
+      return old;
+    };
+    coInternals.queueWakeup = (self, co) => {
+      (self.#wakeup ??= []).push(co);
+    };
+    coInternals.addLocksHeld = (co, delta) => {
+      co.#locksHeld += delta;
+    };
+  }
+
+  private constructor(entry: CoroutineEntry<any> | null, arg: unknown, isLeader: boolean) {
+    this.#entry = entry;
+    this.#arg = arg;
+    this.#isLeader = isLeader;
+  }
+
+  /**
+   * Creates a coroutine that will run `entry(arg)` when first entered.
+   * Nothing of the body runs before that.
+   *
+   * Counterpart: `qemu_coroutine_create()`.
+   *
+   * Thread: any code in the isolate.
+   *
+   * @typeParam A The argument type.
+   * @param entry A generator function: the body.
+   * @param arg The argument given to `entry`.
+   * @returns The new coroutine, in the *created* state.
+   * @throws {TypeError} If `entry` is not a function.
+   *
+   * @example Create and enter
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * let done = false;
+   * const co = Coroutine.create(function* () {
+   *   done = true;
+   * });
+   * console.log(done, co.entered); // false false
+   * co.enter();
+   * console.log(done, co.done); // true true
+   * ```
+   */
+  static create<A = undefined>(entry: CoroutineEntry<A>, arg?: A): Coroutine {
+    if (typeof entry !== "function") {
+      throw new TypeError("Coroutine entry must be a generator function");
+    }
+    return new Coroutine(entry, arg, false);
+  }
+
+  /**
+   * The running coroutine, or outside any coroutine the isolate's leader
+   * pseudo-coroutine: never null. The leader cannot be entered.
+   *
+   * Counterpart: `qemu_coroutine_self()`.
+   *
+   * @returns The current coroutine.
+   *
+   * @example Inside and outside
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * const outside = Coroutine.self();
+   * let inside: Coroutine | null = null;
+   * const co = Coroutine.create(function* () {
+   *   inside = Coroutine.self();
+   * });
+   * co.enter();
+   * console.log(inside === co, outside === Coroutine.self()); // true true
+   * ```
+   */
+  static self(): Coroutine {
+    return Coroutine.#current;
+  }
+
+  /**
+   * True while the coroutine is on the active call chain (running, or
+   * waiting for a coroutine it entered): its caller link is set.
+   *
+   * Counterpart: `qemu_coroutine_entered()`.
+   *
+   * @example A yielded coroutine is not entered
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * let seen = false;
+   * const co = Coroutine.create(function* () {
+   *   seen = Coroutine.self().entered;
+   *   yield;
+   * });
+   * co.enter();
+   * console.log(seen, co.entered); // true false
+   * ```
+   */
+  get entered(): boolean {
+    return this.#caller !== null;
+  }
+
+  /**
+   * True once the body has returned or thrown. A terminated coroutine cannot
+   * be entered again.
+   *
+   * Counterpart: none (QEMU returns the coroutine to its pool).
+   *
+   * @example After the body returns
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * const co = Coroutine.create(function* () {});
+   * co.enter();
+   * console.log(co.done); // true
+   * ```
+   */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * The AioContext of the coroutine's last entry (null if it has never run
+   * or ran with no current context). `aioCoWake` wakes it there.
+   *
+   * Counterpart: `Coroutine.ctx`.
+   *
+   * @example No context
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * const co = Coroutine.create(function* () {});
+   * co.enter();
+   * console.log(co.ctx); // null
+   * ```
+   */
+  get ctx(): AioContext | null {
+    return this.#ctx;
+  }
+
+  /**
+   * Who scheduled the coroutine ("aio_co_schedule", or "qemu_co_sleep_ns"
+   * while it sleeps), or null. Entering a scheduled coroutine throws.
+   *
+   * Counterpart: `Coroutine.scheduled`.
+   *
+   * @example Not scheduled
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * console.log(Coroutine.create(function* () {}).scheduled); // null
+   * ```
+   */
+  get scheduled(): string | null {
+    return this.#scheduled;
+  }
+
+  /**
+   * How many coroutine locks (CoMutex, CoRwlock) the coroutine holds. It must
+   * be 0 when the body ends.
+   *
+   * Counterpart: `Coroutine.locks_held`.
+   *
+   * @example Counting a held mutex
+   * ```ts
+   * import { CoMutex, Coroutine } from "@aioloop/aioloop";
+   * const m = new CoMutex();
+   * let held = -1;
+   * Coroutine.create(function* () {
+   *   yield* m.lock();
+   *   held = Coroutine.self().locksHeld;
+   *   m.unlock();
+   * }).enter();
+   * console.log(held); // 1
+   * ```
+   */
+  get locksHeld(): number {
+    return this.#locksHeld;
+  }
+
+  /**
+   * A promise that settles when the coroutine terminates: fulfilled when the
+   * body returns, rejected with its error when it throws. The body runs on
+   * enters only; the promise merely observes it.
+   *
+   * Counterpart: none (a promise adapter).
+   *
+   * @example Awaiting termination
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * const co = Coroutine.create(function* () {
+   *   yield;
+   * });
+   * co.enter();
+   * const p = co.promise;
+   * co.enter();
+   * await p;
+   * console.log(co.done); // true
+   * ```
+   */
+  get promise(): Promise<void> {
+    if (this.#promise === null) {
+      if (this.#done) {
+        this.#promise = this.#failed ? Promise.reject(this.#error) : Promise.resolve();
+      } else {
+        const { promise, resolve, reject } = Promise.withResolvers<void>();
+        this.#promise = promise;
+        this.#resolve = resolve;
+        this.#reject = reject;
+      }
+    }
+    return this.#promise;
+  }
+
+  /**
+   * Enters the coroutine in the current AioContext (which may be null) and
+   * returns when it, and every wake-up it queued, has yielded or ended.
+   *
+   * Counterpart: `qemu_coroutine_enter()`.
+   *
+   * Thread: home thread only.
+   *
+   * @throws {Error} "Co-routine re-entered recursively" if it is entered,
+   * "Co-routine was already scheduled in '<name>'" if it is scheduled or
+   * sleeping, "Co-routine terminated with N locks held" if it ends holding
+   * locks, or whatever the body threw.
+   * @throws {Deno.errors.BadResource} If it has terminated.
+   *
+   * @example Enter twice
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * let n = 0;
+   * const co = Coroutine.create(function* () {
+   *   n++;
+   *   yield;
+   *   n++;
+   * });
+   * co.enter();
+   * co.enter();
+   * console.log(n); // 2
+   * ```
+   */
+  enter(): void {
+    qemuAioCoroutineEnter(getCurrentAioContext(), this);
+  }
+
+  /**
+   * Enters the coroutine unless it is already entered.
+   *
+   * Counterpart: `qemu_coroutine_enter_if_inactive()`.
+   *
+   * Thread: home thread only.
+   *
+   * @example A running coroutine is left alone
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * let n = 0;
+   * const co = Coroutine.create(function* () {
+   *   n++;
+   *   Coroutine.self().enterIfInactive(); // no-op: already entered
+   * });
+   * co.enterIfInactive();
+   * console.log(n); // 1
+   * ```
+   */
+  enterIfInactive(): void {
+    if (this.#caller === null) this.enter();
+  }
+
+  /** QEMU's abort checks, made before a coroutine is switched to. */
+  static #check(to: Coroutine): void {
+    if (to.#scheduled !== null) {
+      throw new Error(`Co-routine was already scheduled in '${to.#scheduled}'`);
+    }
+    if (to.#caller !== null) throw new Error("Co-routine re-entered recursively");
+    if (to.#done) throw new Deno.errors.BadResource("Co-routine has terminated");
+    if (to.#isLeader) throw new TypeError("The leader pseudo-coroutine cannot be entered");
+  }
+
+  /** Switches to `to` until it yields or ends; rethrows what the body threw. */
+  static #run(from: Coroutine, to: Coroutine, ctx: AioContext | null): void {
+    to.#caller = from;
+    to.#ctx = ctx;
+    Coroutine.#current = to;
+    let r: IteratorResult<void, unknown>;
+    try {
+      let gen = to.#gen;
+      if (gen === null) {
+        const entry = to.#entry!;
+        const arg = to.#arg;
+        to.#entry = null;
+        to.#arg = undefined;
+        gen = entry(arg);
+        if (gen === null || typeof gen !== "object" || typeof gen.next !== "function") {
+          throw new TypeError("Coroutine entry must be a generator function");
+        }
+        to.#gen = gen;
+      }
+      r = gen.next();
+      while (!r.done && r.value !== undefined) r = gen.throw(new TypeError(YIELD_VALUE_MESSAGE));
+    } catch (e) {
+      Coroutine.#current = from;
+      Coroutine.#terminate(to, true, e);
+      return;
+    }
+    Coroutine.#current = from;
+    if (r.done) Coroutine.#terminate(to, false, undefined);
+    else to.#caller = null;
+  }
+
+  /** Termination: drop the caller link and the generator, check locks. */
+  static #terminate(co: Coroutine, threw: boolean, error: unknown): void {
+    co.#done = true;
+    co.#caller = null;
+    co.#gen = null;
+    const held = co.#locksHeld;
+    if (held !== 0) {
+      const what = `${held} lock${held === 1 ? "" : "s"} held`;
+      error = threw
+        ? new Error(`Co-routine threw with ${what}`, { cause: error })
+        : new Error(`Co-routine terminated with ${what}`);
+      threw = true;
+    }
+    if (threw) {
+      co.#failed = true;
+      co.#error = error;
+      co.#reject?.(error);
+    } else {
+      co.#resolve?.();
+    }
+    co.#resolve = co.#reject = null;
+    if (threw) throw error;
+  }
+
+  static {
+    enterImpl = (ctx, co) => {
+      const from = Coroutine.#current;
+      // pending is a stack whose top is the next coroutine to run, so that
+      // prepending a wake-up queue is a reversed push.
+      let pending: Coroutine[] | null = null;
+      let errors: unknown[] | null = null;
+      let to = co;
+      for (;;) {
+        let ran = false;
+        try {
+          Coroutine.#check(to);
+          ran = true;
+          Coroutine.#run(from, to, ctx);
+        } catch (e) {
+          (errors ??= []).push(e);
+        }
+        // A refused entry ran nothing; its queue belongs to whoever runs it.
+        const wq = ran ? to.#wakeup : null;
+        if (wq !== null && wq.length > 0) {
+          pending ??= [];
+          for (let i = wq.length - 1; i >= 0; i--) pending.push(wq[i]);
+          wq.length = 0;
+        }
+        if (pending === null || pending.length === 0) break;
+        to = pending.pop()!;
+      }
+      if (errors !== null) {
+        throw errors.length === 1
+          ? errors[0]
+          : new AggregateError(errors, "Several coroutines threw in one enter");
+      }
+    };
+  }
+}
+
+/**
+ * Enters `co` with `ctx` recorded as its context, then runs, depth-first,
+ * every wake-up it queued, until all have yielded or ended.
+ *
+ * Counterpart: `qemu_aio_coroutine_enter()`.
+ *
+ * Thread: home thread of `ctx` only.
+ *
+ * @param ctx The context the coroutine runs in now (may be null).
+ * @param co The coroutine to enter.
+ * @throws {Error} As {@linkcode Coroutine.prototype.enter}.
+ *
+ * @example Entering with no context
+ * ```ts
+ * import { Coroutine, qemuAioCoroutineEnter } from "@aioloop/aioloop";
+ * const co = Coroutine.create(function* () {});
+ * qemuAioCoroutineEnter(null, co);
+ * console.log(co.done, co.ctx); // true null
+ * ```
+ */
+export function qemuAioCoroutineEnter(ctx: AioContext | null, co: Coroutine): void {
+  if (!(co instanceof Coroutine)) throw new TypeError("Not a Coroutine");
+  enterImpl(ctx, co);
+}
+
+/**
+ * True when called from inside a coroutine body (or a coroutine function it
+ * runs).
+ *
+ * Counterpart: `qemu_in_coroutine()`.
+ *
+ * @returns Whether the caller runs in a coroutine.
+ *
+ * @example Inside and outside
+ * ```ts
+ * import { Coroutine, inCoroutine } from "@aioloop/aioloop";
+ * let inside = false;
+ * Coroutine.create(function* () {
+ *   inside = inCoroutine();
+ * }).enter();
+ * console.log(inCoroutine(), inside); // false true
+ * ```
+ */
+export function inCoroutine(): boolean {
+  return Coroutine.self().entered;
+}
+
+// AioContext.poll() refuses to run inside a coroutine, as aio_poll asserts.
+coroutineHooks.inCoroutine = inCoroutine;
+
+/**
+ * Yields the current coroutine back to whoever entered it. In a body a bare
+ * `yield;` does the same; library coroutine functions use
+ * `yield* coroutineYield()` to get QEMU's check.
+ *
+ * Counterpart: `qemu_coroutine_yield()`.
+ *
+ * @returns A coroutine function to run with `yield*`.
+ * @throws {Error} "Co-routine is yielding to no one" outside a coroutine.
+ *
+ * @example Yielding from a helper
+ * ```ts
+ * import { Coroutine, coroutineYield } from "@aioloop/aioloop";
+ * let n = 0;
+ * const co = Coroutine.create(function* () {
+ *   n++;
+ *   yield* coroutineYield();
+ *   n++;
+ * });
+ * co.enter();
+ * console.log(n); // 1
+ * co.enter();
+ * console.log(n); // 2
+ * ```
+ */
+export function* coroutineYield(): CoroutineFn {
+  if (!Coroutine.self().entered) throw new Error("Co-routine is yielding to no one");
+  yield;
+}

@@ -1,0 +1,23 @@
+/**
+ * The AioContext family: util/async.c (contexts, bottom halves, notify),
+ * util/aio-posix.c (fd handlers, adaptive polling), qemu-timer.c (timers on
+ * named clocks) and event_notifier-posix.c.
+ *
+ * @example One poll runs a bottom half
+ * ```ts
+ * import { AioContext } from "@aioloop/aioloop/aio";
+ * using ctx = AioContext.create();
+ * let n = 0;
+ * ctx.bhScheduleOneshot(() => n++);
+ * console.log(ctx.poll(true), n); // true 1
+ * ```
+ *
+ * @module
+ */
+export * from "./async.ts";
+export * from "./bh.ts";
+export type { FdHandlerInfo, FdHandlers, PollParams } from "./aio_posix.ts";
+export type { IOHandler, IOPollHandler } from "./_aio_handler.ts";
+export * from "./current.ts";
+export * from "./event_notifier.ts";
+export * from "./timer.ts";

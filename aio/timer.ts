@@ -1,0 +1,1179 @@
+/**
+ * Clocks and timers: util/qemu-timer.c and include/qemu/timer.h.
+ *
+ * A {@linkcode TimerListGroup} holds one sorted timer list per clock; every
+ * AioContext owns one, and {@linkcode mainLoopTlg} is the main loop's. A
+ * {@linkcode QEMUTimer} is armed with an absolute expiry on its clock and
+ * fires only when its group's {@linkcode TimerListGroup.prototype.runTimers}
+ * runs (inside `aio_poll` or the main loop), never from `mod()` itself.
+ *
+ * Times are JavaScript numbers of nanoseconds, exact up to 2^53 ns (104 days
+ * of CLOCK_MONOTONIC). HOST is wall-clock time since 1970, about 1.8e18 ns,
+ * so its readings are coarse to 256 ns. Expiries are rounded up to whole ns,
+ * so a timer never fires early.
+ *
+ * Clock state (enabled flags, the virtual clock) belongs to the isolate: a
+ * Worker has its own, where QEMU has one per process.
+ *
+ * @example A virtual-clock timer
+ * ```ts
+ * import {
+ *   clockAdvanceVirtualNs,
+ *   clockEnable,
+ *   QEMUClockType,
+ *   QEMUTimer,
+ *   SCALE_MS,
+ *   TimerListGroup,
+ * } from "@aioloop/aioloop/aio";
+ *
+ * const group = new TimerListGroup(() => {});
+ * let fired = 0;
+ * const t = new QEMUTimer(group, QEMUClockType.VIRTUAL, SCALE_MS, () => fired++);
+ * clockEnable(QEMUClockType.VIRTUAL, true);
+ * t.mod(5); // 5 ms of virtual time from 0
+ * clockAdvanceVirtualNs(5 * SCALE_MS);
+ * group.runTimers();
+ * console.log(fired); // 1
+ * clockEnable(QEMUClockType.VIRTUAL, false);
+ * group.destroy();
+ * ```
+ *
+ * @module
+ */
+import {
+  CLOCK_COUNT,
+  isClockEnabled,
+  notifyClock,
+  readClockNs,
+  setClockEnabled,
+  setVirtualNs,
+  TimerList,
+  TimerNode,
+  type TimerSnapshot,
+  timerListsOf,
+} from "./_timer_list.ts";
+
+/**
+ * The clocks a timer can run on, as numbers so that they index arrays and
+ * cross threads.
+ *
+ * - `REALTIME`: CLOCK_MONOTONIC; runs always.
+ * - `VIRTUAL`: a per-isolate clock that moves only when told to
+ *   ({@linkcode clockSetVirtualNs}, {@linkcode clockAdvanceVirtualNs}); it
+ *   starts at 0 and **disabled**, as QEMU's runs only while the VM runs.
+ * - `HOST`: CLOCK_REALTIME, the wall clock.
+ * - `VIRTUAL_RT`: CLOCK_MONOTONIC, as in QEMU without icount.
+ *
+ * Counterpart: `QEMUClockType` (`QEMU_CLOCK_REALTIME` ...).
+ *
+ * @example Reading two clocks
+ * ```ts
+ * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(clockGetNs(QEMUClockType.REALTIME) > 0); // true
+ * console.log(clockGetNs(QEMUClockType.VIRTUAL) >= 0); // true
+ * ```
+ */
+export const QEMUClockType = {
+  /** CLOCK_MONOTONIC. */
+  REALTIME: 0,
+  /** The virtual clock: moves only when told to; starts disabled. */
+  VIRTUAL: 1,
+  /** CLOCK_REALTIME, the wall clock. */
+  HOST: 2,
+  /** CLOCK_MONOTONIC (QEMU without icount). */
+  VIRTUAL_RT: 3,
+} as const;
+
+/**
+ * One of the {@linkcode QEMUClockType} values.
+ *
+ * Counterpart: `QEMUClockType`.
+ */
+export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
+
+/**
+ * The number of clocks.
+ *
+ * Counterpart: `QEMU_CLOCK_MAX`.
+ *
+ * @example Walking every clock
+ * ```ts
+ * import { clockIsEnabled, QEMU_CLOCK_MAX, type QEMUClockType } from "@aioloop/aioloop/aio";
+ * for (let c = 0; c < QEMU_CLOCK_MAX; c++) clockIsEnabled(c as QEMUClockType);
+ * ```
+ */
+export const QEMU_CLOCK_MAX = 4;
+
+/**
+ * Timer scale: expiries in nanoseconds.
+ *
+ * Counterpart: `SCALE_NS`.
+ *
+ * @example A ns timer
+ * ```ts
+ * import { QEMUClockType, SCALE_NS, timerNew } from "@aioloop/aioloop/aio";
+ * const t = timerNew(QEMUClockType.REALTIME, SCALE_NS, () => {});
+ * console.log(t.scale === SCALE_NS); // true
+ * ```
+ */
+export const SCALE_NS = 1;
+/**
+ * Timer scale: expiries in microseconds.
+ *
+ * Counterpart: `SCALE_US`.
+ *
+ * @example A µs timer
+ * ```ts
+ * import { QEMUClockType, SCALE_US, timerNew } from "@aioloop/aioloop/aio";
+ * const t = timerNew(QEMUClockType.REALTIME, SCALE_US, () => {});
+ * console.log(t.scale); // 1000
+ * ```
+ */
+export const SCALE_US = 1000;
+/**
+ * Timer scale: expiries in milliseconds.
+ *
+ * Counterpart: `SCALE_MS`.
+ *
+ * @example A ms timer
+ * ```ts
+ * import { QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
+ * const t = timerNew(QEMUClockType.REALTIME, SCALE_MS, () => {});
+ * console.log(t.scale); // 1000000
+ * ```
+ */
+export const SCALE_MS = 1_000_000;
+
+/**
+ * Timer attribute: the timer drives something outside the guest (it is
+ * skipped by record/replay in QEMU; here it only matters to
+ * {@linkcode clockDeadlineNsAll}'s mask).
+ *
+ * Counterpart: `QEMU_TIMER_ATTR_EXTERNAL`.
+ *
+ * @example An external timer
+ * ```ts
+ * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
+ * const t = timerNew(QEMUClockType.HOST, SCALE_MS, () => {}, {
+ *   attributes: QEMU_TIMER_ATTR_EXTERNAL,
+ * });
+ * console.log(t.attributes); // 1
+ * ```
+ */
+export const QEMU_TIMER_ATTR_EXTERNAL = 1;
+/**
+ * Attribute mask that includes every attribute.
+ *
+ * Counterpart: `QEMU_TIMER_ATTR_ALL`.
+ *
+ * @example The deadline over every timer of a clock
+ * ```ts
+ * import { clockDeadlineNsAll, QEMU_TIMER_ATTR_ALL, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(clockDeadlineNsAll(QEMUClockType.HOST, QEMU_TIMER_ATTR_ALL) >= -1); // true
+ * ```
+ */
+export const QEMU_TIMER_ATTR_ALL = 0xffffffff;
+
+const INT32_MAX = 0x7fffffff;
+
+function checkClock(clock: unknown): QEMUClockType {
+  if (typeof clock !== "number") {
+    throw new TypeError(`Clock must be a QEMUClockType number, got ${typeof clock}`);
+  }
+  if (!(Number.isInteger(clock) && clock >= 0 && clock < CLOCK_COUNT)) {
+    throw new RangeError(`Clock must be 0 to ${CLOCK_COUNT - 1}, got ${clock}`);
+  }
+  return clock as QEMUClockType;
+}
+
+function checkNumber(v: unknown, what: string): number {
+  if (typeof v !== "number") throw new TypeError(`${what} must be a number, got ${typeof v}`);
+  if (Number.isNaN(v)) throw new RangeError(`${what} must not be NaN`);
+  return v;
+}
+
+function checkFinite(v: unknown, what: string): number {
+  checkNumber(v, what);
+  if (!Number.isFinite(v)) throw new RangeError(`${what} must be finite, got ${v}`);
+  return v as number;
+}
+
+function checkFunction(v: unknown, what: string): void {
+  if (typeof v !== "function") throw new TypeError(`${what} must be a function, got ${typeof v}`);
+}
+
+// A finite expiry scaled to ns, rounded up so that a timer never fires
+// early; the clamp of negatives to 0 happens at insertion.
+function scaledNs(expire: unknown, scale: number): number {
+  const ns = checkFinite(expire, "Timer expiry") * scale;
+  if (!Number.isFinite(ns)) {
+    throw new RangeError(`Timer expiry overflows when scaled by ${scale}: ${expire}`);
+  }
+  return Math.ceil(ns);
+}
+
+function checkVirtualNs(ns: unknown, what: string): number {
+  checkNumber(ns, what);
+  if (!Number.isSafeInteger(ns) || (ns as number) < 0) {
+    throw new RangeError(`${what} must be a non-negative safe integer, got ${ns}`);
+  }
+  return ns as number;
+}
+
+/**
+ * Reads a clock in nanoseconds.
+ *
+ * Counterpart: `qemu_clock_get_ns()`.
+ * Thread: any isolate (each isolate has its own VIRTUAL clock).
+ *
+ * @param clock The clock to read.
+ * @returns The clock's value in ns.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Elapsed real time
+ * ```ts
+ * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * const t0 = clockGetNs(QEMUClockType.REALTIME);
+ * console.log(clockGetNs(QEMUClockType.REALTIME) >= t0); // true
+ * ```
+ */
+export function clockGetNs(clock: QEMUClockType): number {
+  return readClockNs(checkClock(clock));
+}
+
+/**
+ * Reads a clock in microseconds, rounded down.
+ *
+ * Counterpart: `qemu_clock_get_us()`.
+ * Thread: any isolate.
+ *
+ * @param clock The clock to read.
+ * @returns The clock's value in µs.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Microseconds
+ * ```ts
+ * import { clockGetUs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(Number.isInteger(clockGetUs(QEMUClockType.REALTIME))); // true
+ * ```
+ */
+export function clockGetUs(clock: QEMUClockType): number {
+  return Math.floor(clockGetNs(clock) / SCALE_US);
+}
+
+/**
+ * Reads a clock in milliseconds, rounded down.
+ *
+ * Counterpart: `qemu_clock_get_ms()`.
+ * Thread: any isolate.
+ *
+ * @param clock The clock to read.
+ * @returns The clock's value in ms.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Wall-clock milliseconds
+ * ```ts
+ * import { clockGetMs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(Math.abs(clockGetMs(QEMUClockType.HOST) - Date.now()) < 60_000); // true
+ * ```
+ */
+export function clockGetMs(clock: QEMUClockType): number {
+  return Math.floor(clockGetNs(clock) / SCALE_MS);
+}
+
+/**
+ * Sets this isolate's VIRTUAL clock, then notifies every timer list on
+ * VIRTUAL so that contexts waiting on it re-evaluate their deadline. Timers
+ * that are now due fire on their group's next run, not here. The clock may be
+ * set backwards (to reset it between tests, say); pending timers then simply
+ * wait longer.
+ *
+ * Counterpart: `qemu_virtual_clock_set_ns()` plus `qemu_clock_notify()`.
+ * Thread: any isolate, for its own clock.
+ *
+ * @param ns The new value, a non-negative safe integer.
+ * @throws {RangeError} If `ns` is not a non-negative safe integer.
+ *
+ * @example Jumping virtual time
+ * ```ts
+ * import { clockGetNs, clockSetVirtualNs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * clockSetVirtualNs(1_000);
+ * console.log(clockGetNs(QEMUClockType.VIRTUAL)); // 1000
+ * clockSetVirtualNs(0);
+ * ```
+ */
+export function clockSetVirtualNs(ns: number): void {
+  setVirtualNs(checkVirtualNs(ns, "Virtual time"));
+}
+
+/**
+ * Moves this isolate's VIRTUAL clock forward, then notifies every timer
+ * list on VIRTUAL (see {@linkcode clockSetVirtualNs}).
+ *
+ * Counterpart: `qemu_clock_advance_virtual_time()`, except that due timers
+ * run at their group's next run rather than step by step here.
+ * Thread: any isolate, for its own clock.
+ *
+ * @param ns How far to move, a non-negative safe integer.
+ * @returns The new virtual time in ns.
+ * @throws {RangeError} If `ns` is negative or not a safe integer, or the sum
+ * is not a safe integer.
+ *
+ * @example Advancing virtual time
+ * ```ts
+ * import { clockAdvanceVirtualNs, clockSetVirtualNs } from "@aioloop/aioloop/aio";
+ * clockSetVirtualNs(0);
+ * console.log(clockAdvanceVirtualNs(250)); // 250
+ * clockSetVirtualNs(0);
+ * ```
+ */
+export function clockAdvanceVirtualNs(ns: number): number {
+  checkVirtualNs(ns, "Virtual time step");
+  const to = checkVirtualNs(readClockNs(QEMUClockType.VIRTUAL) + ns, "Virtual time");
+  setVirtualNs(to);
+  return to;
+}
+
+/**
+ * Enables or disables a clock in this isolate. A disabled clock runs no
+ * timers and contributes no deadline; its timers stay armed. Enabling a
+ * disabled clock notifies every timer list on it. VIRTUAL starts disabled,
+ * the others enabled.
+ *
+ * QEMU's disable waits until no list of the clock is running timers, so
+ * disabling from inside a timer callback of that clock deadlocks there; here
+ * it throws instead.
+ *
+ * Counterpart: `qemu_clock_enable()`.
+ * Thread: any isolate, for its own clocks.
+ *
+ * @param clock The clock.
+ * @param on True to enable, false to disable.
+ * @throws {RangeError} If `clock` is not a clock.
+ * @throws {TypeError} If `on` is not a boolean.
+ * @throws {Error} If disabling from inside a running callback of that clock.
+ *
+ * @example Starting the virtual clock
+ * ```ts
+ * import { clockEnable, clockIsEnabled, QEMUClockType } from "@aioloop/aioloop/aio";
+ * clockEnable(QEMUClockType.VIRTUAL, true);
+ * console.log(clockIsEnabled(QEMUClockType.VIRTUAL)); // true
+ * clockEnable(QEMUClockType.VIRTUAL, false);
+ * ```
+ */
+export function clockEnable(clock: QEMUClockType, on: boolean): void {
+  checkClock(clock);
+  if (typeof on !== "boolean") throw new TypeError(`Enable flag must be a boolean, got ${typeof on}`);
+  setClockEnabled(clock, on);
+}
+
+/**
+ * Tells whether a clock is enabled in this isolate.
+ *
+ * Counterpart: the `enabled` field of QEMU's `QEMUClock`.
+ * Thread: any isolate.
+ *
+ * @param clock The clock.
+ * @returns True if enabled.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example VIRTUAL starts disabled
+ * ```ts
+ * import { clockIsEnabled, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(clockIsEnabled(QEMUClockType.REALTIME)); // true
+ * ```
+ */
+export function clockIsEnabled(clock: QEMUClockType): boolean {
+  return isClockEnabled(checkClock(clock));
+}
+
+/**
+ * Calls the notify hook of every timer list on a clock in this isolate
+ * (every AioContext's `aio_notify`, and the main loop's hook).
+ *
+ * Counterpart: `qemu_clock_notify()`.
+ * Thread: home thread of the contexts (the isolate).
+ *
+ * @param clock The clock.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Waking every context
+ * ```ts
+ * import { clockNotify, QEMUClockType } from "@aioloop/aioloop/aio";
+ * clockNotify(QEMUClockType.REALTIME);
+ * ```
+ */
+export function clockNotify(clock: QEMUClockType): void {
+  notifyClock(checkClock(clock));
+}
+
+/**
+ * The soonest deadline over every timer list of a clock in this isolate,
+ * counting only timers whose attributes all lie in `attrMask`: -1 if none or
+ * the clock is disabled, 0 if one is due.
+ *
+ * Counterpart: `qemu_clock_deadline_ns_all()`.
+ * Thread: home thread of the timers (the isolate).
+ *
+ * @param clock The clock.
+ * @param attrMask Attributes a timer may have and still count; default all.
+ * @returns Nanoseconds until the earliest counted timer, or -1.
+ * @throws {RangeError} If `clock` or `attrMask` is invalid.
+ *
+ * @example No VIRTUAL deadline while the clock is disabled
+ * ```ts
+ * import { clockDeadlineNsAll, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(clockDeadlineNsAll(QEMUClockType.VIRTUAL)); // -1
+ * ```
+ */
+export function clockDeadlineNsAll(
+  clock: QEMUClockType,
+  attrMask: number = QEMU_TIMER_ATTR_ALL,
+): number {
+  checkClock(clock);
+  const mask = checkAttributes(attrMask, "Attribute mask");
+  if (!isClockEnabled(clock)) return -1;
+  let deadline = -1;
+  for (const list of timerListsOf(clock)) {
+    const expire = list.firstExpireInMask(mask);
+    if (expire < 0) continue;
+    const delta = expire - readClockNs(clock);
+    deadline = qemuSoonestTimeout(deadline, delta > 0 ? delta : 0);
+  }
+  return deadline;
+}
+
+function checkAttributes(v: unknown, what: string): number {
+  checkNumber(v, what);
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffffffff) {
+    throw new RangeError(`${what} must be an integer from 0 to 0xffffffff, got ${v}`);
+  }
+  return v as number;
+}
+
+/**
+ * The sooner of two timeouts in ns, where a negative value means "never":
+ * QEMU compares them as unsigned, so -1 loses to anything.
+ *
+ * Counterpart: `qemu_soonest_timeout()`.
+ * Thread: any.
+ *
+ * @param a A timeout in ns, or -1.
+ * @param b A timeout in ns, or -1.
+ * @returns The sooner of the two; -1 only if both are negative.
+ * @throws {TypeError} If an argument is not a number.
+ *
+ * @example Infinity loses
+ * ```ts
+ * import { qemuSoonestTimeout } from "@aioloop/aioloop/aio";
+ * console.log(qemuSoonestTimeout(-1, 5)); // 5
+ * console.log(qemuSoonestTimeout(7, 5)); // 5
+ * console.log(qemuSoonestTimeout(-1, -1)); // -1
+ * ```
+ */
+export function qemuSoonestTimeout(a: number, b: number): number {
+  checkNumber(a, "Timeout");
+  checkNumber(b, "Timeout");
+  // Unsigned order: every negative sorts after every non-negative, and two
+  // negatives keep their signed order.
+  if (a < 0) return b < 0 && a < b ? a : b;
+  if (b < 0) return a;
+  return a < b ? a : b;
+}
+
+/**
+ * Converts a timeout in ns to ms for poll(2)-style calls: negative → -1
+ * (infinite), 0 → 0, otherwise rounded **up** (waiting slightly too long
+ * beats a busy loop) and capped at INT32_MAX.
+ *
+ * Counterpart: `qemu_timeout_ns_to_ms()`.
+ * Thread: any.
+ *
+ * @param ns A timeout in ns; negative means infinite.
+ * @returns The timeout in ms.
+ * @throws {TypeError} If `ns` is not a number.
+ * @throws {RangeError} If `ns` is NaN.
+ *
+ * @example Rounding up
+ * ```ts
+ * import { qemuTimeoutNsToMs } from "@aioloop/aioloop/aio";
+ * console.log(qemuTimeoutNsToMs(1)); // 1
+ * console.log(qemuTimeoutNsToMs(1_000_001)); // 2
+ * console.log(qemuTimeoutNsToMs(-5)); // -1
+ * ```
+ */
+export function qemuTimeoutNsToMs(ns: number): number {
+  checkNumber(ns, "Timeout");
+  if (ns < 0) return -1;
+  if (ns === 0) return 0;
+  if (ns >= INT32_MAX * SCALE_MS) return INT32_MAX;
+  // Remainder first: exact for every integer ns, unlike ceil(ns / 1e6).
+  const rem = ns % SCALE_MS;
+  return (ns - rem) / SCALE_MS + (rem > 0 ? 1 : 0);
+}
+
+/** One pending timer, as {@linkcode TimerListGroup.prototype.debugTimers} reports it. */
+export interface TimerInfo {
+  /** The timer's clock. */
+  clock: QEMUClockType;
+  /** Absolute expiry in ns on that clock. */
+  expireNs: number;
+  /** The name given at creation (default: the callback's name). */
+  name: string;
+  /** The timer's attribute bits. */
+  attributes: number;
+}
+
+// Module-private access to a group's lists for QEMUTimer, set by the
+// group's static block (private fields cannot be shared across classes).
+let listOf: (group: TimerListGroup, clock: QEMUClockType) => TimerList;
+
+/**
+ * One timer list per clock, with a notify hook that is called (with no
+ * arguments) when a timer becomes the earliest of its list, or when the
+ * clock is enabled or the virtual clock moves. Every AioContext owns one,
+ * whose hook is `aio_notify`; {@linkcode mainLoopTlg} is the main loop's.
+ *
+ * Counterpart: `QEMUTimerListGroup` (`timerlistgroup_init()` /
+ * `timerlistgroup_deinit()`).
+ * Thread: home thread only (the isolate that made it).
+ *
+ * @example A context's timers
+ * ```ts
+ * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+ * let kicks = 0;
+ * const group = new TimerListGroup(() => kicks++);
+ * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
+ * t.modNs(0); // already due: becomes the head, so the group is notified
+ * console.log(kicks, group.deadlineNs()); // 1 0
+ * console.log(group.runTimers()); // true
+ * group.destroy();
+ * ```
+ */
+export class TimerListGroup {
+  #lists: TimerList[];
+  #destroyed = false;
+
+  static {
+    listOf = (group, clock) => {
+      if (group.#destroyed) {
+        throw new Deno.errors.BadResource("Timer list group is destroyed");
+      }
+      return group.#lists[clock];
+    };
+  }
+
+  /**
+   * Makes a group with one empty list per clock, registered with each clock.
+   *
+   * Counterpart: `timerlistgroup_init()`.
+   * Thread: home thread only.
+   *
+   * @param notify Called with no arguments when the group's next deadline
+   * may have moved earlier.
+   * @throws {TypeError} If `notify` is not a function.
+   */
+  constructor(notify: () => void) {
+    checkFunction(notify, "Notify callback");
+    const hook = () => notify();
+    this.#lists = [];
+    for (let c = 0; c < CLOCK_COUNT; c++) this.#lists.push(new TimerList(c, hook));
+  }
+
+  /**
+   * True once {@linkcode TimerListGroup.prototype.destroy} has run.
+   *
+   * @returns Whether the group is destroyed.
+   */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /**
+   * Nanoseconds until the earliest timer over the enabled clocks: 0 if one
+   * is due, -1 if there is none.
+   *
+   * Counterpart: `timerlistgroup_deadline_ns()`.
+   * Thread: home thread only.
+   *
+   * @returns The deadline in ns, or -1.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  deadlineNs(): number {
+    this.#check();
+    let deadline = -1;
+    for (let c = 0; c < CLOCK_COUNT; c++) {
+      deadline = qemuSoonestTimeout(deadline, this.#lists[c].deadlineNs());
+    }
+    return deadline;
+  }
+
+  /**
+   * Runs the expired timers of each enabled clock, clocks in enum order.
+   * Each clock's "now" is sampled once per run. A callback that throws
+   * stops the run and the exception propagates; that timer was already
+   * popped, and the other expired timers stay queued for the next run.
+   *
+   * Counterpart: `timerlistgroup_run_timers()`.
+   * Thread: home thread only.
+   *
+   * @returns True if at least one callback ran.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  runTimers(): boolean {
+    this.#check();
+    let progress = false;
+    for (let c = 0; c < CLOCK_COUNT; c++) {
+      if (this.#lists[c].run()) progress = true;
+    }
+    return progress;
+  }
+
+  /**
+   * The pending timers, by clock then expiry, as a snapshot (for an
+   * `info timers` style listing). Empty once destroyed.
+   *
+   * Counterpart: none (QEMU's HMP walks the lists directly).
+   * Thread: home thread only.
+   *
+   * @returns One entry per pending timer.
+   */
+  debugTimers(): TimerInfo[] {
+    const out: TimerSnapshot[] = [];
+    for (const list of this.#lists) list.snapshot(out);
+    return out as TimerInfo[];
+  }
+
+  /**
+   * Idles every timer and unregisters the lists from their clocks. Later
+   * arming of its timers, new timers, `runTimers` and `deadlineNs` throw
+   * `Deno.errors.BadResource`; `del()` stays harmless. Calling it again does
+   * nothing. May be called from one of the group's own callbacks.
+   *
+   * Counterpart: `timerlistgroup_deinit()` (which asserts no timer is left;
+   * here leftover timers are idled instead).
+   * Thread: home thread only.
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const list of this.#lists) list.destroy();
+  }
+
+  /** Same as {@linkcode TimerListGroup.prototype.destroy}. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  #check(): void {
+    if (this.#destroyed) throw new Deno.errors.BadResource("Timer list group is destroyed");
+  }
+}
+
+/** Options of a {@linkcode QEMUTimer}. */
+export interface QEMUTimerOptions {
+  /** A name for listings such as `info timers`; default: the callback's name. */
+  name?: string;
+  /** Attribute bits such as {@linkcode QEMU_TIMER_ATTR_EXTERNAL}; default 0. */
+  attributes?: number;
+}
+
+/**
+ * A timer on one clock of one {@linkcode TimerListGroup}. It is idle until
+ * armed; it fires once, when its group runs timers at or after its expiry,
+ * and is idle again when its callback starts (the callback may re-arm it).
+ *
+ * Counterpart: `QEMUTimer` (`timer_new_full()` / `aio_timer_new()`).
+ * Thread: home thread only (the group's isolate).
+ *
+ * @example A periodic timer on the virtual clock
+ * ```ts
+ * import {
+ *   clockEnable,
+ *   clockSetVirtualNs,
+ *   QEMUClockType,
+ *   QEMUTimer,
+ *   SCALE_US,
+ *   TimerListGroup,
+ * } from "@aioloop/aioloop/aio";
+ *
+ * const group = new TimerListGroup(() => {});
+ * clockEnable(QEMUClockType.VIRTUAL, true);
+ * clockSetVirtualNs(0);
+ * let ticks = 0;
+ * const tick = new QEMUTimer(group, QEMUClockType.VIRTUAL, SCALE_US, () => {
+ *   ticks++;
+ *   tick.mod(ticks * 10); // every 10 µs
+ * });
+ * tick.mod(10);
+ * for (let us = 10; us <= 30; us += 10) {
+ *   clockSetVirtualNs(us * SCALE_US);
+ *   group.runTimers();
+ * }
+ * console.log(ticks); // 3
+ * tick.del();
+ * clockEnable(QEMUClockType.VIRTUAL, false);
+ * clockSetVirtualNs(0);
+ * group.destroy();
+ * ```
+ */
+export class QEMUTimer {
+  #node: TimerNode;
+  #clock: QEMUClockType;
+  #scale: number;
+
+  /**
+   * Makes an idle timer.
+   *
+   * Counterpart: `timer_new_full()` / `aio_timer_new_with_attrs()`.
+   * Thread: home thread only.
+   *
+   * @param group The group whose runs fire it (a context's, or
+   * {@linkcode mainLoopTlg}).
+   * @param clock The clock its expiry is measured on.
+   * @param scale ns per unit of `mod()`'s argument: {@linkcode SCALE_NS},
+   * {@linkcode SCALE_US}, {@linkcode SCALE_MS} or any positive safe integer.
+   * @param cb Called, with no arguments, when it fires.
+   * @param options Name and attributes.
+   * @throws {TypeError} If an argument has the wrong type.
+   * @throws {RangeError} If `clock`, `scale` or `attributes` is out of range.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  constructor(
+    group: TimerListGroup,
+    clock: QEMUClockType,
+    scale: number,
+    cb: () => void,
+    options?: QEMUTimerOptions,
+  ) {
+    if (!(group instanceof TimerListGroup)) {
+      throw new TypeError("Timer group must be a TimerListGroup");
+    }
+    checkClock(clock);
+    checkNumber(scale, "Timer scale");
+    if (!Number.isSafeInteger(scale) || scale <= 0) {
+      throw new RangeError(`Timer scale must be a positive safe integer, got ${scale}`);
+    }
+    checkFunction(cb, "Timer callback");
+    const name = options?.name ?? cb.name;
+    if (typeof name !== "string") throw new TypeError(`Timer name must be a string`);
+    const attributes = checkAttributes(options?.attributes ?? 0, "Timer attributes");
+    this.#node = new TimerNode(listOf(group, clock), cb, name, attributes);
+    this.#clock = clock;
+    this.#scale = scale;
+  }
+
+  /**
+   * The timer's clock.
+   *
+   * @returns A {@linkcode QEMUClockType}.
+   */
+  get clock(): QEMUClockType {
+    return this.#clock;
+  }
+
+  /**
+   * ns per unit of {@linkcode QEMUTimer.prototype.mod}'s argument.
+   *
+   * @returns The scale.
+   */
+  get scale(): number {
+    return this.#scale;
+  }
+
+  /**
+   * The timer's name.
+   *
+   * @returns The name.
+   */
+  get name(): string {
+    return this.#node.name;
+  }
+
+  /**
+   * The timer's attribute bits.
+   *
+   * @returns The attributes.
+   *
+   * @example Reading the attributes
+   * ```ts
+   * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * const t = timerNewNs(QEMUClockType.HOST, () => {}, { attributes: QEMU_TIMER_ATTR_EXTERNAL });
+   * console.log(t.attributes); // 1
+   * ```
+   */
+  get attributes(): number {
+    return this.#node.attributes;
+  }
+
+  /**
+   * Arms (or re-arms) the timer to fire at `expire` × scale ns on its clock.
+   * See {@linkcode QEMUTimer.prototype.modNs}.
+   *
+   * Counterpart: `timer_mod()`.
+   * Thread: home thread only.
+   *
+   * @param expire Absolute expiry in units of the timer's scale.
+   * @throws {TypeError} If `expire` is not a number.
+   * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  mod(expire: number): void {
+    this.#modNs(scaledNs(expire, this.#scale));
+  }
+
+  /**
+   * Arms (or re-arms) the timer to fire at `ns` on its clock. A pending
+   * timer is moved. It is placed after every timer whose expiry is ≤ `ns`,
+   * so equal expiries fire in arming order; a negative `ns` is stored as 0
+   * (placed ahead of timers already at 0, as in QEMU); a fractional one is
+   * rounded up. The group's notify hook is called only if the timer became
+   * the earliest of its clock's list. On bad input nothing changes.
+   *
+   * Counterpart: `timer_mod_ns()`.
+   * Thread: home thread only.
+   *
+   * @param ns Absolute expiry in ns.
+   * @throws {TypeError} If `ns` is not a number.
+   * @throws {RangeError} If `ns` is not finite.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  modNs(ns: number): void {
+    this.#modNs(scaledNs(ns, 1));
+  }
+
+  /**
+   * Like {@linkcode QEMUTimer.prototype.mod}, but only ever moves a pending
+   * timer earlier; an idle timer is armed.
+   *
+   * Counterpart: `timer_mod_anticipate()`.
+   * Thread: home thread only.
+   *
+   * @param expire Absolute expiry in units of the timer's scale.
+   * @throws {TypeError} If `expire` is not a number.
+   * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  modAnticipate(expire: number): void {
+    this.#modAnticipateNs(scaledNs(expire, this.#scale));
+  }
+
+  /**
+   * Like {@linkcode QEMUTimer.prototype.modNs}, but only ever moves a
+   * pending timer earlier; an idle timer is armed.
+   *
+   * Counterpart: `timer_mod_anticipate_ns()`.
+   * Thread: home thread only.
+   *
+   * @param ns Absolute expiry in ns.
+   * @throws {TypeError} If `ns` is not a number.
+   * @throws {RangeError} If `ns` is not finite.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   */
+  modAnticipateNs(ns: number): void {
+    this.#modAnticipateNs(scaledNs(ns, 1));
+  }
+
+  /**
+   * Disarms the timer if pending. Harmless on an idle timer or a destroyed
+   * group.
+   *
+   * Counterpart: `timer_del()` (and `timer_free()`: the object is simply
+   * dropped afterwards).
+   * Thread: home thread only.
+   */
+  del(): void {
+    const node = this.#node;
+    node.list.del(node);
+  }
+
+  /**
+   * True while armed and not yet fired.
+   *
+   * Counterpart: `timer_pending()`.
+   *
+   * @returns Whether the timer is pending.
+   */
+  get pending(): boolean {
+    return this.#node.expire >= 0;
+  }
+
+  /**
+   * The absolute expiry in ns, or -1 if idle.
+   *
+   * Counterpart: `timer_expire_time_ns()`.
+   *
+   * @returns The expiry in ns, or -1.
+   */
+  get expireTimeNs(): number {
+    return this.#node.expire;
+  }
+
+  /**
+   * Tells whether the timer is pending with an expiry at or before
+   * `currentTime` × scale ns.
+   *
+   * Counterpart: `timer_expired()`.
+   * Thread: home thread only.
+   *
+   * @param currentTime A time in units of the timer's scale.
+   * @returns True if pending and due at `currentTime`.
+   * @throws {TypeError} If `currentTime` is not a number.
+   * @throws {RangeError} If `currentTime` is NaN.
+   */
+  expired(currentTime: number): boolean {
+    checkNumber(currentTime, "Current time");
+    const e = this.#node.expire;
+    return e >= 0 && e <= currentTime * this.#scale;
+  }
+
+  /** Same as {@linkcode QEMUTimer.prototype.del}, for `using`. */
+  [Symbol.dispose](): void {
+    this.del();
+  }
+
+  #modNs(ns: number): void {
+    const node = this.#node;
+    if (node.list.destroyed) throw new Deno.errors.BadResource("Timer list group is destroyed");
+    node.list.modNs(node, ns);
+  }
+
+  #modAnticipateNs(ns: number): void {
+    const node = this.#node;
+    if (node.list.destroyed) throw new Deno.errors.BadResource("Timer list group is destroyed");
+    node.list.modAnticipateNs(node, ns);
+  }
+}
+
+let mainTlg: TimerListGroup | null = null;
+let mainNotify: (() => void) | null = null;
+
+/**
+ * The main loop's timer list group, made on first use. Its notify calls the
+ * hook set by {@linkcode setMainLoopTimerNotify} (nothing until one is set).
+ * Its timers run from {@linkcode clockRunAllTimers}, in the main loop, never
+ * from an AioContext's poll. If it was destroyed, a fresh one is made.
+ *
+ * Counterpart: `main_loop_tlg`.
+ * Thread: home thread only (each isolate has its own).
+ *
+ * @returns The group.
+ *
+ * @example Timers of the main loop
+ * ```ts
+ * import { mainLoopTlg, QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+ * const t = timerNewMs(QEMUClockType.REALTIME, () => {});
+ * t.mod(0);
+ * console.log(mainLoopTlg().deadlineNs()); // 0
+ * t.del();
+ * ```
+ */
+export function mainLoopTlg(): TimerListGroup {
+  if (mainTlg === null || mainTlg.destroyed) {
+    mainTlg = new TimerListGroup(() => mainNotify?.());
+  }
+  return mainTlg;
+}
+
+/**
+ * Sets the hook the main-loop group calls when its deadline may have moved
+ * earlier (the main loop's wake-up).
+ *
+ * Counterpart: the `notify_cb` passed to `qemu_init_clocks()`
+ * (`qemu_timer_notify_cb`, which calls `qemu_notify_event()`).
+ * Thread: home thread only.
+ *
+ * @param fn The hook, or null for none.
+ * @throws {TypeError} If `fn` is neither a function nor null.
+ *
+ * @example Counting wake-ups
+ * ```ts
+ * import { QEMUClockType, setMainLoopTimerNotify, timerNewNs } from "@aioloop/aioloop/aio";
+ * let wakes = 0;
+ * setMainLoopTimerNotify(() => wakes++);
+ * const t = timerNewNs(QEMUClockType.REALTIME, () => {});
+ * t.modNs(0);
+ * console.log(wakes); // 1
+ * t.del();
+ * setMainLoopTimerNotify(null);
+ * ```
+ */
+export function setMainLoopTimerNotify(fn: (() => void) | null): void {
+  if (fn !== null) checkFunction(fn, "Main loop timer notify");
+  mainNotify = fn;
+}
+
+/**
+ * Makes an idle timer in the main-loop group.
+ *
+ * Counterpart: `timer_new()` / `timer_new_full()` with a NULL group.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @param scale ns per unit of `mod()`'s argument.
+ * @param cb Called when it fires.
+ * @param options Name and attributes.
+ * @returns The timer.
+ * @throws {TypeError} If an argument has the wrong type.
+ * @throws {RangeError} If `clock`, `scale` or `attributes` is out of range.
+ *
+ * @example A main-loop timer
+ * ```ts
+ * import { QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
+ * const t = timerNew(QEMUClockType.REALTIME, SCALE_MS, () => {});
+ * console.log(t.pending); // false
+ * ```
+ */
+export function timerNew(
+  clock: QEMUClockType,
+  scale: number,
+  cb: () => void,
+  options?: QEMUTimerOptions,
+): QEMUTimer {
+  return new QEMUTimer(mainLoopTlg(), clock, scale, cb, options);
+}
+
+/**
+ * Makes an idle ns-scale timer in the main-loop group.
+ *
+ * Counterpart: `timer_new_ns()`.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @param cb Called when it fires.
+ * @param options Name and attributes.
+ * @returns The timer.
+ * @throws {TypeError} If an argument has the wrong type.
+ * @throws {RangeError} If `clock` or `attributes` is out of range.
+ *
+ * @example A ns timer in the main loop
+ * ```ts
+ * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+ * console.log(timerNewNs(QEMUClockType.HOST, () => {}).scale); // 1
+ * ```
+ */
+export function timerNewNs(
+  clock: QEMUClockType,
+  cb: () => void,
+  options?: QEMUTimerOptions,
+): QEMUTimer {
+  return timerNew(clock, SCALE_NS, cb, options);
+}
+
+/**
+ * Makes an idle µs-scale timer in the main-loop group.
+ *
+ * Counterpart: `timer_new_us()`.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @param cb Called when it fires.
+ * @param options Name and attributes.
+ * @returns The timer.
+ * @throws {TypeError} If an argument has the wrong type.
+ * @throws {RangeError} If `clock` or `attributes` is out of range.
+ *
+ * @example A µs timer in the main loop
+ * ```ts
+ * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
+ * console.log(timerNewUs(QEMUClockType.HOST, () => {}).scale); // 1000
+ * ```
+ */
+export function timerNewUs(
+  clock: QEMUClockType,
+  cb: () => void,
+  options?: QEMUTimerOptions,
+): QEMUTimer {
+  return timerNew(clock, SCALE_US, cb, options);
+}
+
+/**
+ * Makes an idle ms-scale timer in the main-loop group.
+ *
+ * Counterpart: `timer_new_ms()`.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @param cb Called when it fires.
+ * @param options Name and attributes.
+ * @returns The timer.
+ * @throws {TypeError} If an argument has the wrong type.
+ * @throws {RangeError} If `clock` or `attributes` is out of range.
+ *
+ * @example A ms timer in the main loop
+ * ```ts
+ * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+ * console.log(timerNewMs(QEMUClockType.HOST, () => {}).scale); // 1000000
+ * ```
+ */
+export function timerNewMs(
+  clock: QEMUClockType,
+  cb: () => void,
+  options?: QEMUTimerOptions,
+): QEMUTimer {
+  return timerNew(clock, SCALE_MS, cb, options);
+}
+
+/**
+ * Runs the expired timers of one clock in the main-loop group.
+ *
+ * Counterpart: `qemu_clock_run_timers()`.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @returns True if at least one callback ran.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Running the main loop's REALTIME timers
+ * ```ts
+ * import { clockRunTimers, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(typeof clockRunTimers(QEMUClockType.REALTIME)); // "boolean"
+ * ```
+ */
+export function clockRunTimers(clock: QEMUClockType): boolean {
+  checkClock(clock);
+  return listOf(mainLoopTlg(), clock).run();
+}
+
+/**
+ * Runs the expired timers of every clock in the main-loop group, clocks in
+ * enum order (AioContext timers are not touched: their contexts run them).
+ *
+ * Counterpart: `qemu_clock_run_all_timers()`.
+ * Thread: home thread only.
+ *
+ * @returns True if at least one callback ran.
+ *
+ * @example A main-loop iteration's timer phase
+ * ```ts
+ * import { clockRunAllTimers, QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+ * let ran = false;
+ * timerNewNs(QEMUClockType.REALTIME, () => ran = true).modNs(0);
+ * clockRunAllTimers();
+ * console.log(ran); // true
+ * ```
+ */
+export function clockRunAllTimers(): boolean {
+  return mainLoopTlg().runTimers();
+}
+
+/**
+ * Tells whether the main-loop group has a pending timer on a clock.
+ *
+ * Counterpart: `qemu_clock_has_timers()`.
+ * Thread: home thread only.
+ *
+ * @param clock The clock.
+ * @returns True if a timer is pending.
+ * @throws {RangeError} If `clock` is not a clock.
+ *
+ * @example Asking for main-loop timers
+ * ```ts
+ * import { clockHasTimers, QEMUClockType } from "@aioloop/aioloop/aio";
+ * console.log(typeof clockHasTimers(QEMUClockType.HOST)); // "boolean"
+ * ```
+ */
+export function clockHasTimers(clock: QEMUClockType): boolean {
+  checkClock(clock);
+  return listOf(mainLoopTlg(), clock).hasTimers;
+}

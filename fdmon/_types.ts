@@ -1,0 +1,57 @@
+// The FDMonOps seam of util/aio-posix.h: every backend is an object with
+// the same verbs. Backends hold per-context state, so a backend "ops" value
+// is a factory and the per-context object carries the verbs.
+import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import type { GPollFD } from "../glib/gpollfd.ts";
+
+/** Names of the fd monitors. */
+export type FdMonName = "poll" | "epoll" | "io_uring";
+
+/** What a backend may ask of the context it serves. Home thread only. */
+export interface FdMonHost {
+  /** Live (not deleted) handlers, newest registration first. */
+  liveHandlers(): Iterable<AioHandler>;
+  /** How many live handlers have non-zero events. */
+  readonly liveCount: number;
+  /** True when the handler walk is not nested (lockcnt could drop to 0). */
+  canUpgrade(): boolean;
+  /** Swap the context's backend (poll -> epoll upgrade). */
+  replaceFdMon(next: FdMon): void;
+  /** poll_disable_cnt > 0: some handler has no io_poll. */
+  pollDisabled(): boolean;
+  /** The GSource's fd list (g_source_add_poll / g_source_remove_poll). */
+  gsourceAddPoll(pfd: GPollFD): void;
+  gsourceRemovePoll(pfd: GPollFD): void;
+  /** Mark a node as really deleted (io_uring: after its POLL_ADD CQE). */
+  nodeDeleted?(node: AioHandler): void;
+}
+
+/** One backend instance bound to one context (FDMonOps + its state). */
+export interface FdMon {
+  readonly name: FdMonName;
+  /** A handler is replaced (old -> new), added (null -> new) or removed (old -> null). */
+  update(oldNode: AioHandler | null, newNode: AioHandler | null): void;
+  /** Waits up to timeoutNs (negative: forever; 0: no block); fills `ready`. */
+  wait(ready: ReadyList, timeoutNs: number): number;
+  /** Whether aio_poll must call wait() even with a zero timeout. */
+  needWait(): boolean;
+  /** io_uring user CQE handlers; false when nothing ran. */
+  dispatch?(): boolean;
+  /** GSource prepare / check / dispatch (QEMU's gsource_* ops). */
+  gsourcePrepare(): void;
+  gsourceCheck(): boolean;
+  gsourceDispatch(ready: ReadyList): void;
+  /** Whether busy polling in userspace (idle removal) applies. */
+  readonly supportsUserspacePolling: boolean;
+  /** Release fds; called once, at context destroy. */
+  destroy(): void;
+}
+
+/** A backend: tells whether it works here and creates per-context instances. */
+export interface FdMonOps {
+  readonly name: FdMonName;
+  /** Whether this kernel supports the backend (probed once). */
+  supported(): boolean;
+  /** Makes the backend for one context (throws SysError on failure). */
+  create(host: FdMonHost): FdMon;
+}

@@ -1,0 +1,80 @@
+// The one place that dlopens libc. Opened lazily so that importing the
+// package needs no --allow-ffi; every isolate (main thread or Worker) opens
+// its own handle, because a DynamicLibrary cannot cross isolates.
+//
+// ABI note: size_t / nfds_t arguments are declared u32 on purpose. A 64-bit
+// integer parameter makes Deno take its slow FFI path when given a number
+// (about +270 ns a call). On x86-64 and aarch64 a u32 argument arrives
+// zero-extended in its 64-bit register, which is the value the callee reads,
+// and every size we pass fits 32 bits. ssize_t results are declared i32: the
+// low half of the return register carries the same value (and -1) for the
+// sizes we use.
+
+const SYMBOLS = {
+  __errno_location: { parameters: [], result: "pointer" },
+  read: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u32", "i32"], result: "i32" },
+  ppoll: { parameters: ["buffer", "u32", "buffer", "pointer"], result: "i32" },
+  // The one parked wait a main thread may have (see main_loop.ts): Deno runs
+  // it on its blocking pool so the isolate's own loop keeps turning.
+  poll_nb: { name: "poll", parameters: ["buffer", "u32", "i32"], result: "i32", nonblocking: true },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  timerfd_create: { parameters: ["i32", "i32"], result: "i32" },
+  timerfd_settime: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  // io_uring has no libc wrapper: raw syscall(2). Arguments are declared
+  // i32/u32/pointer (x86-64 passes each in a full register; the kernel reads
+  // the low 32 bits of int arguments), which keeps the fast path.
+  syscall4: { name: "syscall", parameters: ["i32", "i32", "u32", "u32", "u32"], result: "i32" },
+  syscall6: {
+    name: "syscall",
+    parameters: ["i32", "i32", "u32", "u32", "u32", "pointer", "u32"],
+    result: "i32",
+  },
+  syscall_setup: { name: "syscall", parameters: ["i32", "u32", "buffer"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // open(2) is variadic (mode_t mode); it is declared with the mode always
+  // passed, which is how the x86-64 and aarch64 Linux ABIs read it anyway.
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The symbol table type, for code that holds the opened library. */
+export type LibcSymbols = typeof SYMBOLS;
+
+let lib: Deno.DynamicLibrary<LibcSymbols> | null = null;
+let errnoView: Int32Array | null = null;
+
+/** Opens libc on first use (per isolate) and returns its symbols. */
+export function libc(): Deno.DynamicLibrary<LibcSymbols>["symbols"] {
+  if (lib === null) {
+    lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    const p = lib.symbols.__errno_location();
+    if (p === null) throw new Error("__errno_location returned NULL");
+    errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));
+  }
+  return lib.symbols;
+}
+
+/**
+ * errno of this thread. Valid only right after a synchronous call, with no
+ * await in between; nonblocking calls set errno on a Deno pool thread.
+ */
+export function errno(): number {
+  if (errnoView === null) libc();
+  return errnoView![0];
+}
