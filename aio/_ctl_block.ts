@@ -15,10 +15,16 @@ export const CTL_DOORBELL_FD = 3;
 export const CTL_ID = 4;
 /** Count of eventfd writes made by aio_notify (stats, tests). */
 export const CTL_KICKS = 5;
-/** First slot free for later users (remote BH flags, request queues). */
-export const CTL_FIRST_FREE = 8;
-/** Size in Int32 slots of the basic block. */
-export const CTL_SLOTS = 16;
+/** Non-zero while some remote BH flag may be set (cleared by the home). */
+export const CTL_REMOTE_PENDING = 6;
+/** Remote threads inside a ring (destroy waits for 0 before closing fds). */
+export const CTL_RINGERS = 7;
+/** First remote-BH flag slot. */
+export const CTL_REMOTE_BH_BASE = 16;
+/** How many BHs of one context may be scheduled from other threads. */
+export const CTL_REMOTE_BH_MAX = 1024;
+/** Size in Int32 slots of the block. */
+export const CTL_SLOTS = CTL_REMOTE_BH_BASE + CTL_REMOTE_BH_MAX;
 
 export function newCtlBlock(slots: number = CTL_SLOTS): Int32Array {
   return new Int32Array(new SharedArrayBuffer(slots * 4));

@@ -7,7 +7,6 @@
 import { type AioPollHooks, AioPosix, type FdHandlerInfo, type FdHandlers, type PollParams } from "./aio_posix.ts";
 import { BhList, type BhOptions, QEMUBH } from "./bh.ts";
 import {
-  CTL_DESTROYED,
   CTL_DOORBELL_FD,
   CTL_ID,
   CTL_KICKS,
@@ -16,6 +15,9 @@ import {
   newCtlBlock,
 } from "./_ctl_block.ts";
 import { EventNotifier } from "./event_notifier.ts";
+import type { AioContextHandle } from "./handle.ts";
+import { ctlShutdown, drainRemoteBhs, remoteBhPending } from "./_ctl_ops.ts";
+import { CTL_REMOTE_BH_BASE as CTL_REMOTE_BH_BASE_INDEX, CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { resolveFdMon } from "../fdmon/mod.ts";
@@ -89,6 +91,10 @@ export class AioContext {
   #destroyed = false;
   #polling = 0;
   #internals: AioInternals;
+  /** Shared BHs by control-block slot. */
+  #remoteBhs = new Map<number, QEMUBH>();
+  #freeSlots: number[] = [];
+  #handle: AioContextHandle;
 
   private constructor(options: AioContextOptions) {
     this.id = nextId++;
@@ -99,9 +105,21 @@ export class AioContext {
     const ctl = this.#ctl;
     Atomics.store(ctl, CTL_ID, this.id);
     Atomics.store(ctl, CTL_DOORBELL_FD, this.#notifier.wfd);
+    this.#handle = Object.freeze({ ctl: ctl.buffer as SharedArrayBuffer, id: this.id });
+    for (let i = CTL_REMOTE_BH_MAX - 1; i >= 0; i--) this.#freeSlots.push(i);
+    this.#bhs.onFree = (bh) => {
+      if (bh.remoteSlot >= 0) {
+        this.#remoteBhs.delete(bh.remoteSlot);
+        this.#freeSlots.push(bh.remoteSlot);
+        bh.remoteSlot = -1;
+      }
+    };
     const hooks: AioPollHooks = {
       computeTimeout: () => this.#computeTimeout(),
-      bhPoll: () => this.#bhs.poll(),
+      bhPoll: () => {
+        if (this.#remoteBhs.size !== 0) this.#drainRemote();
+        return this.#bhs.poll();
+      },
       runTimers: () => this.#tlg.runTimers(),
       notifyMeAdd: (d) => {
         Atomics.add(ctl, CTL_NOTIFY_ME, d);
@@ -181,7 +199,16 @@ export class AioContext {
     }
   }
 
+  /** Moves BHs scheduled by other threads onto the local list. */
+  #drainRemote(): void {
+    drainRemoteBhs(this.#ctl, this.#remoteBhs.keys(), (slot) => {
+      const bh = this.#remoteBhs.get(slot);
+      if (bh !== undefined && !bh.deleted) this.#bhs.enqueue(bh, 2 /* BH_SCHEDULED */);
+    });
+  }
+
   #computeTimeout(): number {
+    if (this.#remoteBhs.size !== 0 && remoteBhPending(this.#ctl)) return 0;
     const bh = this.#bhs.timeoutNs();
     if (bh === 0) return 0;
     const deadline = this.#tlg.deadlineNs();
@@ -281,6 +308,15 @@ export class AioContext {
     this.#checkAlive();
     if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
     const bh = new QEMUBH(this.#bhOwner, cb, options);
+    if (options?.shared) {
+      const slot = this.#freeSlots.pop();
+      if (slot === undefined) {
+        throw new RangeError(`At most ${CTL_REMOTE_BH_MAX} shared BHs per AioContext`);
+      }
+      Atomics.store(this.#ctl, CTL_REMOTE_BH_BASE_INDEX + slot, 0);
+      bh.remoteSlot = slot;
+      this.#remoteBhs.set(slot, bh);
+    }
     this.#bhs.live.add(bh);
     return bh;
   }
@@ -319,7 +355,32 @@ export class AioContext {
   #bhOwner = {
     bhEnqueue: (bh: QEMUBH, flags: number): void => this.#bhEnqueue(bh, flags),
     checkAlive: (): void => this.#checkAlive(),
+    handle: (): AioContextHandle => this.#handle,
   };
+
+  /**
+   * The context's structured-cloneable handle: post it to a Worker, which
+   * opens it with {@linkcode RemoteAioContext} to notify this context or
+   * schedule its shared BHs.
+   *
+   * Counterpart: sharing the `AioContext *` with another thread.
+   *
+   * Thread: home thread; the handle itself may be used from any thread.
+   *
+   * @returns The handle.
+   *
+   * @example A handle survives structuredClone
+   * ```ts
+   * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * const h = structuredClone(ctx.handle());
+   * console.log(new RemoteAioContext(h).id === ctx.id); // true
+   * ```
+   */
+  handle(): AioContextHandle {
+    this.#checkAlive();
+    return this.#handle;
+  }
 
   /**
    * Registers, replaces or (with `null`, or no callbacks) removes the
@@ -574,7 +635,9 @@ export class AioContext {
       }
     }
     this.#destroyed = true;
-    Atomics.store(this.#ctl, CTL_DESTROYED, 1);
+    // No remote ringer may be between its check and its write when the
+    // doorbell closes (its fd number could be reused).
+    ctlShutdown(this.#ctl);
     const leaked = this.#bhs.drain();
     this.#tlg.destroy();
     this.#posix.destroy();

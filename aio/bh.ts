@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { AioContextHandle, RemoteBH } from "./handle.ts";
 
 // Flag machine of util/async.c. PENDING/SCHEDULED/IDLE clear on dequeue;
 // DELETED and ONESHOT are sticky.
@@ -18,6 +19,8 @@ export interface BhOwner {
   bhEnqueue(bh: QEMUBH, flags: number): void;
   /** Throws if the context is destroyed. */
   checkAlive(): void;
+  /** The context's handle, for remote references. */
+  handle(): AioContextHandle;
 }
 
 /** Options for {@linkcode AioContext.prototype.bhNew}. */
@@ -29,6 +32,11 @@ export interface BhOptions {
    * flag is set while the callback runs and restored afterwards.
    */
   reentrancyGuard?: { engagedInIo: boolean };
+  /**
+   * Make the BH schedulable from other threads through
+   * {@linkcode QEMUBH.prototype.remote} and the context's handle.
+   */
+  shared?: boolean;
 }
 
 /**
@@ -60,6 +68,8 @@ export class QEMUBH {
   #guard: { engagedInIo: boolean } | undefined;
   /** @internal Flag word (BH_*); owned by the context's BH list. */
   flags = 0;
+  /** @internal Slot in the control block for remote scheduling, or -1. */
+  remoteSlot = -1;
 
   /** @internal Use {@linkcode AioContext.prototype.bhNew}. */
   constructor(owner: BhOwner, cb: () => void, options?: BhOptions, oneshot = false) {
@@ -166,6 +176,30 @@ export class QEMUBH {
     this.#owner.bhEnqueue(this, BH_DELETED);
   }
 
+  /**
+   * A cloneable reference that lets another thread schedule this BH (only
+   * for BHs made with `shared: true`).
+   *
+   * Counterpart: passing the `QEMUBH *` to another thread.
+   *
+   * @returns The reference to post to a Worker.
+   * @throws {TypeError} If the BH was not made shared.
+   *
+   * @example A shared BH
+   * ```ts
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * const bh = ctx.bhNew(() => {}, { shared: true });
+   * console.log(typeof bh.remote().slot); // "number"
+   * bh.delete();
+   * ```
+   */
+  remote(): RemoteBH {
+    this.#check();
+    if (this.remoteSlot < 0) throw new TypeError(`BH '${this.name}' was not created with shared: true`);
+    return { handle: this.#owner.handle(), slot: this.remoteSlot, name: this.name };
+  }
+
   /** Whether {@linkcode QEMUBH.prototype.delete} was called. */
   get deleted(): boolean {
     return (this.flags & BH_DELETED) !== 0;
@@ -204,6 +238,8 @@ export class BhList {
   #spare: QEMUBH[][] = [];
   /** Every BH not yet freed (for the leak check at destroy). */
   readonly live: Set<QEMUBH> = new Set();
+  /** Called when a BH is freed (releases its remote slot). */
+  onFree: (bh: QEMUBH) => void = () => {};
 
   /** aio_bh_enqueue minus the kick; returns nothing, the caller notifies. */
   enqueue(bh: QEMUBH, newFlags: number): void {
@@ -238,11 +274,13 @@ export class BhList {
           // A oneshot is freed even if its callback throws: it was called.
           this.live.delete(bh);
           bh.flags |= BH_DELETED;
+          this.onFree(bh);
         }
         bh.call();
       } else if (old & (BH_DELETED | BH_ONESHOT)) {
         this.live.delete(bh);
         bh.flags |= BH_DELETED;
+        this.onFree(bh);
       }
     }
     return ret;

@@ -19,5 +19,6 @@ export * from "./bh.ts";
 export type { FdHandlerInfo, FdHandlers, PollParams } from "./aio_posix.ts";
 export type { IOHandler, IOPollHandler } from "./_aio_handler.ts";
 export * from "./current.ts";
+export * from "./handle.ts";
 export * from "./event_notifier.ts";
 export * from "./timer.ts";

@@ -48,9 +48,9 @@ import {
   setClockEnabled,
   setVirtualNs,
   TimerList,
+  timerListsOf,
   TimerNode,
   type TimerSnapshot,
-  timerListsOf,
 } from "./_timer_list.ts";
 
 /**
@@ -363,7 +363,9 @@ export function clockAdvanceVirtualNs(ns: number): number {
  */
 export function clockEnable(clock: QEMUClockType, on: boolean): void {
   checkClock(clock);
-  if (typeof on !== "boolean") throw new TypeError(`Enable flag must be a boolean, got ${typeof on}`);
+  if (typeof on !== "boolean") {
+    throw new TypeError(`Enable flag must be a boolean, got ${typeof on}`);
+  }
   setClockEnabled(clock, on);
 }
 
@@ -572,6 +574,14 @@ export class TimerListGroup {
    * @param notify Called with no arguments when the group's next deadline
    * may have moved earlier.
    * @throws {TypeError} If `notify` is not a function.
+   *
+   * @example A group with a wake-up hook
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => console.log("kick"));
+   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {}).modNs(0); // kick
+   * group.destroy();
+   * ```
    */
   constructor(notify: () => void) {
     checkFunction(notify, "Notify callback");
@@ -583,7 +593,18 @@ export class TimerListGroup {
   /**
    * True once {@linkcode TimerListGroup.prototype.destroy} has run.
    *
+   * Counterpart: none (QEMU frees the group).
+   * Thread: home thread only.
+   *
    * @returns Whether the group is destroyed.
+   *
+   * @example After destroy
+   * ```ts
+   * import { TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * group.destroy();
+   * console.log(group.destroyed); // true
+   * ```
    */
   get destroyed(): boolean {
     return this.#destroyed;
@@ -598,6 +619,17 @@ export class TimerListGroup {
    *
    * @returns The deadline in ns, or -1.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example How long a poll may sleep
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * console.log(group.deadlineNs()); // -1: no timer
+   * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
+   * t.modNs(0);
+   * console.log(group.deadlineNs()); // 0: due
+   * group.destroy();
+   * ```
    */
   deadlineNs(): number {
     this.#check();
@@ -619,6 +651,16 @@ export class TimerListGroup {
    *
    * @returns True if at least one callback ran.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example Running due timers
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => console.log("fired")).modNs(0);
+   * console.log(group.runTimers()); // true, after "fired"
+   * console.log(group.runTimers()); // false
+   * group.destroy();
+   * ```
    */
   runTimers(): boolean {
     this.#check();
@@ -633,10 +675,20 @@ export class TimerListGroup {
    * The pending timers, by clock then expiry, as a snapshot (for an
    * `info timers` style listing). Empty once destroyed.
    *
-   * Counterpart: none (QEMU's HMP walks the lists directly).
+   * Counterpart: none (QEMU's `info timers` walks the lists directly).
    * Thread: home thread only.
    *
    * @returns One entry per pending timer.
+   *
+   * @example Listing pending timers
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * const t = new QEMUTimer(group, QEMUClockType.HOST, SCALE_NS, () => {}, { name: "rtc" });
+   * t.modNs(42);
+   * console.log(group.debugTimers()); // [{ clock: 2, expireNs: 42, name: "rtc", attributes: 0 }]
+   * group.destroy();
+   * ```
    */
   debugTimers(): TimerInfo[] {
     const out: TimerSnapshot[] = [];
@@ -653,6 +705,21 @@ export class TimerListGroup {
    * Counterpart: `timerlistgroup_deinit()` (which asserts no timer is left;
    * here leftover timers are idled instead).
    * Thread: home thread only.
+   *
+   * @example Tearing a group down
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
+   * t.modNs(1);
+   * group.destroy();
+   * console.log(t.pending); // false
+   * try {
+   *   t.modNs(1);
+   * } catch (e) {
+   *   console.log(e instanceof Deno.errors.BadResource); // true
+   * }
+   * ```
    */
   destroy(): void {
     if (this.#destroyed) return;
@@ -660,7 +727,21 @@ export class TimerListGroup {
     for (const list of this.#lists) list.destroy();
   }
 
-  /** Same as {@linkcode TimerListGroup.prototype.destroy}. */
+  /**
+   * Same as {@linkcode TimerListGroup.prototype.destroy}, for `using`.
+   *
+   * Counterpart: `timerlistgroup_deinit()`.
+   * Thread: home thread only.
+   *
+   * @example A scoped group
+   * ```ts
+   * import { TimerListGroup } from "@aioloop/aioloop/aio";
+   * {
+   *   using group = new TimerListGroup(() => {});
+   *   console.log(group.deadlineNs()); // -1
+   * }
+   * ```
+   */
   [Symbol.dispose](): void {
     this.destroy();
   }
@@ -703,7 +784,7 @@ export interface QEMUTimerOptions {
  * let ticks = 0;
  * const tick = new QEMUTimer(group, QEMUClockType.VIRTUAL, SCALE_US, () => {
  *   ticks++;
- *   tick.mod(ticks * 10); // every 10 µs
+ *   tick.mod((ticks + 1) * 10); // every 10 µs
  * });
  * tick.mod(10);
  * for (let us = 10; us <= 30; us += 10) {
@@ -738,6 +819,15 @@ export class QEMUTimer {
    * @throws {TypeError} If an argument has the wrong type.
    * @throws {RangeError} If `clock`, `scale` or `attributes` is out of range.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example A named ms timer
+   * ```ts
+   * import { QEMUClockType, QEMUTimer, SCALE_MS, TimerListGroup } from "@aioloop/aioloop/aio";
+   * const group = new TimerListGroup(() => {});
+   * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_MS, () => {}, { name: "watchdog" });
+   * console.log(t.name, t.pending); // "watchdog" false
+   * group.destroy();
+   * ```
    */
   constructor(
     group: TimerListGroup,
@@ -766,7 +856,16 @@ export class QEMUTimer {
   /**
    * The timer's clock.
    *
+   * Counterpart: `ts->timer_list->clock->type`.
+   * Thread: home thread only.
+   *
    * @returns A {@linkcode QEMUClockType}.
+   *
+   * @example Reading the clock
+   * ```ts
+   * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+   * console.log(timerNewMs(QEMUClockType.HOST, () => {}).clock); // 2
+   * ```
    */
   get clock(): QEMUClockType {
     return this.#clock;
@@ -775,16 +874,35 @@ export class QEMUTimer {
   /**
    * ns per unit of {@linkcode QEMUTimer.prototype.mod}'s argument.
    *
+   * Counterpart: `ts->scale`.
+   * Thread: home thread only.
+   *
    * @returns The scale.
+   *
+   * @example Reading the scale
+   * ```ts
+   * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
+   * console.log(timerNewUs(QEMUClockType.HOST, () => {}).scale); // 1000
+   * ```
    */
   get scale(): number {
     return this.#scale;
   }
 
   /**
-   * The timer's name.
+   * The timer's name, for listings.
+   *
+   * Counterpart: none (QEMU timers have no name).
+   * Thread: home thread only.
    *
    * @returns The name.
+   *
+   * @example The default name
+   * ```ts
+   * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * function flush(): void {}
+   * console.log(timerNewNs(QEMUClockType.HOST, flush).name); // "flush"
+   * ```
    */
   get name(): string {
     return this.#node.name;
@@ -792,6 +910,9 @@ export class QEMUTimer {
 
   /**
    * The timer's attribute bits.
+   *
+   * Counterpart: `ts->attributes`.
+   * Thread: home thread only.
    *
    * @returns The attributes.
    *
@@ -817,6 +938,15 @@ export class QEMUTimer {
    * @throws {TypeError} If `expire` is not a number.
    * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example In 10 ms
+   * ```ts
+   * import { clockGetMs, QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+   * const t = timerNewMs(QEMUClockType.REALTIME, () => {});
+   * t.mod(clockGetMs(QEMUClockType.REALTIME) + 10);
+   * console.log(t.pending); // true
+   * t.del();
+   * ```
    */
   mod(expire: number): void {
     this.#modNs(scaledNs(expire, this.#scale));
@@ -837,6 +967,15 @@ export class QEMUTimer {
    * @throws {TypeError} If `ns` is not a number.
    * @throws {RangeError} If `ns` is not finite.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example Clamping a negative expiry
+   * ```ts
+   * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * const t = timerNewNs(QEMUClockType.HOST, () => {});
+   * t.modNs(-5);
+   * console.log(t.expireTimeNs); // 0
+   * t.del();
+   * ```
    */
   modNs(ns: number): void {
     this.#modNs(scaledNs(ns, 1));
@@ -853,6 +992,16 @@ export class QEMUTimer {
    * @throws {TypeError} If `expire` is not a number.
    * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example Only ever earlier
+   * ```ts
+   * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+   * const t = timerNewMs(QEMUClockType.HOST, () => {});
+   * t.modAnticipate(20);
+   * t.modAnticipate(30); // later: ignored
+   * console.log(t.expireTimeNs); // 20000000
+   * t.del();
+   * ```
    */
   modAnticipate(expire: number): void {
     this.#modAnticipateNs(scaledNs(expire, this.#scale));
@@ -869,6 +1018,16 @@ export class QEMUTimer {
    * @throws {TypeError} If `ns` is not a number.
    * @throws {RangeError} If `ns` is not finite.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example Pulling a timer in
+   * ```ts
+   * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * const t = timerNewNs(QEMUClockType.HOST, () => {});
+   * t.modNs(500);
+   * t.modAnticipateNs(100);
+   * console.log(t.expireTimeNs); // 100
+   * t.del();
+   * ```
    */
   modAnticipateNs(ns: number): void {
     this.#modAnticipateNs(scaledNs(ns, 1));
@@ -881,6 +1040,15 @@ export class QEMUTimer {
    * Counterpart: `timer_del()` (and `timer_free()`: the object is simply
    * dropped afterwards).
    * Thread: home thread only.
+   *
+   * @example Disarming
+   * ```ts
+   * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * const t = timerNewNs(QEMUClockType.HOST, () => {});
+   * t.modNs(1);
+   * t.del();
+   * console.log(t.pending); // false
+   * ```
    */
   del(): void {
     const node = this.#node;
@@ -891,8 +1059,19 @@ export class QEMUTimer {
    * True while armed and not yet fired.
    *
    * Counterpart: `timer_pending()`.
+   * Thread: home thread only.
    *
    * @returns Whether the timer is pending.
+   *
+   * @example Armed or not
+   * ```ts
+   * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
+   * const t = timerNewNs(QEMUClockType.HOST, () => {});
+   * console.log(t.pending); // false
+   * t.modNs(0);
+   * console.log(t.pending); // true
+   * t.del();
+   * ```
    */
   get pending(): boolean {
     return this.#node.expire >= 0;
@@ -902,8 +1081,19 @@ export class QEMUTimer {
    * The absolute expiry in ns, or -1 if idle.
    *
    * Counterpart: `timer_expire_time_ns()`.
+   * Thread: home thread only.
    *
    * @returns The expiry in ns, or -1.
+   *
+   * @example The expiry
+   * ```ts
+   * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
+   * const t = timerNewUs(QEMUClockType.HOST, () => {});
+   * console.log(t.expireTimeNs); // -1
+   * t.mod(3);
+   * console.log(t.expireTimeNs); // 3000
+   * t.del();
+   * ```
    */
   get expireTimeNs(): number {
     return this.#node.expire;
@@ -920,6 +1110,15 @@ export class QEMUTimer {
    * @returns True if pending and due at `currentTime`.
    * @throws {TypeError} If `currentTime` is not a number.
    * @throws {RangeError} If `currentTime` is NaN.
+   *
+   * @example Due yet?
+   * ```ts
+   * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+   * const t = timerNewMs(QEMUClockType.HOST, () => {});
+   * t.mod(5);
+   * console.log(t.expired(4), t.expired(5)); // false true
+   * t.del();
+   * ```
    */
   expired(currentTime: number): boolean {
     checkNumber(currentTime, "Current time");
@@ -927,7 +1126,21 @@ export class QEMUTimer {
     return e >= 0 && e <= currentTime * this.#scale;
   }
 
-  /** Same as {@linkcode QEMUTimer.prototype.del}, for `using`. */
+  /**
+   * Same as {@linkcode QEMUTimer.prototype.del}, for `using`.
+   *
+   * Counterpart: `timer_del()`.
+   * Thread: home thread only.
+   *
+   * @example A scoped timer
+   * ```ts
+   * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
+   * {
+   *   using t = timerNewMs(QEMUClockType.HOST, () => {});
+   *   t.mod(1);
+   * } // disarmed here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.del();
   }

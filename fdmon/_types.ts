@@ -21,6 +21,7 @@ export interface FdMonHost {
   pollDisabled(): boolean;
   /** The GSource's fd list (g_source_add_poll / g_source_remove_poll). */
   gsourceAddPoll(pfd: GPollFD): void;
+  /** Takes a record out of the GSource's fd list (g_source_remove_poll). */
   gsourceRemovePoll(pfd: GPollFD): void;
   /** Mark a node as really deleted (io_uring: after its POLL_ADD CQE). */
   nodeDeleted?(node: AioHandler): void;
@@ -28,6 +29,7 @@ export interface FdMonHost {
 
 /** One backend instance bound to one context (FDMonOps + its state). */
 export interface FdMon {
+  /** Which backend this is (it changes when the context upgrades or falls back). */
   readonly name: FdMonName;
   /** A handler is replaced (old -> new), added (null -> new) or removed (old -> null). */
   update(oldNode: AioHandler | null, newNode: AioHandler | null): void;
@@ -39,7 +41,9 @@ export interface FdMon {
   dispatch?(): boolean;
   /** GSource prepare / check / dispatch (QEMU's gsource_* ops). */
   gsourcePrepare(): void;
+  /** GSource check: whether a polled fd has an event some handler wants. */
   gsourceCheck(): boolean;
+  /** GSource dispatch: puts the handlers whose fds have events on `ready`. */
   gsourceDispatch(ready: ReadyList): void;
   /** Whether busy polling in userspace (idle removal) applies. */
   readonly supportsUserspacePolling: boolean;
@@ -49,6 +53,7 @@ export interface FdMon {
 
 /** A backend: tells whether it works here and creates per-context instances. */
 export interface FdMonOps {
+  /** The backend's name, as `AIOLOOP_FDMON` spells it. */
   readonly name: FdMonName;
   /** Whether this kernel supports the backend (probed once). */
   supported(): boolean;

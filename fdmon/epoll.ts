@@ -20,7 +20,7 @@ import {
 } from "../sys/epoll.ts";
 import { SysError } from "../sys/errno.ts";
 import { close } from "../sys/fd.ts";
-import { POLLERR, POLLHUP, POLLIN, POLLOUT, PollFdArray, pollNs } from "../sys/poll.ts";
+import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs, POLLOUT } from "../sys/poll.ts";
 import type { FdMon, FdMonHost, FdMonOps } from "./_types.ts";
 import { createPollFdMon } from "./poll.ts";
 

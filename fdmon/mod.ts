@@ -112,7 +112,9 @@ export function resolveFdMon(choice?: FdMonName | "auto"): FdMonOps {
   if (name === "auto") return autoFdMon();
   if (typeof name !== "string" || !Object.hasOwn(BACKENDS, name)) {
     throw new TypeError(
-      `Unknown ${from} ${typeof name === "string" ? `"${name}"` : String(name)}: expected "poll", "epoll", "io_uring" or "auto"`,
+      `Unknown ${from} ${
+        typeof name === "string" ? `"${name}"` : String(name)
+      }: expected "poll", "epoll", "io_uring" or "auto"`,
     );
   }
   const ops = BACKENDS[name as FdMonName];
@@ -124,3 +126,6 @@ export function resolveFdMon(choice?: FdMonName | "auto"): FdMonOps {
   }
   return ops;
 }
+// What a backend author needs besides the interfaces above.
+export type { AioHandler, IOHandler, IOPollHandler, ReadyList } from "../aio/_aio_handler.ts";
+export type { GPollFD } from "../glib/gpollfd.ts";

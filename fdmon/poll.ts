@@ -8,7 +8,7 @@
  * @module
  */
 import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
-import { POLLERR, POLLHUP, POLLIN, POLLOUT, PollFdArray, pollNs } from "../sys/poll.ts";
+import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs, POLLOUT } from "../sys/poll.ts";
 import type { FdMon, FdMonHost, FdMonOps } from "./_types.ts";
 import { epollTryEnable, fdmonEpoll } from "./epoll.ts";
 

@@ -1,0 +1,138 @@
+/**
+ * Context handles: what crosses to other threads (Workers) so they can ring
+ * an AioContext and schedule its bottom halves. A handle is plain data (a
+ * SharedArrayBuffer and fd numbers), so it survives `postMessage`; no
+ * closure ever crosses.
+ *
+ * @module
+ */
+import { CTL_DESTROYED, CTL_ID } from "./_ctl_block.ts";
+import { ctlNotify, remoteBhSchedule } from "./_ctl_ops.ts";
+
+/**
+ * The structured-cloneable identity of an AioContext: its shared control
+ * block, its doorbell fd and its id. Post it to a Worker and open it there
+ * with {@linkcode RemoteAioContext}.
+ *
+ * Counterpart: the `AioContext *` that QEMU threads share.
+ *
+ * @example Sending a handle to a Worker
+ * ```ts ignore
+ * import { AioContext } from "@aioloop/aioloop";
+ * using ctx = AioContext.create();
+ * const worker = new Worker(new URL("./w.ts", import.meta.url), { type: "module" });
+ * worker.postMessage(ctx.handle());
+ * ```
+ */
+export interface AioContextHandle {
+  /** The control block (notify_me, notified, remote BH flags ...). */
+  readonly ctl: SharedArrayBuffer;
+  /** The context id. */
+  readonly id: number;
+}
+
+/**
+ * A bottom half made schedulable from other threads (`bhNew(cb, { shared:
+ * true })`), as plain data.
+ *
+ * Counterpart: a `QEMUBH *` passed to another thread for `qemu_bh_schedule()`.
+ *
+ * @example Scheduling from a Worker
+ * ```ts ignore
+ * import { RemoteAioContext, type RemoteBH } from "@aioloop/aioloop";
+ * self.onmessage = (e: MessageEvent<RemoteBH>) => RemoteAioContext.scheduleBh(e.data);
+ * ```
+ */
+export interface RemoteBH {
+  /** The owning context. */
+  readonly handle: AioContextHandle;
+  /** The BH's slot in the control block. */
+  readonly slot: number;
+  /** The BH's name, for messages. */
+  readonly name: string;
+}
+
+/**
+ * Another thread's view of an AioContext, opened from its handle.
+ *
+ * Counterpart: calling `aio_notify()` / `qemu_bh_schedule()` on a context
+ * owned by another thread.
+ *
+ * Thread: any thread (this is the cross-thread door; the home thread may
+ * use it too).
+ *
+ * @example Ringing a context from a Worker
+ * ```ts ignore
+ * import { type AioContextHandle, RemoteAioContext } from "@aioloop/aioloop";
+ * self.onmessage = (e: MessageEvent<AioContextHandle>) => new RemoteAioContext(e.data).notify();
+ * ```
+ */
+export class RemoteAioContext {
+  #ctl: Int32Array;
+  /** The context id. */
+  readonly id: number;
+
+  /**
+   * Opens a handle.
+   *
+   * @param handle What `ctx.handle()` returned (possibly posted from another thread).
+   */
+  constructor(handle: AioContextHandle) {
+    if (!(handle?.ctl instanceof SharedArrayBuffer)) {
+      throw new TypeError("Not an AioContextHandle: ctl must be a SharedArrayBuffer");
+    }
+    this.#ctl = new Int32Array(handle.ctl);
+    this.id = Atomics.load(this.#ctl, CTL_ID);
+  }
+
+  /** Whether the context was destroyed. */
+  get destroyed(): boolean {
+    return Atomics.load(this.#ctl, CTL_DESTROYED) !== 0;
+  }
+
+  /**
+   * Wakes the context (aio_notify). No wake-up is lost: either the home
+   * sees `notified` before it blocks, or the doorbell rings.
+   *
+   * Counterpart: `aio_notify()`.
+   *
+   * @throws {Deno.errors.BadResource} If the context was destroyed.
+   *
+   * @example Notify
+   * ```ts
+   * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * new RemoteAioContext(ctx.handle()).notify();
+   * console.log(ctx.poll(true)); // false: woken, nothing ran
+   * ```
+   */
+  notify(): void {
+    if (!ctlNotify(this.#ctl)) throw new Deno.errors.BadResource("AioContext was destroyed");
+  }
+
+  /**
+   * Schedules a shared BH of this context.
+   *
+   * Counterpart: `qemu_bh_schedule()` from another thread.
+   *
+   * @param bh The BH's remote reference (`bh.remote()`).
+   * @throws {Deno.errors.BadResource} If the context was destroyed.
+   *
+   * @example Schedule through the handle
+   * ```ts
+   * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * let n = 0;
+   * const bh = ctx.bhNew(() => n++, { shared: true });
+   * RemoteAioContext.scheduleBh(bh.remote());
+   * ctx.poll(true);
+   * console.log(n); // 1
+   * bh.delete();
+   * ```
+   */
+  static scheduleBh(bh: RemoteBH): void {
+    const ctl = new Int32Array(bh.handle.ctl);
+    remoteBhSchedule(ctl, bh.slot);
+  }
+}
+
