@@ -3,8 +3,9 @@
 // thread pool). A WeakMap keeps it off the public type.
 import type { AioContext } from "./async.ts";
 import type { AioPosix } from "./aio_posix.ts";
-import type { BhList } from "./bh.ts";
+import type { BhList } from "./_bh_list.ts";
 import type { TimerListGroup } from "./timer.ts";
+import type { GPollFD } from "../glib/gpollfd.ts";
 
 export interface AioInternals {
   readonly posix: AioPosix;
@@ -20,8 +21,10 @@ export interface AioInternals {
   readonly destroyHooks: Array<() => void>;
   /** Per-module state keyed by module (co_schedule, thread pool ...). */
   readonly slots: Map<symbol, unknown>;
+  /** The fds the context's GSource must poll (kept even before it exists). */
+  readonly gsourcePolls: Set<GPollFD>;
   /** GSource hooks, installed by getGSource(). */
-  gsource: { addPoll(pfd: { fd: number; events: number; revents: number }): void; removePoll(pfd: { fd: number; events: number; revents: number }): void } | null;
+  gsource: { addPoll(pfd: GPollFD): void; removePoll(pfd: GPollFD): void } | null;
 }
 
 const registry = new WeakMap<AioContext, AioInternals>();

@@ -34,8 +34,9 @@ export interface AioPollHooks {
   notifyAccept(): void;
   /** aio_notify. */
   notify(): void;
-  /** GSource poll-fd bookkeeping. */
+  /** GSource poll-fd bookkeeping: g_source_add_poll. */
   gsourceAddPoll(pfd: GPollFD): void;
+  /** g_source_remove_poll. */
   gsourceRemovePoll(pfd: GPollFD): void;
 }
 
@@ -70,12 +71,15 @@ export interface FdHandlerInfo {
   fd: number;
   /** Requested poll events. */
   events: number;
-  /** Which callbacks are set. */
+  /** Whether a read callback is set. */
   read: boolean;
+  /** Whether a write callback is set. */
   write: boolean;
+  /** Whether poll/pollReady callbacks are set. */
   poll: boolean;
-  /** On the busy-polling list, with its current polling time. */
+  /** On the busy-polling list. */
   polling: boolean;
+  /** Its current adaptive polling time (ns). */
   pollNs: number;
   /** The context's own notifier. */
   notifier: boolean;
@@ -178,8 +182,6 @@ export class AioPosix implements FdMonHost {
       change = (ioPoll === null ? 1 : 0) - (node !== null && node.ioPoll === null ? 1 : 0);
       const events = (ioRead ? READ_EVENTS : 0) | (ioWrite ? WRITE_EVENTS : 0);
       newNode = new AioHandler(fd, events, ioRead, ioWrite, ioPoll, ioPollReady, isNotifier);
-      if (node !== null) newNode.fdmonSlot = node.fdmonSlot;
-      this.#hooks.gsourceAddPoll(newNode.pfd);
       this.#handlers.add(newNode);
       this.#byFd.set(fd, newNode);
       this.#liveCount++;
@@ -192,7 +194,7 @@ export class AioPosix implements FdMonHost {
 
   /** aio_remove_fd_handler: free now, or mark deleted while a walk is on. */
   #removeNode(node: AioHandler): void {
-    this.#hooks.gsourceRemovePoll(node.pfd);
+    // The backend's update() already took its pfd out of the GSource.
     node.pfd.revents = 0;
     node.pollReady = false;
     this.#liveCount--;

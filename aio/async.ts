@@ -5,7 +5,8 @@
  * @module
  */
 import { type AioPollHooks, AioPosix, type FdHandlerInfo, type FdHandlers, type PollParams } from "./aio_posix.ts";
-import { BhList, type BhOptions, QEMUBH } from "./bh.ts";
+import { type BhOptions, QEMUBH } from "./bh.ts";
+import { BH_SCHEDULED, BhList } from "./_bh_list.ts";
 import {
   CTL_DOORBELL_FD,
   CTL_ID,
@@ -129,8 +130,16 @@ export class AioContext {
         Atomics.store(ctl, CTL_NOTIFIED, 0);
       },
       notify: () => this.#notify(),
-      gsourceAddPoll: (pfd) => this.#internals.gsource?.addPoll(pfd),
-      gsourceRemovePoll: (pfd) => this.#internals.gsource?.removePoll(pfd),
+      // The records exist whether or not a GSource was made yet; getGSource()
+      // hands the current set over.
+      gsourceAddPoll: (pfd) => {
+        this.#internals.gsourcePolls.add(pfd);
+        this.#internals.gsource?.addPoll(pfd);
+      },
+      gsourceRemovePoll: (pfd) => {
+        this.#internals.gsourcePolls.delete(pfd);
+        this.#internals.gsource?.removePoll(pfd);
+      },
     };
     this.#posix = new AioPosix(hooks);
     this.#tlg = new TimerListGroup(() => this.#notify());
@@ -144,6 +153,7 @@ export class AioContext {
       destroyHooks: [],
       slots: new Map(),
       gsource: null,
+      gsourcePolls: new Set(),
     };
     registerInternals(this, this.#internals);
     try {
@@ -203,7 +213,7 @@ export class AioContext {
   #drainRemote(): void {
     drainRemoteBhs(this.#ctl, this.#remoteBhs.keys(), (slot) => {
       const bh = this.#remoteBhs.get(slot);
-      if (bh !== undefined && !bh.deleted) this.#bhs.enqueue(bh, 2 /* BH_SCHEDULED */);
+      if (bh !== undefined && !bh.deleted) this.#bhs.enqueue(bh, BH_SCHEDULED);
     });
   }
 
@@ -344,7 +354,7 @@ export class AioContext {
     if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
     const bh = new QEMUBH(this.#bhOwner, cb, { name }, true);
     this.#bhs.live.add(bh);
-    this.#bhEnqueue(bh, 2 /* BH_SCHEDULED */);
+    this.#bhEnqueue(bh, BH_SCHEDULED);
   }
 
   #bhEnqueue(bh: QEMUBH, flags: number): void {

@@ -88,6 +88,15 @@ export const QEMUClockType = {
  * One of the {@linkcode QEMUClockType} values.
  *
  * Counterpart: `QEMUClockType`.
+ *
+ * @example Typing a clock parameter
+ * ```ts
+ * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
+ * function elapsed(clock: QEMUClockType, since: number): number {
+ *   return clockGetNs(clock) - since;
+ * }
+ * console.log(elapsed(QEMUClockType.VIRTUAL, 0)); // 0
+ * ```
  */
 export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
 
@@ -514,7 +523,21 @@ export function qemuTimeoutNsToMs(ns: number): number {
   return (ns - rem) / SCALE_MS + (rem > 0 ? 1 : 0);
 }
 
-/** One pending timer, as {@linkcode TimerListGroup.prototype.debugTimers} reports it. */
+/**
+ * One pending timer, as {@linkcode TimerListGroup.prototype.debugTimers}
+ * reports it.
+ *
+ * Counterpart: a row of QEMU's `info timers` style listing (no C struct).
+ *
+ * @example Formatting a listing
+ * ```ts
+ * import { type TimerInfo, TimerListGroup } from "@aioloop/aioloop/aio";
+ * const group = new TimerListGroup(() => {});
+ * const rows = group.debugTimers().map((i: TimerInfo) => `${i.clock} ${i.expireNs} ${i.name}`);
+ * console.log(rows.length); // 0
+ * group.destroy();
+ * ```
+ */
 export interface TimerInfo {
   /** The timer's clock. */
   clock: QEMUClockType;
@@ -751,7 +774,18 @@ export class TimerListGroup {
   }
 }
 
-/** Options of a {@linkcode QEMUTimer}. */
+/**
+ * Options of a {@linkcode QEMUTimer}.
+ *
+ * Counterpart: the `attributes` argument of `timer_new_full()`.
+ *
+ * @example A named external timer
+ * ```ts
+ * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, type QEMUTimerOptions, timerNewMs } from "@aioloop/aioloop/aio";
+ * const options: QEMUTimerOptions = { name: "net-rx", attributes: QEMU_TIMER_ATTR_EXTERNAL };
+ * console.log(timerNewMs(QEMUClockType.HOST, () => {}, options).name); // "net-rx"
+ * ```
+ */
 export interface QEMUTimerOptions {
   /** A name for listings such as `info timers`; default: the callback's name. */
   name?: string;

@@ -16,6 +16,12 @@ import { epollTryEnable, fdmonEpoll } from "./epoll.ts";
  * How many polled fds make fdmon-poll switch its context to epoll.
  *
  * Counterpart: `EPOLL_ENABLE_THRESHOLD` in `util/fdmon-epoll.c`.
+ *
+ * @example Reading the threshold
+ * ```ts
+ * import { EPOLL_ENABLE_THRESHOLD } from "@aioloop/aioloop/fdmon";
+ * console.log(EPOLL_ENABLE_THRESHOLD); // 64
+ * ```
  */
 export const EPOLL_ENABLE_THRESHOLD = 64;
 

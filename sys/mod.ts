@@ -22,3 +22,5 @@ export * from "./fd.ts";
 export * from "./clock.ts";
 export * from "./poll.ts";
 export * from "./epoll.ts";
+export * from "./open.ts";
+export * from "./dup.ts";
