@@ -109,7 +109,8 @@ export function aioWaitKick(): void {
  * QEMU waits by polling the main context while `ctx`'s own thread runs the
  * BH. A context object always lives in the calling isolate, so no other
  * thread would run it: for a context other than the main one, the wait
- * polls `ctx` itself, with `ctx` made current meanwhile.
+ * polls `ctx` itself, with `ctx` made current meanwhile. Either way the
+ * BH runs inside the waiting poll, so no {@linkcode aioWaitKick} follows it.
  *
  * Counterpart: `aio_wait_bh_oneshot()`.
  *
@@ -138,10 +139,12 @@ export function aioWaitBhOneshot(ctx: AioContext, cb: () => void): void {
     throw new Error("aioWaitBhOneshot() must be called from the main context's thread");
   }
   let done = false;
+  // QEMU kicks after the callback because its BH runs on another thread;
+  // here the BH runs inside the very poll that waits, so a kick would only
+  // leave a stray BH on the main context.
   ctx.bhScheduleOneshot(() => {
     cb();
     done = true;
-    aioWaitKick();
   }, "aio_wait_bh");
   if (ctx === main) aioWaitWhile(null, () => !done);
   else withCurrentAioContext(ctx, () => aioWaitWhile(ctx, () => !done));

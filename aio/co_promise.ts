@@ -26,7 +26,13 @@
  *
  * @module
  */
-import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine, qemuAioCoroutineEnter } from "./coroutine.ts";
+import {
+  Coroutine,
+  type CoroutineFn,
+  coroutineYield,
+  inCoroutine,
+  qemuAioCoroutineEnter,
+} from "./coroutine.ts";
 import { aioCoSchedule } from "./co_schedule.ts";
 
 /**

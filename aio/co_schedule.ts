@@ -34,7 +34,13 @@
  */
 import type { AioContext } from "./async.ts";
 import type { QEMUBH } from "./bh.ts";
-import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine, qemuAioCoroutineEnter } from "./coroutine.ts";
+import {
+  Coroutine,
+  type CoroutineFn,
+  coroutineYield,
+  inCoroutine,
+  qemuAioCoroutineEnter,
+} from "./coroutine.ts";
 import { getCurrentAioContext, withCurrentAioContext } from "./current.ts";
 import { coInternals } from "./_coroutine_internal.ts";
 import { internals } from "./_internal.ts";

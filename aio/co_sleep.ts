@@ -175,7 +175,9 @@ export function* coSleepNsWakeable(
   clock: QEMUClockType,
   ns: number,
 ): CoroutineFn {
-  if (!Number.isSafeInteger(ns)) throw new RangeError(`Sleep time must be a safe integer, got ${ns}`);
+  if (!Number.isSafeInteger(ns)) {
+    throw new RangeError(`Sleep time must be a safe integer, got ${ns}`);
+  }
   const ctx = getCurrentAioContext();
   if (ctx === null) throw new Error("coSleepNs() needs a current AioContext");
   const timer = ctx.timerNew(clock, SCALE_NS, () => ticket.wake(), { name: SLEEP });

@@ -112,6 +112,12 @@ export type CoroutineFn<R = void> = Generator<void, R, unknown>;
  */
 export type CoroutineEntry<A> = (arg: A) => CoroutineFn<unknown>;
 
+// Coroutine states; DONE and FAILED are terminated.
+const LIVE = 0;
+const LEADER = 1;
+const DONE = 2;
+const FAILED = 3;
+
 // Set by Coroutine's static block: the trampoline needs its #fields.
 let enterImpl: (ctx: AioContext | null, co: Coroutine) => void;
 
@@ -156,13 +162,12 @@ export class Coroutine {
   #scheduled: string | null = null;
   #locksHeld = 0;
   #wakeup: Coroutine[] | null = null;
-  #done = false;
-  #isLeader: boolean;
-  #failed = false;
+  #state: number;
+  // The body's error once FAILED; the termination promise's resolvers while
+  // someone awaits a live coroutine. Few fields keep create() cheap.
   #error: unknown = undefined;
+  #termination: PromiseWithResolvers<void> | null = null;
   #promise: Promise<void> | null = null;
-  #resolve: (() => void) | null = null;
-  #reject: ((e: unknown) => void) | null = null;
 
   static {
     coInternals.casScheduled = (co, expected, value) => {
@@ -181,7 +186,7 @@ export class Coroutine {
   private constructor(entry: CoroutineEntry<any> | null, arg: unknown, isLeader: boolean) {
     this.#entry = entry;
     this.#arg = arg;
-    this.#isLeader = isLeader;
+    this.#state = isLeader ? LEADER : LIVE;
   }
 
   /**
@@ -278,7 +283,7 @@ export class Coroutine {
    * ```
    */
   get done(): boolean {
-    return this.#done;
+    return this.#state >= DONE;
   }
 
   /**
@@ -360,13 +365,11 @@ export class Coroutine {
    */
   get promise(): Promise<void> {
     if (this.#promise === null) {
-      if (this.#done) {
-        this.#promise = this.#failed ? Promise.reject(this.#error) : Promise.resolve();
-      } else {
-        const { promise, resolve, reject } = Promise.withResolvers<void>();
-        this.#promise = promise;
-        this.#resolve = resolve;
-        this.#reject = reject;
+      if (this.#state === FAILED) this.#promise = Promise.reject(this.#error);
+      else if (this.#state === DONE) this.#promise = Promise.resolve();
+      else {
+        this.#termination = Promise.withResolvers<void>();
+        this.#promise = this.#termination.promise;
       }
     }
     return this.#promise;
@@ -401,7 +404,7 @@ export class Coroutine {
    * ```
    */
   enter(): void {
-    qemuAioCoroutineEnter(getCurrentAioContext(), this);
+    enterImpl(getCurrentAioContext(), this);
   }
 
   /**
@@ -433,8 +436,10 @@ export class Coroutine {
       throw new Error(`Co-routine was already scheduled in '${to.#scheduled}'`);
     }
     if (to.#caller !== null) throw new Error("Co-routine re-entered recursively");
-    if (to.#done) throw new Deno.errors.BadResource("Co-routine has terminated");
-    if (to.#isLeader) throw new TypeError("The leader pseudo-coroutine cannot be entered");
+    if (to.#state !== LIVE) {
+      if (to.#state === LEADER) throw new TypeError("The leader pseudo-coroutine cannot be entered");
+      throw new Deno.errors.BadResource("Co-routine has terminated");
+    }
   }
 
   /** Switches to `to` until it yields or ends; rethrows what the body threw. */
@@ -470,7 +475,6 @@ export class Coroutine {
 
   /** Termination: drop the caller link and the generator, check locks. */
   static #terminate(co: Coroutine, threw: boolean, error: unknown): void {
-    co.#done = true;
     co.#caller = null;
     co.#gen = null;
     const held = co.#locksHeld;
@@ -481,14 +485,14 @@ export class Coroutine {
         : new Error(`Co-routine terminated with ${what}`);
       threw = true;
     }
-    if (threw) {
-      co.#failed = true;
-      co.#error = error;
-      co.#reject?.(error);
-    } else {
-      co.#resolve?.();
+    co.#state = threw ? FAILED : DONE;
+    if (threw) co.#error = error;
+    const t = co.#termination;
+    if (t !== null) {
+      co.#termination = null;
+      if (threw) t.reject(error);
+      else t.resolve();
     }
-    co.#resolve = co.#reject = null;
     if (threw) throw error;
   }
 
