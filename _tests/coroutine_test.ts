@@ -125,6 +125,9 @@ Deno.test("create() rejects a non-function; a non-generator entry fails at enter
   const co = Coroutine.create((() => 1) as never);
   assertThrows(() => co.enter(), TypeError, "generator function");
   assert(co.done);
+  const asyncGen = Coroutine.create((async function* () {}) as never);
+  assertThrows(() => asyncGen.enter(), TypeError, "generator function");
+  assert(asyncGen.done);
 });
 
 Deno.test("yielding a value throws a TypeError into the body", () => {

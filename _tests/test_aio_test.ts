@@ -14,7 +14,15 @@
 import { assert, assertEquals, assertGreaterOrEqual, assertStrictEquals } from "@std/assert";
 import { AioContext } from "../aio/async.ts";
 import type { QEMUBH } from "../aio/bh.ts";
-import { getCurrentAioContext, setCurrentAioContext, setMainAioContext } from "../aio/current.ts";
+import {
+  getCurrentAioContext,
+  getMainAioContext,
+  setCurrentAioContext,
+  setMainAioContext,
+  withCurrentAioContext,
+} from "../aio/current.ts";
+import { Coroutine, type CoroutineFn } from "../aio/coroutine.ts";
+import { aioCoEnter } from "../aio/co_schedule.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import {
   clockAdvanceVirtualNs,
@@ -545,6 +553,57 @@ function testTimerScheduleVirtual(ctx: AioContext): void {
 }
 
 // ---------------------------------------------------------------------------
+// /aio/coroutine (parity §1.1 rows 13-14, §1.7)
+// ---------------------------------------------------------------------------
+
+interface ChainData {
+  other: Coroutine | null;
+  i: number;
+  max: number;
+}
+
+function testQueueChaining(ctx: AioContext): void {
+  function* chain(data: ChainData): CoroutineFn {
+    for (data.i = 0; data.i < data.max; data.i++) {
+      // Inside a coroutine of the current ctx this only queues the other one.
+      aioCoEnter(ctx, data.other!);
+      yield;
+    }
+  }
+  const dataA: ChainData = { other: null, i: 0, max: 25000 };
+  const dataB: ChainData = { other: null, i: 0, max: 25000 };
+  dataB.other = Coroutine.create(chain, dataA);
+  dataA.other = Coroutine.create(chain, dataB);
+
+  dataB.other.enter();
+  assertStrictEquals(dataA.i, dataA.max);
+  assertStrictEquals(dataB.i, dataB.max - 1);
+
+  dataA.other.enter();
+  assertStrictEquals(dataB.i, dataB.max);
+}
+
+// In-isolate form of §1.7: the "worker thread" is code run with no current
+// context and no big lock. The Worker form lives in iothread_test.ts.
+function testWorkerThreadCoEnter(ctx: AioContext): void {
+  let ranIn: AioContext | null | undefined = undefined;
+  const co = Coroutine.create(function* () {
+    ranIn = getCurrentAioContext();
+  });
+  withCurrentAioContext(null, () => {
+    assertStrictEquals(getCurrentAioContext(), null);
+    aioCoEnter(getMainAioContext()!, co);
+  });
+  // Scheduled, not entered.
+  assertStrictEquals(ranIn, undefined);
+  assertStrictEquals(co.scheduled, "aio_co_schedule");
+  assertStrictEquals(ctx.poll(true), true);
+  assertStrictEquals(ranIn, ctx);
+  assertStrictEquals(co.done, true);
+  assertStrictEquals(ctx.poll(false), false);
+}
+
+// ---------------------------------------------------------------------------
 // Registration, in GLib's execution order
 // ---------------------------------------------------------------------------
 
@@ -570,7 +629,9 @@ function registerTestAio(fdmon: FdMonName): void {
   suite.add("/aio/timer/schedule", testTimerSchedule);
   suite.add("/aio/timer/schedule (virtual clock)", testTimerScheduleVirtual);
 
-  // /aio/coroutine: queue-chaining, worker-thread-co-enter go here.
+  // /aio/coroutine.
+  suite.add("/aio/coroutine/queue-chaining", testQueueChaining);
+  suite.add("/aio/coroutine/worker-thread-co-enter", testWorkerThreadCoEnter);
 
   // /aio-gsource: flush, bh/*, event/*, timer/schedule go here.
 

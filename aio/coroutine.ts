@@ -26,7 +26,14 @@
  * Entering is a trampoline: wake-ups that a coroutine queues (with
  * `aioCoEnter` or `aioCoWake` on its own context) run from the enterer's loop
  * after the coroutine yields or ends, depth-first, never nested inside it, so
- * ping-pong between two coroutines does not grow the stack.
+ * ping-pong between two coroutines does not grow the stack. A body that
+ * enters another coroutine directly (`child.enter()`) runs it as a nested
+ * step, as QEMU does; that nesting is bounded by the JS stack (1000 levels
+ * work; a few thousand end in a `RangeError`, with state left consistent).
+ *
+ * No AioContext is needed: with none current, wake-ups resolve to "same
+ * context (null)" and queue or enter directly. For promises, see
+ * `coroutineToPromise` and `coAwait`.
  *
  * Errors: QEMU aborts on misuse; here the same conditions throw an `Error`
  * with QEMU's message. A body that throws terminates its coroutine; the error
@@ -190,16 +197,14 @@ export class Coroutine {
   }
 
   /**
-   * Creates a coroutine that will run `entry(arg)` when first entered.
+   * Creates a coroutine that will run `entry()` when first entered.
    * Nothing of the body runs before that.
    *
    * Counterpart: `qemu_coroutine_create()`.
    *
    * Thread: any code in the isolate.
    *
-   * @typeParam A The argument type.
    * @param entry A generator function: the body.
-   * @param arg The argument given to `entry`.
    * @returns The new coroutine, in the *created* state.
    * @throws {TypeError} If `entry` is not a function.
    *
@@ -215,7 +220,29 @@ export class Coroutine {
    * console.log(done, co.done); // true true
    * ```
    */
-  static create<A = undefined>(entry: CoroutineEntry<A>, arg?: A): Coroutine {
+  static create(entry: CoroutineEntry<undefined>): Coroutine;
+  /**
+   * Creates a coroutine that will run `entry(arg)` when first entered.
+   *
+   * Counterpart: `qemu_coroutine_create()`.
+   *
+   * @typeParam A The argument type.
+   * @param entry A generator function: the body.
+   * @param arg The argument given to `entry`.
+   * @returns The new coroutine, in the *created* state.
+   *
+   * @example With an argument
+   * ```ts
+   * import { Coroutine } from "@aioloop/aioloop";
+   * const box = { n: 0 };
+   * Coroutine.create(function* (b: { n: number }) {
+   *   b.n = 1;
+   * }, box).enter();
+   * console.log(box.n); // 1
+   * ```
+   */
+  static create<A>(entry: CoroutineEntry<A>, arg: A): Coroutine;
+  static create<A>(entry: CoroutineEntry<A>, arg?: A): Coroutine {
     if (typeof entry !== "function") {
       throw new TypeError("Coroutine entry must be a generator function");
     }
@@ -437,7 +464,9 @@ export class Coroutine {
     }
     if (to.#caller !== null) throw new Error("Co-routine re-entered recursively");
     if (to.#state !== LIVE) {
-      if (to.#state === LEADER) throw new TypeError("The leader pseudo-coroutine cannot be entered");
+      if (to.#state === LEADER) {
+        throw new TypeError("The leader pseudo-coroutine cannot be entered");
+      }
       throw new Deno.errors.BadResource("Co-routine has terminated");
     }
   }
@@ -456,7 +485,12 @@ export class Coroutine {
         to.#entry = null;
         to.#arg = undefined;
         gen = entry(arg);
-        if (gen === null || typeof gen !== "object" || typeof gen.next !== "function") {
+        if (
+          gen === null || typeof gen !== "object" || typeof gen.next !== "function" ||
+          Symbol.asyncIterator in gen
+        ) {
+          // An async generator's next() returns a promise: it cannot be
+          // entered synchronously.
           throw new TypeError("Coroutine entry must be a generator function");
         }
         to.#gen = gen;

@@ -1,0 +1,88 @@
+/*
+ * The timing harness shared by aioloop's C anchor programs: each program
+ * defines one operation loop, and this header calibrates it to about
+ * ANCHOR_TARGET_NS per repetition, runs ANCHOR_REPS repetitions and prints
+ * one JSON line with the median, min and max ns per operation. bench/run.ts
+ * builds and runs the programs and reads those lines.
+ */
+#ifndef AIOLOOP_ANCHOR_H
+#define AIOLOOP_ANCHOR_H
+
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define ANCHOR_REPS 7
+#define ANCHOR_TARGET_NS 60000000ull
+
+static inline uint64_t anchor_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void anchor_die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
+/* Room for `want` fds: raise the soft limit toward the hard one. */
+static inline void anchor_need_fds(long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) anchor_die("getrlimit");
+    if ((long)rl.rlim_cur >= want) return;
+    rl.rlim_cur = (rlim_t)want <= rl.rlim_max ? (rlim_t)want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) anchor_die("setrlimit");
+    if ((long)rl.rlim_cur < want) {
+        fprintf(stderr, "fd limit %ld is below the %ld wanted\n", (long)rl.rlim_cur, want);
+        exit(2);
+    }
+}
+
+/* Count from argv[1], or `def`. */
+static inline long anchor_arg(int argc, char **argv, long def)
+{
+    return argc > 1 ? strtol(argv[1], NULL, 10) : def;
+}
+
+static inline int anchor_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs `loop(iters)` calibrated, then ANCHOR_REPS times; prints the result. */
+static inline void anchor_run(const char *name, long size, void (*loop)(long iters))
+{
+    long iters = 1;
+    for (;;) {
+        uint64_t t0 = anchor_now_ns();
+        loop(iters);
+        uint64_t dt = anchor_now_ns() - t0;
+        if (dt >= ANCHOR_TARGET_NS / 8) {
+            iters = (long)((double)iters * ANCHOR_TARGET_NS / (double)dt) + 1;
+            break;
+        }
+        iters *= 4;
+    }
+    double per[ANCHOR_REPS];
+    for (int r = 0; r < ANCHOR_REPS; r++) {
+        uint64_t t0 = anchor_now_ns();
+        loop(iters);
+        per[r] = (double)(anchor_now_ns() - t0) / (double)iters;
+    }
+    qsort(per, ANCHOR_REPS, sizeof(double), anchor_cmp);
+    printf("{\"anchor\":\"%s\",\"size\":%ld,\"ns\":%.2f,\"min\":%.2f,\"max\":%.2f,"
+           "\"iters\":%ld,\"reps\":%d}\n",
+           name, size, per[ANCHOR_REPS / 2], per[0], per[ANCHOR_REPS - 1], iters, ANCHOR_REPS);
+    fflush(stdout);
+}
+
+#endif

@@ -1,0 +1,34 @@
+/**
+ * Removing a source of the default context by id.
+ *
+ * @module
+ */
+import { GMainContext } from "./main_context.ts";
+
+/**
+ * Destroys the source with id `id` in the global default context (ids from
+ * `timeoutAdd`, `idleAdd`, `unixFdAdd` ...). Returns false when no live
+ * source has that id (GLib also logs a critical warning then).
+ *
+ * Counterpart: `g_source_remove()`.
+ *
+ * Thread: home thread of the default context.
+ *
+ * @param id The source id.
+ * @returns Whether a source was found and destroyed.
+ * @throws {RangeError} When `id` is not a positive integer.
+ *
+ * @example Cancelling a timeout
+ * ```ts
+ * import { sourceRemove, timeoutAdd } from "@aioloop/aioloop/glib";
+ * const id = timeoutAdd(1000, () => false);
+ * console.log(sourceRemove(id)); // true
+ * console.log(sourceRemove(id)); // false
+ * ```
+ */
+export function sourceRemove(id: number): boolean {
+  const s = GMainContext.default().findSourceById(id);
+  if (s === null) return false;
+  s.destroy();
+  return true;
+}
