@@ -4,6 +4,7 @@ import {
   assert,
   assertEquals,
   assertFalse,
+  assertGreater,
   assertGreaterOrEqual,
   assertStrictEquals,
   assertThrows,
@@ -15,6 +16,7 @@ import {
   type FdMon,
   fdmonEpoll,
   type FdMonHost,
+  fdmonIoUring,
   type FdMonOps,
   fdmonPoll,
   resolveFdMon,
@@ -22,7 +24,7 @@ import {
 } from "../fdmon/mod.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { dup2 } from "../sys/dup.ts";
-import { close, eventfd, pipe, socketpair, write } from "../sys/fd.ts";
+import { close, eventfd, pipe, read, socketpair, write } from "../sys/fd.ts";
 import { O_RDWR, open } from "../sys/open.ts";
 import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs, POLLOUT } from "../sys/poll.ts";
 import { assertNoFdLeak, openFdCount } from "./_fd_leak.ts";
@@ -172,7 +174,7 @@ function withHost(ops: FdMonOps, fn: (host: FakeHost, fds: Fds) => void): () => 
     });
 }
 
-const BACKENDS: FdMonOps[] = [fdmonPoll, fdmonEpoll].filter((ops) => ops.supported());
+const BACKENDS: FdMonOps[] = [fdmonPoll, fdmonEpoll, fdmonIoUring].filter((ops) => ops.supported());
 
 for (const ops of BACKENDS) {
   const name = `fdmon-${ops.name}`;
@@ -317,6 +319,8 @@ for (const ops of BACKENDS) {
 
   Deno.test(
     `${name}: needWait follows the host's poll_disable_cnt`,
+    // io_uring's need_wait looks at its rings instead (tested below).
+    { ignore: ops === fdmonIoUring },
     withHost(ops, (host) => {
       host.disabled = true;
       assert(host.mon.needWait());
@@ -644,7 +648,8 @@ Deno.test("resolveFdMon: explicit choices, auto, and errors", () => {
   assertStrictEquals(resolveFdMon("auto"), fdmonPoll);
   if (fdmonEpoll.supported()) assertStrictEquals(resolveFdMon("epoll"), fdmonEpoll);
   else assertThrows(() => resolveFdMon("epoll"), Deno.errors.NotSupported);
-  assertThrows(() => resolveFdMon("io_uring"), Deno.errors.NotSupported, "io_uring");
+  if (fdmonIoUring.supported()) assertStrictEquals(resolveFdMon("io_uring"), fdmonIoUring);
+  else assertThrows(() => resolveFdMon("io_uring"), Deno.errors.NotSupported, "io_uring");
   assertThrows(() => resolveFdMon("kqueue" as "poll"), TypeError, "kqueue");
   assertThrows(() => resolveFdMon(7 as unknown as "poll"), TypeError);
 });
@@ -667,18 +672,380 @@ Deno.test("resolveFdMon: AIOLOOP_FDMON decides when there is no explicit choice"
     Deno.env.set("AIOLOOP_FDMON", "bogus");
     assertThrows(() => resolveFdMon(), TypeError, "AIOLOOP_FDMON");
     Deno.env.set("AIOLOOP_FDMON", "io_uring");
-    assertThrows(() => resolveFdMon(), Deno.errors.NotSupported);
+    if (fdmonIoUring.supported()) assertStrictEquals(resolveFdMon(), fdmonIoUring);
+    else assertThrows(() => resolveFdMon(), Deno.errors.NotSupported);
   } finally {
     if (saved === undefined) Deno.env.delete("AIOLOOP_FDMON");
     else Deno.env.set("AIOLOOP_FDMON", saved);
   }
 });
 
-Deno.test("supportedFdMons: poll always, epoll where the kernel has it", () => {
+Deno.test("supportedFdMons: poll always, epoll and io_uring where the kernel has them", () => {
   const names = supportedFdMons();
   assertEquals(names[0], "poll");
   assertEquals(names.includes("epoll"), fdmonEpoll.supported());
-  assertFalse(names.includes("io_uring"));
-  names.push("io_uring");
-  assertFalse(supportedFdMons().includes("io_uring"), "the cached list leaked out");
+  assertEquals(names.includes("io_uring"), fdmonIoUring.supported());
+  const count = names.length;
+  names.push("poll");
+  assertEquals(supportedFdMons().length, count, "the cached list leaked out");
 });
+
+// ---------------------------------------------------------------------------
+// fdmon-io_uring specifics (util/fdmon-io_uring.c): one-shot POLL_ADDs
+// re-armed after each completion, deferred removal, the rings' need_wait.
+
+const URING = fdmonIoUring.supported();
+
+/** Mappings of io_uring rings in this process (they must go with destroy). */
+function ringMappings(): number {
+  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => l.includes("io_uring"))
+    .length;
+}
+
+/** Empties an eventfd (its counter makes it readable). */
+function drainEventfd(fd: number): void {
+  read(fd, new Uint8Array(8));
+}
+
+Deno.test(
+  "fdmon-io_uring: needWait is CQ non-empty, SQEs pending or changes queued",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    assert(host.mon.supportsUserspacePolling);
+    // Nothing registered: no reason to enter the kernel, whatever the host says.
+    host.disabled = true;
+    assertFalse(host.mon.needWait());
+    const fd = fds.eventfd();
+    const node = host.set(fd, true)!;
+    assert(host.mon.needWait(), "a queued handler change must be submitted");
+    assertEquals(host.wait(0).n, 0);
+    assertFalse(host.mon.needWait(), "an armed, idle fd needs no wait");
+    write(fd, ONE);
+    assert(host.mon.needWait(), "the completion is visible in the CQ without a syscall");
+    assertEquals([...host.wait(0).ready.keys()], [node]);
+    assert(host.mon.needWait(), "the re-arm is waiting in the SQ");
+    drainEventfd(fd);
+    assertEquals(host.wait(0).n, 0);
+    assertFalse(host.mon.needWait());
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a completed poll is re-armed, so readiness stays level-triggered",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const fd = fds.eventfd();
+    const node = host.set(fd, true)!;
+    write(fd, ONE);
+    for (let i = 0; i < 5; i++) {
+      const { n, ready } = host.wait(0);
+      assertEquals(n, 1);
+      assertEquals([...ready.keys()], [node]);
+      assertEquals(ready.get(node), POLLIN);
+    }
+    drainEventfd(fd);
+    assertEquals(host.wait(0).ready.size, 0);
+    assertEquals(host.wait(0).ready.size, 0);
+    write(fd, ONE);
+    assertEquals([...host.wait(0).ready.keys()], [node]);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a handler removed while its POLL_ADD is in flight never fires afterwards",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const [fa, fb, fc] = [fds.eventfd(), fds.eventfd(), fds.eventfd()];
+    const a = host.set(fa, true)!;
+    const b = host.set(fb, true)!;
+    const c = host.set(fc, true)!;
+    host.wait(0);
+    assertEquals([a.fdmonSlot, b.fdmonSlot, c.fdmonSlot], [0, 1, 2]);
+    // a: removed while armed and idle, then its fd fires.
+    host.set(fa, false);
+    write(fa, ONE);
+    // b: its fd fired (the CQE is in the ring) before the removal.
+    write(fb, ONE);
+    host.set(fb, false);
+    write(fc, ONE);
+    for (let i = 0; i < 3; i++) {
+      const { ready } = host.wait(i === 2 ? 2_000_000 : 0);
+      assertFalse(ready.has(a) || ready.has(b), "a removed handler fired");
+      assert(ready.has(c));
+    }
+    // Both slots went back once their last POLL_ADD results were seen.
+    assertEquals([a.fdmonSlot, b.fdmonSlot], [-1, -1]);
+    drainEventfd(fc);
+    // The freed slots serve new handlers, which must not be cancelled by
+    // anything still addressed to the old ones.
+    const a2 = host.set(fa, true)!;
+    const b2 = host.set(fb, true)!;
+    const { ready } = host.wait(0);
+    assertEquals(new Set(ready.keys()), new Set([a2, b2]));
+    assertEquals(new Set([a2.fdmonSlot, b2.fdmonSlot]), new Set([0, 1]));
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a removal whose CQE the GSource reaps first cancels nothing later",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const fa = fds.eventfd();
+    const old = host.set(fa, true)!;
+    host.mon.gsourcePrepare();
+    write(fa, ONE);
+    // aio_dispatch runs BHs before gsource_dispatch: a BH removes the
+    // handler while its completion already sits in the CQ.
+    host.set(fa, false);
+    assert(host.mon.gsourceCheck());
+    const list = new ReadyList();
+    host.mon.gsourceDispatch(list);
+    assert(list.empty, "the removed handler was reported");
+    assertEquals(old.fdmonSlot, -1);
+    // A new handler takes the slot before the next fill: no POLL_REMOVE for
+    // the old node may reach it.
+    const fresh = host.set(fa, true)!;
+    host.mon.gsourcePrepare();
+    assertEquals(fresh.fdmonSlot, 0);
+    assertEquals([...host.wait(0).ready.keys()], [fresh]);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a handler added and removed before any wait costs no SQE",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const [r, w] = fds.pipe();
+    const first = host.set(r, true)!;
+    const second = host.set(r, false, true)!; // replaced before the fill
+    host.set(r, false);
+    write(w, ONE);
+    assertEquals(host.wait(0).ready.size, 0);
+    assertEquals([first.fdmonSlot, second.fdmonSlot], [-1, -1]);
+    assertFalse(host.mon.needWait());
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a timed wait is not cut short by its own POLL_REMOVE results",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const [fa, fb] = [fds.eventfd(), fds.eventfd()];
+    host.set(fa, true);
+    host.set(fb, true);
+    host.wait(0);
+    host.set(fa, false); // its cancellation completes during the next wait
+    const timeoutNs = 15_000_000;
+    const t0 = clockGettimeNs();
+    const { n, ready } = host.wait(timeoutNs);
+    assertGreaterOrEqual(clockGettimeNs() - t0, timeoutNs);
+    assertEquals(n, 0);
+    assertEquals(ready.size, 0);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a poll-only handler (no events) is not watched",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const [a, b] = fds.socketpair();
+    const node = new AioHandler(a, 0, null, null, () => true, noop, false);
+    host.nodes.unshift(node);
+    host.mon.update(null, node);
+    fds.close(b); // HUP would complete a POLL_ADD even with an empty mask
+    assertEquals(host.wait(0).ready.size, 0);
+    assertEquals(node.fdmonSlot, -1);
+    assertFalse(host.mon.needWait());
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: a closed fd's poll fails once and is not re-armed",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const [r, w] = pipe(); // closed by hand below
+    try {
+      const node = host.set(r, true)!;
+      close(r); // before the POLL_ADD is submitted: it fails with EBADF
+      assertEquals(host.wait(0).ready.size, 0);
+      assertFalse(host.mon.needWait(), "a failed poll must not spin");
+      assert(node.fdmonSlot >= 0);
+      host.set(r, false); // unarmed: the slot goes back at once
+      assertEquals(node.fdmonSlot, -1);
+      const fd = fds.eventfd();
+      const next = host.set(fd, true)!;
+      write(fd, ONE);
+      assertEquals([...host.wait(0).ready.keys()], [next]);
+    } finally {
+      close(w);
+    }
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: 1000 fds with one ready report just that one",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const nodes: AioHandler[] = [];
+    for (let i = 0; i < 1000; i++) nodes.push(host.set(fds.eventfd(), true)!);
+    // 1000 POLL_ADDs go through a 128-entry SQ ring in batches.
+    assertEquals(host.wait(0).n, 0);
+    write(nodes[617].pfd.fd, ONE);
+    const { n, ready } = host.wait(0);
+    assertEquals(n, 1);
+    assertEquals([...ready.keys()], [nodes[617]]);
+    assertEquals(ready.get(nodes[617]), POLLIN);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: more completions than the CQ ring holds are all delivered",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const nodes = new Set<AioHandler>();
+    for (let i = 0; i < 600; i++) {
+      const fd = fds.eventfd();
+      write(fd, ONE);
+      nodes.add(host.set(fd, true)!);
+    }
+    // The CQ ring has 256 entries; the rest wait in the kernel's overflow list.
+    const seen = new Set<AioHandler>();
+    for (let i = 0; i < 10 && seen.size < nodes.size; i++) {
+      for (const node of host.wait(0).ready.keys()) seen.add(node);
+    }
+    assertEquals(seen.size, nodes.size);
+    // And every one is re-armed: the next waits report them all again.
+    const again = new Set<AioHandler>();
+    for (let i = 0; i < 10 && again.size < nodes.size; i++) {
+      for (const node of host.wait(0).ready.keys()) again.add(node);
+    }
+    assertEquals(again.size, nodes.size);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: slots are reused across handler churn",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    const fd = fds.eventfd();
+    write(fd, ONE);
+    for (let i = 0; i < 200; i++) {
+      const node = host.set(fd, i % 2 === 0, i % 2 === 1)!;
+      assertEquals([...host.wait(0).ready.keys()], [node]);
+      assert(node.fdmonSlot >= 0 && node.fdmonSlot < 3, `slot ${node.fdmonSlot} in round ${i}`);
+    }
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: the GSource polls the ring fd; check also sees CQEs posted after that poll",
+  { ignore: !URING },
+  withHost(fdmonIoUring, (host, fds) => {
+    assertEquals(host.gsource.size, 1);
+    const record = [...host.gsource][0];
+    assertEquals(record.events, POLLIN);
+    const fd = fds.eventfd();
+    const node = host.set(fd, true)!;
+    host.mon.gsourcePrepare(); // submits the POLL_ADD
+    assertFalse(host.mon.needWait());
+    assertFalse(host.mon.gsourceCheck());
+    const arr = new PollFdArray();
+    arr.push(record.fd, record.events);
+    assertEquals(pollNs(arr, 0), 0);
+    write(fd, ONE);
+    assertEquals(pollNs(arr, 0), 1, "the ring fd is readable with a CQE waiting");
+    assert(host.mon.gsourceCheck(), "check sees the CQ even with revents 0");
+    record.revents = arr.revents(0);
+    assert(host.mon.gsourceCheck());
+    const list = new ReadyList();
+    host.mon.gsourceDispatch(list);
+    assertEquals([...drain(list).ready.keys()], [node]);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: create watches the context's existing handlers",
+  { ignore: !URING },
+  withHost(fdmonPoll, (host, fds) => {
+    const fd = fds.eventfd();
+    const node = host.set(fd, true)!;
+    host.mon.destroy();
+    host.mon = fdmonIoUring.create(host);
+    write(fd, ONE);
+    assertEquals([...host.wait(0).ready.keys()], [node]);
+  }),
+);
+
+Deno.test(
+  "fdmon-io_uring: destroy with polls in flight closes the ring fd and unmaps the rings",
+  { ignore: !URING },
+  () => {
+    using fds = new Fds();
+    const fdsBefore = openFdCount();
+    const mapsBefore = ringMappings();
+    const host = new FakeHost(fdmonIoUring);
+    assertEquals(openFdCount(), fdsBefore + 1);
+    assertGreater(ringMappings(), mapsBefore);
+    const fd = fds.eventfd();
+    host.set(fd, true);
+    host.set(fds.eventfd(), true);
+    host.wait(0);
+    write(fd, ONE);
+    host.wait(0); // a re-arm waits in the SQ
+    host.set(fd, false); // a removal waits on the submit list
+    host.mon.destroy();
+    assertEquals(openFdCount(), fdsBefore + 2);
+    assertEquals(ringMappings(), mapsBefore);
+    assertEquals(host.gsource.size, 0);
+    assertThrows(() => host.mon.needWait(), Deno.errors.BadResource);
+    assertThrows(() => host.mon.gsourcePrepare(), Deno.errors.BadResource);
+    assertThrows(() => host.mon.gsourceCheck(), Deno.errors.BadResource);
+  },
+);
+
+Deno.test(
+  "fdmon-io_uring: a blocked wait is woken by a write from another thread",
+  { ignore: !URING },
+  async () => {
+    const code = `
+      const lib = Deno.dlopen("libc.so.6", {
+        usleep: { parameters: ["u32"], result: "i32" },
+        write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+      });
+      self.onmessage = (e) => {
+        lib.symbols.usleep(20000);
+        lib.symbols.write(e.data, new Uint8Array(new BigUint64Array([1n]).buffer), 8);
+        self.postMessage("done");
+      };
+      self.postMessage("ready");`;
+    const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+    const worker = new Worker(url, { type: "module" });
+    const message = (): Promise<unknown> =>
+      new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
+    // The worker's own runtime fds come and go on their own schedule: count
+    // ours only once it is up, and only until it is told to go.
+    assertEquals(await message(), "ready");
+    const fdsBefore = openFdCount();
+    const fds = new Fds();
+    const host = new FakeHost(fdmonIoUring);
+    try {
+      const fd = fds.eventfd();
+      const node = host.set(fd, true)!;
+      host.set(fds.eventfd(), true);
+      host.wait(0);
+      const done = message();
+      worker.postMessage(fd);
+      // Blocks this isolate until the worker's write completes the poll
+      // (a 5 s bound, so a lost wake-up fails instead of hanging).
+      const { ready } = host.wait(5_000_000_000);
+      assertEquals([...ready.keys()], [node]);
+      assertEquals(await done, "done");
+    } finally {
+      host.mon.destroy();
+      fds[Symbol.dispose]();
+    }
+    assertEquals(openFdCount(), fdsBefore);
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  },
+);

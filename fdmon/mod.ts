@@ -2,7 +2,7 @@
  * The fd monitors: the interchangeable backends an AioContext waits on its
  * file descriptors with (QEMU's `FDMonOps`). `poll` is the baseline and
  * upgrades a busy context (64 fds or more) to `epoll` for good; `epoll`
- * can be chosen outright. io_uring is not implemented yet.
+ * and `io_uring` (where the kernel allows it) can be chosen outright.
  *
  * A context picks its backend with {@linkcode resolveFdMon}: an explicit
  * choice, else the environment variable `AIOLOOP_FDMON`
@@ -19,20 +19,21 @@
  * @module
  */
 import { fdmonEpoll } from "./epoll.ts";
+import { fdmonIoUring } from "./io_uring.ts";
 import { fdmonPoll } from "./poll.ts";
 import type { FdMonName, FdMonOps } from "./_types.ts";
 
 export { EPOLL_ENABLE_THRESHOLD, fdmonPoll } from "./poll.ts";
 export { fdmonEpoll } from "./epoll.ts";
+export { fdmonIoUring } from "./io_uring.ts";
 export type { FdMon, FdMonHost, FdMonName, FdMonOps } from "./_types.ts";
 
-// Every backend by name. io_uring's seam: once fdmon/io_uring.ts exists,
-// its ops go here and autoFdMon() tries it first, as aio_context_setup()
-// does.
+// Every backend by name (null: not implemented). io_uring is not the auto
+// choice (yet): QEMU's aio_context_setup() tries it first.
 const BACKENDS: Readonly<Record<FdMonName, FdMonOps | null>> = Object.freeze({
   poll: fdmonPoll,
   epoll: fdmonEpoll,
-  io_uring: null,
+  io_uring: fdmonIoUring,
 });
 const NAMES: readonly FdMonName[] = ["poll", "epoll", "io_uring"];
 const ENV_VAR = "AIOLOOP_FDMON";
@@ -41,7 +42,8 @@ let supportedCache: FdMonName[] | undefined;
 
 /**
  * The fd monitors this machine supports, probed once per isolate (the
- * epoll probe opens and closes one epoll fd). `poll` is always listed.
+ * epoll probe opens and closes one epoll fd; the io_uring probe sets up a
+ * ring and makes one NOP round trip). `poll` is always listed.
  *
  * Counterpart: none in QEMU (its build picks backends); the parity suite
  * runs once per listed backend.
@@ -93,7 +95,7 @@ function autoFdMon(): FdMonOps {
  * @returns The backend to create the context's monitor with.
  * @throws {TypeError} If the name (given or from `AIOLOOP_FDMON`) is unknown.
  * @throws {Deno.errors.NotSupported} If the backend does not work here
- * (io_uring is not implemented yet).
+ * (io_uring disabled by `kernel.io_uring_disabled` or seccomp, say).
  *
  * @example Explicit and automatic choices
  * ```ts

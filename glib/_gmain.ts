@@ -387,7 +387,9 @@ export class ContextCore {
       if (this.destroyed) throw badResource("Context is destroyed");
       this.wakeFd = eventfd(0);
       // Always polled, whatever the priority bound.
-      this.addRec(new PollRec({ fd: this.wakeFd, events: POLLIN, revents: 0 }, -Infinity, null, false));
+      this.addRec(
+        new PollRec({ fd: this.wakeFd, events: POLLIN, revents: 0 }, -Infinity, null, false),
+      );
     }
     return this.wakeFd;
   }

@@ -18,7 +18,7 @@
  * console.log(s.getPriority()); // -100
  * ```
  */
-export const G_PRIORITY_HIGH = -100;
+export const G_PRIORITY_HIGH: -100 = -100;
 
 /**
  * The priority of timeouts, fd sources and most other sources.

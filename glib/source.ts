@@ -741,18 +741,18 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Watching a pipe
    * ```ts
-   * import { G_IO_IN, GMainContext, GSource } from "@aioloop/aioloop/glib";
+   * import { G_IO_IN, GMainContext, GSource, type GSourceFdTag } from "@aioloop/aioloop/glib";
    * import { close, pipe, write } from "@aioloop/aioloop/sys";
    * const [r, w] = pipe();
    * const ctx = new GMainContext();
    * let seen = 0;
-   * const s = new GSource({
+   * const s: GSource = new GSource({
    *   dispatch: (src) => {
    *     seen = src.queryUnixFd(tag);
    *     return false;
    *   },
    * });
-   * const tag = s.addUnixFd(r, G_IO_IN);
+   * const tag: GSourceFdTag = s.addUnixFd(r, G_IO_IN);
    * s.attach(ctx);
    * write(w, new Uint8Array([1]));
    * ctx.iteration(true);

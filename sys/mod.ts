@@ -24,3 +24,4 @@ export * from "./poll.ts";
 export * from "./epoll.ts";
 export * from "./open.ts";
 export * from "./dup.ts";
+export * from "./rlimit.ts";

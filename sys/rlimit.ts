@@ -16,7 +16,7 @@ import { SysError } from "./errno.ts";
  *
  * @example Reading the fd limit
  * ```ts
- * import { getrlimit, RLIMIT_NOFILE } from "./rlimit.ts";
+ * import { getrlimit, RLIMIT_NOFILE } from "@aioloop/aioloop/sys";
  * console.log(getrlimit(RLIMIT_NOFILE).soft > 0); // true
  * ```
  */
@@ -58,7 +58,7 @@ function toRlim(v: number, what: string): bigint {
  *
  * @example The fd limits
  * ```ts
- * import { getrlimit, RLIMIT_NOFILE } from "./rlimit.ts";
+ * import { getrlimit, RLIMIT_NOFILE } from "@aioloop/aioloop/sys";
  * const { soft, hard } = getrlimit(RLIMIT_NOFILE);
  * console.log(soft <= hard); // true
  * ```
@@ -81,7 +81,7 @@ export function getrlimit(resource: number): ResourceLimit {
  *
  * @example Raising the soft fd limit to the hard one
  * ```ts
- * import { getrlimit, RLIMIT_NOFILE, setrlimit } from "./rlimit.ts";
+ * import { getrlimit, RLIMIT_NOFILE, setrlimit } from "@aioloop/aioloop/sys";
  * const lim = getrlimit(RLIMIT_NOFILE);
  * setrlimit(RLIMIT_NOFILE, { soft: lim.hard, hard: lim.hard });
  * console.log(getrlimit(RLIMIT_NOFILE).soft === lim.hard); // true
@@ -107,7 +107,7 @@ export function setrlimit(resource: number, limit: ResourceLimit): void {
  *
  * @example Room for 10 000 fds
  * ```ts
- * import { ensureNofile } from "./rlimit.ts";
+ * import { ensureNofile } from "@aioloop/aioloop/sys";
  * const soft = ensureNofile(1024);
  * console.log(soft >= 1024); // true
  * ```

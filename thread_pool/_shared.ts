@@ -1,0 +1,314 @@
+// The thread pool's shared memory, used by the owner and by every worker:
+// the control block (QEMU's ThreadPoolAio fields that threads share, under
+// pool->lock), the lock and condition variables built on Atomics, and a
+// growable shared heap holding request records, work names and serialized
+// values. Nothing here allocates JS objects on the hot path.
+import type { MessagePort } from "node:worker_threads";
+import type { RemoteBH } from "../aio/handle.ts";
+
+/** Control block slots (Int32). */
+export const C_LOCK = 0;
+/** cur_threads: workers counted as existing (starting, running or idle). */
+export const C_CUR = 1;
+/** idle_threads. */
+export const C_IDLE = 2;
+/** new_threads: workers asked for and not yet created. */
+export const C_NEW = 3;
+/** pending_threads: workers created and not yet running. */
+export const C_PENDING = 4;
+export const C_MIN = 5;
+export const C_MAX = 6;
+/** request_cond: a sequence number; waiters sleep while it is unchanged. */
+export const C_REQ_COND = 7;
+/** worker_stopped: a sequence number, bumped when a worker leaves. */
+export const C_STOP_COND = 8;
+/** The request FIFO (record offsets, 0 = none). */
+export const C_Q_HEAD = 9;
+export const C_Q_TAIL = 10;
+/** Lock-free stack of DONE records (record offsets). */
+export const C_DONE = 11;
+/** Idle wait before a worker above min exits (ms). */
+export const C_IDLE_MS = 12;
+/** Heap bump pointer (bytes). */
+export const C_TOP = 13;
+/** Bumped whenever a worker exits or dies: the owner then reaps. */
+export const C_REAP = 14;
+/** 1 once the owner freed the pool: no worker may ring it any more. */
+export const C_FREED = 15;
+/** Number of queued requests. */
+export const C_QUEUED = 16;
+/** Free-list heads of the heap, one per size class. */
+export const C_FREE_BASE = 32;
+export const MIN_CLASS = 5; // 32-byte blocks
+export const MAX_CLASS = 30; // 1 GiB
+export const C_SLOTS = C_FREE_BASE + MAX_CLASS + 1;
+
+/** QEMU's THREAD_POOL_MAX_THREADS_DEFAULT. */
+export const MAX_THREADS_DEFAULT = 64;
+/** QEMU's idle wait in worker_thread (10 s). */
+export const IDLE_TIMEOUT_MS = 10_000;
+
+/** Request states (enum ThreadState). */
+export const QUEUED = 1;
+export const ACTIVE = 2;
+export const DONE = 3;
+
+// Request record: Int32 words from the payload start.
+export const R_STATE = 0;
+export const R_NEXT = 1;
+export const R_PREV = 2;
+export const R_DNEXT = 3;
+/** Offset of the interned work name block. */
+export const R_WORK = 4;
+export const R_ARG_TAG = 5;
+export const R_ARG_PTR = 6;
+export const R_ARG_LEN = 7;
+export const R_RES_TAG = 8;
+export const R_RES_PTR = 9;
+export const R_RES_LEN = 10;
+/** errno of a thrown error (positive), or 0. */
+export const R_ERRNO = 11;
+/** Slot offset of the worker that ran the request (for its SAB inbox). */
+export const R_WORKER = 12;
+/** Byte offsets of the inline f64 argument and result. */
+export const R_ARG_F64_BYTE = 56;
+export const R_RES_F64_BYTE = 64;
+export const RECORD_BYTES = 72;
+
+// Worker slot: Int32 words from the payload start.
+export const W_STATE = 0;
+/** Record offset of the request it runs, or 0. */
+export const W_ACTIVE = 1;
+export const WORKER_SLOT_BYTES = 8;
+export const W_STARTING = 0;
+export const W_RUNNING = 1;
+/** Left its loop normally (idle timeout, pool shrunk or freed). */
+export const W_EXITED = 2;
+/** Died (exit, close, uncaught error) outside the normal path. */
+export const W_DEAD = 3;
+
+// Value tags for arguments and results.
+export const TAG_UNDEFINED = 0;
+export const TAG_NULL = 1;
+export const TAG_FALSE = 2;
+export const TAG_TRUE = 3;
+export const TAG_NUMBER = 4;
+export const TAG_STRING = 5;
+/** node:v8 structured-clone bytes. */
+export const TAG_SERIAL = 6;
+/** A bare SharedArrayBuffer, carried as a view over all of it. */
+export const TAG_SAB = 7;
+/** Results only: the job threw; bytes hold [thrown, extras]. */
+export const TAG_THREW = 16;
+/** Results only: the worker died while running the request. */
+export const TAG_DIED = 17;
+/** Results only: cancelled while queued. */
+export const TAG_CANCELED = 18;
+/** Results only: no worker could be created; the owner holds the error. */
+export const TAG_SPAWN_FAILED = 19;
+
+const HEADER_BYTES = 8;
+const MAGIC_USED = 0x7a11;
+const MAGIC_FREE = 0x7a12;
+const SPIN = 100;
+
+/** Initial and maximum heap sizes. */
+export const HEAP_INITIAL_BYTES = 64 * 1024;
+export const HEAP_MAX_BYTES = 1 << 30;
+
+export function newControlBlock(min: number, max: number): Int32Array {
+  const ctl = new Int32Array(new SharedArrayBuffer(C_SLOTS * 4));
+  ctl[C_MIN] = min;
+  ctl[C_MAX] = max;
+  ctl[C_IDLE_MS] = IDLE_TIMEOUT_MS;
+  // Offset 0 means "none": the heap starts past it.
+  ctl[C_TOP] = 32;
+  return ctl;
+}
+
+export function newHeapBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEAP_INITIAL_BYTES, { maxByteLength: HEAP_MAX_BYTES });
+}
+
+// A three-state futex mutex (0 free, 1 held, 2 held with waiters), as in
+// Drepper's "Futexes Are Tricky". Atomics.wait is allowed on Deno's main
+// thread, so the owner uses the same lock as the workers.
+export function lock(ctl: Int32Array): void {
+  let c = Atomics.compareExchange(ctl, C_LOCK, 0, 1);
+  if (c === 0) return;
+  for (let i = 0; i < SPIN; i++) {
+    c = Atomics.compareExchange(ctl, C_LOCK, 0, 1);
+    if (c === 0) return;
+  }
+  if (c !== 2) c = Atomics.exchange(ctl, C_LOCK, 2);
+  while (c !== 0) {
+    Atomics.wait(ctl, C_LOCK, 2);
+    c = Atomics.exchange(ctl, C_LOCK, 2);
+  }
+}
+
+export function unlock(ctl: Int32Array): void {
+  if (Atomics.sub(ctl, C_LOCK, 1) !== 1) {
+    Atomics.store(ctl, C_LOCK, 0);
+    Atomics.notify(ctl, C_LOCK, 1);
+  }
+}
+
+/** qemu_cond_signal / broadcast on a sequence-number condition word. */
+export function condSignal(ctl: Int32Array, index: number, count: number = 1): void {
+  Atomics.add(ctl, index, 1);
+  Atomics.notify(ctl, index, count);
+}
+
+/**
+ * Typed views over the growable heap SharedArrayBuffer. Views made without
+ * a length track the buffer as it grows, in every thread.
+ */
+export class SharedHeap {
+  readonly ctl: Int32Array;
+  readonly buffer: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly f64: Float64Array;
+
+  constructor(ctl: Int32Array, buffer: SharedArrayBuffer) {
+    this.ctl = ctl;
+    this.buffer = buffer;
+    this.i32 = new Int32Array(buffer);
+    this.u8 = new Uint8Array(buffer);
+    this.f64 = new Float64Array(buffer);
+  }
+
+  /**
+   * Allocates `bytes` of payload (8-byte aligned) and returns its byte
+   * offset. Caller holds the pool lock.
+   */
+  alloc(bytes: number): number {
+    let k = MIN_CLASS;
+    const need = bytes + HEADER_BYTES;
+    while ((1 << k) < need) {
+      if (++k > MAX_CLASS) throw new RangeError(`Thread pool value too large: ${bytes} bytes`);
+    }
+    const ctl = this.ctl, i32 = this.i32;
+    let block = ctl[C_FREE_BASE + k];
+    if (block !== 0) {
+      ctl[C_FREE_BASE + k] = i32[(block + HEADER_BYTES) >> 2];
+    } else {
+      block = ctl[C_TOP];
+      const end = block + (1 << k);
+      if (end > this.buffer.byteLength) this.#grow(end);
+      ctl[C_TOP] = end;
+      i32[block >> 2] = k;
+    }
+    i32[(block >> 2) + 1] = MAGIC_USED;
+    return block + HEADER_BYTES;
+  }
+
+  /** Returns a payload to its free list. Caller holds the pool lock. */
+  free(payload: number): void {
+    const block = payload - HEADER_BYTES;
+    const i32 = this.i32;
+    if (i32[(block >> 2) + 1] !== MAGIC_USED) {
+      throw new Error(`Thread pool heap corrupted: bad free at ${payload}`);
+    }
+    const k = i32[block >> 2];
+    i32[(block >> 2) + 1] = MAGIC_FREE;
+    i32[payload >> 2] = this.ctl[C_FREE_BASE + k];
+    this.ctl[C_FREE_BASE + k] = block;
+  }
+
+  #grow(end: number): void {
+    const max = this.buffer.maxByteLength;
+    if (end > max) throw new RangeError(`Thread pool shared heap is full (${max} bytes)`);
+    let size = this.buffer.byteLength * 2;
+    while (size < end) size *= 2;
+    this.buffer.grow(Math.min(size, max));
+  }
+
+  /** Copies bytes into a new block; returns its offset. Caller holds the lock. */
+  store(bytes: Uint8Array): number {
+    const p = this.alloc(bytes.length);
+    this.u8.set(bytes, p);
+    return p;
+  }
+
+  /** A copy of `len` bytes at `p` (node:v8 reads it after the block is freed). */
+  copyOut(p: number, len: number): Uint8Array {
+    return this.u8.slice(p, p + len);
+  }
+}
+
+// The request FIFO. Caller holds the lock.
+export function enqueue(heap: SharedHeap, rec: number): void {
+  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
+  const tail = ctl[C_Q_TAIL];
+  i32[r + R_NEXT] = 0;
+  i32[r + R_PREV] = tail;
+  if (tail === 0) ctl[C_Q_HEAD] = rec;
+  else i32[(tail >> 2) + R_NEXT] = rec;
+  ctl[C_Q_TAIL] = rec;
+  ctl[C_QUEUED]++;
+}
+
+export function unlinkQueued(heap: SharedHeap, rec: number): void {
+  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
+  const next = i32[r + R_NEXT], prev = i32[r + R_PREV];
+  if (prev === 0) ctl[C_Q_HEAD] = next;
+  else i32[(prev >> 2) + R_NEXT] = next;
+  if (next === 0) ctl[C_Q_TAIL] = prev;
+  else i32[(next >> 2) + R_PREV] = prev;
+  i32[r + R_NEXT] = 0;
+  i32[r + R_PREV] = 0;
+  ctl[C_QUEUED]--;
+}
+
+/** Publishes a DONE record to the owner (any thread, lock not needed). */
+export function pushDone(heap: SharedHeap, rec: number): void {
+  const ctl = heap.ctl, i32 = heap.i32;
+  for (;;) {
+    const head = Atomics.load(ctl, C_DONE);
+    Atomics.store(i32, (rec >> 2) + R_DNEXT, head);
+    if (Atomics.compareExchange(ctl, C_DONE, head, rec) === head) return;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A work name block: [byte length] then UTF-8 `module\nname`. Caller holds the lock. */
+export function storeWorkName(heap: SharedHeap, key: string): number {
+  const bytes = encoder.encode(key);
+  const p = heap.alloc(4 + bytes.length);
+  heap.i32[p >> 2] = bytes.length;
+  heap.u8.set(bytes, p + 4);
+  return p;
+}
+
+export function loadWorkName(heap: SharedHeap, p: number): { module: string; name: string } {
+  const len = heap.i32[p >> 2];
+  const s = decoder.decode(heap.u8.slice(p + 4, p + 4 + len));
+  const nl = s.indexOf("\n");
+  return { module: s.slice(0, nl), name: s.slice(nl + 1) };
+}
+
+export function encodeString(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+export function decodeString(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/** What a worker is started with (its workerData). */
+export interface WorkerInit {
+  readonly ctl: SharedArrayBuffer;
+  readonly heap: SharedArrayBuffer;
+  /** Byte offset of this worker's slot in the heap. */
+  readonly slot: number;
+  readonly completionBh: RemoteBH;
+  readonly newThreadBh: RemoteBH;
+  /** This worker's end of its channel with the owner (SharedArrayBuffers). */
+  readonly port: MessagePort;
+  /** SharedArrayBuffers the owner introduced before this worker existed. */
+  readonly sabs: Array<[number, SharedArrayBuffer]>;
+}
