@@ -1020,32 +1020,35 @@ Deno.test(
       self.postMessage("ready");`;
     const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
     const worker = new Worker(url, { type: "module" });
-    const message = (): Promise<unknown> =>
-      new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
-    // The worker's own runtime fds come and go on their own schedule: count
-    // ours only once it is up, and only until it is told to go.
-    assertEquals(await message(), "ready");
-    const fdsBefore = openFdCount();
-    const fds = new Fds();
-    const host = new FakeHost(fdmonIoUring);
     try {
-      const fd = fds.eventfd();
-      const node = host.set(fd, true)!;
-      host.set(fds.eventfd(), true);
-      host.wait(0);
-      const done = message();
-      worker.postMessage(fd);
-      // Blocks this isolate until the worker's write completes the poll
-      // (a 5 s bound, so a lost wake-up fails instead of hanging).
-      const { ready } = host.wait(5_000_000_000);
-      assertEquals([...ready.keys()], [node]);
-      assertEquals(await done, "done");
+      const message = (): Promise<unknown> =>
+        new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
+      // The worker's own runtime fds come and go on their own schedule:
+      // count ours only once it is up, and before it is told to go.
+      assertEquals(await message(), "ready");
+      const fdsBefore = openFdCount();
+      const fds = new Fds();
+      const host = new FakeHost(fdmonIoUring);
+      try {
+        const fd = fds.eventfd();
+        const node = host.set(fd, true)!;
+        host.set(fds.eventfd(), true);
+        host.wait(0);
+        const done = message();
+        worker.postMessage(fd);
+        // Blocks this isolate until the worker's write completes the poll
+        // (a 5 s bound, so a lost wake-up fails instead of hanging).
+        const { ready } = host.wait(5_000_000_000);
+        assertEquals([...ready.keys()], [node]);
+        assertEquals(await done, "done");
+      } finally {
+        host.mon.destroy();
+        fds[Symbol.dispose]();
+      }
+      assertEquals(openFdCount(), fdsBefore);
     } finally {
-      host.mon.destroy();
-      fds[Symbol.dispose]();
+      worker.terminate();
+      URL.revokeObjectURL(url);
     }
-    assertEquals(openFdCount(), fdsBefore);
-    worker.terminate();
-    URL.revokeObjectURL(url);
   },
 );

@@ -218,12 +218,8 @@ export function sourceSetReadyTime(s: SourceCore, has: boolean, ns: number): voi
 export function sourceAddRec(s: SourceCore, rec: PollRec): void {
   s.recs.push(rec);
   rec.pfd.revents = 0;
-  if (s.context !== null) {
-    rec.active = !s.blocked;
-    s.context.addRec(rec);
-  } else {
-    rec.active = !s.blocked;
-  }
+  rec.active = !s.blocked;
+  if (s.context !== null) s.context.addRec(rec);
 }
 
 /** g_source_remove_poll / g_source_remove_unix_fd. */

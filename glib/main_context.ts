@@ -380,15 +380,18 @@ export class GMainContext {
    *
    * @example The four phases by hand
    * ```ts
-   * import { GMainContext, type GPollFD, idleAdd } from "@aioloop/aioloop/glib";
+   * import { GMainContext, type GPollFD, idleSourceNew } from "@aioloop/aioloop/glib";
    * import { pollNs, PollFdArray } from "@aioloop/aioloop/sys";
    * const ctx = new GMainContext();
+   * const s = idleSourceNew();
+   * s.setCallback(() => (console.log("dispatched"), false));
+   * s.attach(ctx);
    * const fds: GPollFD[] = [];
    * const { priority } = ctx.prepare();
    * const { timeoutNs, count } = ctx.query(priority, fds);
    * const pfa = new PollFdArray();
    * for (let i = 0; i < count; i++) pfa.push(fds[i].fd, fds[i].events);
-   * pollNs(pfa, Math.min(timeoutNs, 0)); // do not block in this example
+   * pollNs(pfa, timeoutNs); // 0 here: the idle source is ready
    * for (let i = 0; i < count; i++) fds[i].revents = pfa.revents(i);
    * if (ctx.check(priority, fds, count)) ctx.dispatch();
    * ctx.destroy();
@@ -793,7 +796,9 @@ export class GMainContext {
    * drops queued dispatches and closes the wakeup eventfd. Later calls to
    * most methods throw `Deno.errors.BadResource`; a `GMainLoop` running on
    * it stops. Destroying the default context makes `default()` create a
-   * new one. Idempotent.
+   * new one. Idempotent. Do not destroy a context while an outside poll
+   * (between `query` and `check`) still waits on its fds: the eventfd's
+   * number may be reused once closed.
    *
    * Counterpart: `g_main_context_unref()` reaching zero.
    *

@@ -25,7 +25,7 @@ const O_CLOEXEC = 0o2000000;
  * @example Duplicating an eventfd
  * ```ts
  * import { close, eventfd } from "@aioloop/aioloop/sys";
- * import { dup } from "./dup.ts";
+ * import { dup } from "@aioloop/aioloop/sys";
  * const fd = eventfd();
  * const copy = dup(fd);
  * close(copy);
@@ -54,7 +54,7 @@ export function dup(fd: number): number {
  * @example Replacing an fd in place
  * ```ts
  * import { close, eventfd } from "@aioloop/aioloop/sys";
- * import { dup2 } from "./dup.ts";
+ * import { dup2 } from "@aioloop/aioloop/sys";
  * const a = eventfd(), b = eventfd();
  * dup2(b, a); // a now refers to b's eventfd
  * close(a);

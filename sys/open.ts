@@ -43,7 +43,7 @@ const encoder = new TextEncoder();
  * @example Opening /dev/null
  * ```ts
  * import { close } from "@aioloop/aioloop/sys";
- * import { open, O_RDWR } from "./open.ts";
+ * import { open, O_RDWR } from "@aioloop/aioloop/sys";
  * const fd = open("/dev/null", O_RDWR);
  * close(fd);
  * ```

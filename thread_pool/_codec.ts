@@ -150,7 +150,7 @@ class PoolSerializer extends Serializer {
       ._setTreatArrayBufferViewsAsHostObjects(true);
   }
 
-  override _writeHostObject(object: object): void {
+  _writeHostObject(object: object): void {
     const v = object as ArrayBufferView;
     const kind = viewKind(v);
     const length = kind === DATAVIEW_KIND ? v.byteLength : (v as Uint8Array).length;
@@ -168,7 +168,7 @@ class PoolSerializer extends Serializer {
     }
   }
 
-  override _getSharedArrayBufferId(_sab: SharedArrayBuffer): number {
+  _getSharedArrayBufferId(_sab: SharedArrayBuffer): number {
     throw new TypeError(
       "A SharedArrayBuffer inside a thread pool value must be passed as a typed array view over it",
     );
@@ -183,7 +183,7 @@ class PoolDeserializer extends Deserializer {
     this.#inbox = inbox;
   }
 
-  override _readHostObject(): unknown {
+  _readHostObject(): unknown {
     const word = this.readUint32();
     const kind = word & 0xff;
     const Ctor = VIEW_KINDS[kind];

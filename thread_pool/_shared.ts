@@ -66,8 +66,8 @@ export const R_ARG_LEN = 7;
 export const R_RES_TAG = 8;
 export const R_RES_PTR = 9;
 export const R_RES_LEN = 10;
-/** errno of a thrown error (positive), or 0. */
-export const R_ERRNO = 11;
+/** Unused (kept for layout). */
+export const R_SPARE = 11;
 /** Slot offset of the worker that ran the request (for its SAB inbox). */
 export const R_WORKER = 12;
 /** Byte offsets of the inline f64 argument and result. */
@@ -98,6 +98,10 @@ export const TAG_STRING = 5;
 export const TAG_SERIAL = 6;
 /** A bare SharedArrayBuffer, carried as a view over all of it. */
 export const TAG_SAB = 7;
+/** Whether a value or result tag keeps its data in a heap block. */
+export function tagHasBytes(tag: number): boolean {
+  return tag === TAG_STRING || tag === TAG_SERIAL || tag === TAG_SAB || tag === TAG_THREW;
+}
 /** Results only: the job threw; bytes hold [thrown, extras]. */
 export const TAG_THREW = 16;
 /** Results only: the worker died while running the request. */

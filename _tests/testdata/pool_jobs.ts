@@ -1,0 +1,104 @@
+// Job functions for the thread pool tests: each runs in a pool worker.
+// The parity jobs mirror tests/unit/test-thread-pool.c; `n` lives in an
+// Int32Array over a SharedArrayBuffer so the owner sees the workers' updates.
+import process from "node:process";
+
+/** worker_cb: fetch-and-increment n, return the old value (0). */
+export function workerCb(n: Int32Array): number {
+  return Atomics.add(n, 0, 1);
+}
+
+/** long_cb: if it wins n 0 → 1, sleep 2 s (g_usleep) and OR 2 into n. */
+export function longCb(n: Int32Array): number {
+  if (Atomics.compareExchange(n, 0, 0, 1) === 0) {
+    Atomics.wait(n, 1, 0, 2000);
+    Atomics.or(n, 0, 2);
+  }
+  return 0;
+}
+
+/** Returns its argument. */
+export function identity(x: unknown): unknown {
+  return x;
+}
+
+/** Adds the two numbers of a pair. */
+export function add([a, b]: [number, number]): number {
+  return a + b;
+}
+
+/** Throws a TypeError. */
+export function throws(message: string): never {
+  throw new TypeError(message);
+}
+
+/** Throws an error carrying an errno, as SysError does. */
+export function throwsErrno(errno: number): never {
+  const e = new Error(`failed with errno ${errno}`) as Error & { errno: number; code: string };
+  e.name = "SysError";
+  e.errno = errno;
+  e.code = "ESOMETHING";
+  throw e;
+}
+
+/** Resolves after `ms` milliseconds of the worker's own event loop. */
+export async function sleepAsync(ms: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, ms));
+  return ms;
+}
+
+/** Ends its worker with close(), as a crashing job would. */
+export function closeWorker(): number {
+  (globalThis as unknown as { close(): void }).close();
+  return 1;
+}
+
+/** Ends its worker with process.exit(). */
+export function exitWorker(): number {
+  process.exit(3);
+  return 1;
+}
+
+/** Leaves an uncaught error behind and waits, so its worker dies mid-job. */
+export async function crashLater(): Promise<number> {
+  setTimeout(() => {
+    throw new Error("uncaught in worker");
+  }, 1);
+  await new Promise((r) => setTimeout(r, 1000));
+  return 1;
+}
+
+/** Returns a value that cannot be cloned. */
+export function uncloneable(): unknown {
+  return () => 1;
+}
+
+/** Counts up a shared word, then waits until the owner releases it (word 1). */
+export function gated(n: Int32Array): number {
+  const v = Atomics.add(n, 0, 1);
+  while (Atomics.load(n, 1) === 0) Atomics.wait(n, 1, 0, 1000);
+  return v;
+}
+
+/** Sums the bytes of a view (SharedArrayBuffer-backed or not) and writes 1 into byte 0. */
+export function sumAndMark(v: Uint8Array): number {
+  let s = 0;
+  for (const b of v) s += b;
+  v[0] = 1;
+  return s;
+}
+
+/** Returns a fresh view over a new SharedArrayBuffer filled with `x`. */
+export function makeShared(x: number): Int32Array {
+  const a = new Int32Array(new SharedArrayBuffer(16));
+  a.fill(x);
+  return a;
+}
+
+/** A thread id of sorts: the worker's own random tag, made once per worker. */
+const tag = Math.random();
+export function workerTag(): number {
+  return tag;
+}
+
+export const notAFunction = 42;

@@ -1,0 +1,276 @@
+// The thread pool's worker: util/thread-pool.c's worker_thread() in a
+// node:worker_threads Worker. It takes requests from the shared FIFO, runs
+// the named function, stores the result in shared memory, marks the request
+// DONE and schedules the owner's completion BH through the context's
+// control block (the doorbell), so completion never waits for the owner's
+// postMessage loop.
+//
+// The owner unref()s the Worker, so a worker blocked in Atomics.wait never
+// keeps the process alive, and Atomics.wait is the idle wait (QEMU's
+// qemu_cond_timedwait on request_cond).
+import process from "node:process";
+import { workerData } from "node:worker_threads";
+import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
+import {
+  decodeValue,
+  type Encoded,
+  encodeThrown,
+  encodeValue,
+  SabInbox,
+  SabOutbox,
+} from "./_codec.ts";
+import {
+  ACTIVE,
+  C_CUR,
+  C_FREED,
+  C_IDLE,
+  C_IDLE_MS,
+  C_MAX,
+  C_MIN,
+  C_NEW,
+  C_PENDING,
+  C_Q_HEAD,
+  C_REAP,
+  C_REQ_COND,
+  C_STOP_COND,
+  condSignal,
+  DONE,
+  loadWorkName,
+  lock,
+  pushDone,
+  R_ARG_F64_BYTE,
+  R_ARG_LEN,
+  R_ARG_PTR,
+  R_ARG_TAG,
+  R_RES_F64_BYTE,
+  R_RES_LEN,
+  R_RES_PTR,
+  R_RES_TAG,
+  R_STATE,
+  R_WORK,
+  R_WORKER,
+  SharedHeap,
+  TAG_DIED,
+  TAG_NUMBER,
+  TAG_THREW,
+  tagHasBytes,
+  unlinkQueued,
+  unlock,
+  W_ACTIVE,
+  W_DEAD,
+  W_EXITED,
+  W_RUNNING,
+  W_STATE,
+  type WorkerInit,
+} from "./_shared.ts";
+
+const init = workerData as WorkerInit;
+const ctl = new Int32Array(init.ctl);
+const heap = new SharedHeap(ctl, init.heap);
+const i32 = heap.i32;
+const slot = init.slot >> 2;
+const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
+const inbox = new SabInbox(init.port, init.sabs);
+const outbox = new SabOutbox((m) => init.port.postMessage(m));
+
+/** Set when the loop ended normally; the exit hook then does nothing. */
+let exited = false;
+/** Set once this worker is dying; the loop must not touch the pool again. */
+let dying = false;
+
+type Job = (arg: unknown) => unknown;
+/** Work name block offset → the function, or why there is none. */
+const jobs = new Map<number, Job | Error>();
+
+/** Rings the owner's completion BH. Caller holds the lock. */
+function scheduleCompletion(): void {
+  if (ctl[C_FREED] !== 0) return;
+  try {
+    remoteBhSchedule(ctxCtl, init.completionBh.slot);
+  } catch {
+    // The context is gone; nobody is left to complete.
+  }
+}
+
+/**
+ * The worker is going away outside its loop (process.exit, close(), an
+ * uncaught error): fail the request it runs and leave the pool as a normal
+ * exit does, so the owner can replace it.
+ */
+function die(): void {
+  if (exited || dying) return;
+  dying = true;
+  try {
+    lock(ctl);
+    i32[slot + W_STATE] = W_DEAD;
+    const rec = i32[slot + W_ACTIVE];
+    if (rec !== 0) {
+      const r = rec >> 2;
+      i32[r + R_RES_TAG] = TAG_DIED;
+      i32[r + R_WORKER] = init.slot;
+      i32[slot + W_ACTIVE] = 0;
+      Atomics.store(i32, r + R_STATE, DONE);
+      pushDone(heap, rec);
+    }
+    scheduleCompletion();
+    ctl[C_CUR]--;
+    ctl[C_REAP]++;
+    condSignal(ctl, C_STOP_COND, Infinity);
+    condSignal(ctl, C_REQ_COND, 1);
+    unlock(ctl);
+  } catch {
+    // Best effort: the owner's Worker "exit" event covers the rest.
+  }
+}
+
+process.on("exit", die);
+const g = globalThis as unknown as { close?: () => void };
+const originalClose = g.close;
+if (typeof originalClose === "function") {
+  g.close = (): void => {
+    die();
+    originalClose.call(globalThis);
+  };
+}
+
+function lookup(work: number): Job | Error | Promise<Job | Error> {
+  const cached = jobs.get(work);
+  if (cached !== undefined) return cached;
+  const { module, name } = loadWorkName(heap, work);
+  return import(module).then(
+    (mod: Record<string, unknown>) => {
+      const fn = mod[name];
+      const found = typeof fn === "function"
+        ? fn as Job
+        : new TypeError(`Module '${module}' has no exported function '${name}'`);
+      jobs.set(work, found);
+      return found;
+    },
+    // Not cached: import() keeps its own record of failed modules.
+    (e) => e instanceof Error ? e : new Error(`Cannot import '${module}': ${String(e)}`),
+  );
+}
+
+function argOf(rec: number): unknown {
+  const r = rec >> 2;
+  const tag = i32[r + R_ARG_TAG];
+  if (tag === TAG_NUMBER) return heap.f64[(rec + R_ARG_F64_BYTE) >> 3];
+  const bytes = tagHasBytes(tag) ? heap.copyOut(i32[r + R_ARG_PTR], i32[r + R_ARG_LEN]) : null;
+  return decodeValue(tag, 0, bytes, inbox);
+}
+
+function returned(value: unknown, name: string): Encoded {
+  try {
+    return encodeValue(value, outbox, `Result of '${name}'`);
+  } catch (e) {
+    return encodeThrown(e, outbox);
+  }
+}
+
+function threw(e: unknown): Encoded {
+  const enc = encodeThrown(e, outbox);
+  enc.tag = TAG_THREW;
+  return enc;
+}
+
+/** Runs one request; returns its outcome, as a promise only if it must wait. */
+function run(rec: number): Encoded | Promise<Encoded> {
+  const work = i32[(rec >> 2) + R_WORK];
+  const fnOrWait = lookup(work);
+  const go = (fn: Job | Error): Encoded | Promise<Encoded> => {
+    if (fn instanceof Error) return threw(fn);
+    const name = fn.name || "anonymous";
+    let ret: unknown;
+    try {
+      ret = fn(argOf(rec));
+    } catch (e) {
+      return threw(e);
+    }
+    if (ret !== null && typeof ret === "object" && typeof (ret as Promise<unknown>).then === "function") {
+      return Promise.resolve(ret).then((v) => returned(v, name), threw);
+    }
+    return returned(ret, name);
+  };
+  return fnOrWait instanceof Promise ? fnOrWait.then(go) : go(fnOrWait);
+}
+
+/** Stores the outcome and publishes DONE (QEMU: ret, then the release store). */
+function finish(rec: number, out: Encoded): void {
+  const r = rec >> 2;
+  lock(ctl);
+  let tag = out.tag;
+  if (out.bytes !== null) {
+    let p: number;
+    try {
+      p = heap.store(out.bytes);
+    } catch (e) {
+      const small = threw(e);
+      p = heap.store(small.bytes!);
+      out = small;
+      tag = TAG_THREW;
+    }
+    i32[r + R_RES_PTR] = p;
+    i32[r + R_RES_LEN] = out.bytes!.length;
+  } else {
+    i32[r + R_RES_PTR] = 0;
+    i32[r + R_RES_LEN] = 0;
+    if (tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
+  }
+  i32[r + R_RES_TAG] = tag;
+  i32[r + R_WORKER] = init.slot;
+  i32[slot + W_ACTIVE] = 0;
+  Atomics.store(i32, r + R_STATE, DONE);
+  pushDone(heap, rec);
+  scheduleCompletion();
+  // The lock stays held: the loop continues under it.
+}
+
+async function workerThread(): Promise<void> {
+  lock(ctl);
+  ctl[C_PENDING]--;
+  i32[slot + W_STATE] = W_RUNNING;
+  // The next worker of the backlog is created by the owner's spawn BH.
+  if (ctl[C_NEW] > 0 && ctl[C_FREED] === 0) {
+    try {
+      remoteBhSchedule(ctxCtl, init.newThreadBh.slot);
+    } catch {
+      // The context is gone.
+    }
+  }
+  while (ctl[C_CUR] <= ctl[C_MAX]) {
+    if (ctl[C_Q_HEAD] === 0) {
+      ctl[C_IDLE]++;
+      const seq = Atomics.load(ctl, C_REQ_COND);
+      const timeout = ctl[C_IDLE_MS];
+      unlock(ctl);
+      // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
+      inbox.drain();
+      const res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+      lock(ctl);
+      ctl[C_IDLE]--;
+      if (res === "timed-out" && ctl[C_Q_HEAD] === 0 && ctl[C_CUR] > ctl[C_MIN]) break;
+      continue;
+    }
+    const rec = ctl[C_Q_HEAD];
+    unlinkQueued(heap, rec);
+    Atomics.store(i32, (rec >> 2) + R_STATE, ACTIVE);
+    i32[slot + W_ACTIVE] = rec;
+    unlock(ctl);
+
+    let out = run(rec);
+    if (out instanceof Promise) out = await out;
+    if (dying) return;
+    finish(rec, out);
+  }
+  i32[slot + W_STATE] = W_EXITED;
+  exited = true;
+  ctl[C_CUR]--;
+  ctl[C_REAP]++;
+  condSignal(ctl, C_STOP_COND, Infinity);
+  // This worker may have taken a wake-up meant for another.
+  condSignal(ctl, C_REQ_COND, 1);
+  unlock(ctl);
+  init.port.close();
+}
+
+workerThread();
