@@ -14,7 +14,11 @@ export function assertEquals<T>(actual: unknown, expected: T, msg?: string): ass
 export function assertNotEquals(actual: unknown, expected: unknown, msg?: string): void {
   nodeAssert.notDeepStrictEqual(actual, expected, msg);
 }
-export function assertStrictEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
+export function assertStrictEquals<T>(
+  actual: unknown,
+  expected: T,
+  msg?: string,
+): asserts actual is T {
   nodeAssert.strictEqual(actual, expected, msg);
 }
 export function assertGreater(a: number, b: number, msg?: string): void {
@@ -46,7 +50,10 @@ export function assertThrows(fn: () => unknown, C?: ErrorClass, msgIncludes?: st
   nodeAssert.ok(err !== undefined, "expected function to throw");
   if (C) nodeAssert.ok(err instanceof C, `expected ${C.name}, got ${String(err)}`);
   if (msgIncludes) {
-    nodeAssert.ok(String((err as Error).message).includes(msgIncludes), `message "${(err as Error).message}" lacks "${msgIncludes}"`);
+    nodeAssert.ok(
+      String((err as Error).message).includes(msgIncludes),
+      `message "${(err as Error).message}" lacks "${msgIncludes}"`,
+    );
   }
   return err as Error;
 }

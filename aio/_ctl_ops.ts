@@ -59,7 +59,11 @@ export function remoteBhPending(ctl: Int32Array): boolean {
  * count before scanning means a flag set after the scan leaves the count
  * non-zero for the next pass.
  */
-export function drainRemoteBhs(ctl: Int32Array, slots: Iterable<number>, out: (slot: number) => void): void {
+export function drainRemoteBhs(
+  ctl: Int32Array,
+  slots: Iterable<number>,
+  out: (slot: number) => void,
+): void {
   if (Atomics.exchange(ctl, CTL_REMOTE_PENDING, 0) === 0) return;
   for (const s of slots) {
     if (Atomics.exchange(ctl, CTL_REMOTE_BH_BASE + s, 0) !== 0) out(s);

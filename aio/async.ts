@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { type AioPollHooks, AioPosix, type FdHandlerInfo, type FdHandlers, type PollParams } from "./aio_posix.ts";
+import {
+  type AioPollHooks,
+  AioPosix,
+  type FdHandlerInfo,
+  type FdHandlers,
+  type PollParams,
+} from "./aio_posix.ts";
 import { type BhOptions, QEMUBH } from "./bh.ts";
 import { BH_SCHEDULED, BhList } from "./_bh_list.ts";
 import {
@@ -196,7 +202,9 @@ export class AioContext {
 
   /** Throws if the context was destroyed. */
   #checkAlive(): void {
-    if (this.#destroyed) throw new Deno.errors.BadResource(`AioContext '${this.name}' was destroyed`);
+    if (this.#destroyed) {
+      throw new Deno.errors.BadResource(`AioContext '${this.name}' was destroyed`);
+    }
   }
 
   /** aio_notify: any thread (remote threads use the handle's doorbell). */
@@ -572,7 +580,9 @@ export class AioContext {
     const check = (name: string, v: number | undefined): number => {
       const x = v ?? 0;
       if (!Number.isSafeInteger(x) || x < 0) {
-        throw new RangeError(`${name} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`);
+        throw new RangeError(
+          `${name} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`,
+        );
       }
       return x;
     };

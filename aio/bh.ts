@@ -190,7 +190,9 @@ export class QEMUBH {
    */
   remote(): RemoteBH {
     this.#check();
-    if (this.remoteSlot < 0) throw new TypeError(`BH '${this.name}' was not created with shared: true`);
+    if (this.remoteSlot < 0) {
+      throw new TypeError(`BH '${this.name}' was not created with shared: true`);
+    }
     return { handle: this.#owner.handle(), slot: this.remoteSlot, name: this.name };
   }
 

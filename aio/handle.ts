@@ -135,4 +135,3 @@ export class RemoteAioContext {
     remoteBhSchedule(ctl, bh.slot);
   }
 }
-

@@ -159,6 +159,7 @@ class OpenChannel {
   readonly desc: RemoteRequestChannel;
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
+  readonly dv: DataView;
   readonly ctl: Int32Array;
   readonly nslots: number;
   readonly slotBytes: number;
@@ -170,6 +171,7 @@ class OpenChannel {
     this.desc = desc;
     this.i32 = new Int32Array(desc.requests);
     this.u8 = new Uint8Array(desc.requests);
+    this.dv = new DataView(desc.requests);
     this.ctl = new Int32Array(desc.ctl);
     if (Atomics.load(this.i32, H_MAGIC) !== MAGIC) {
       throw new TypeError("Not a remote request channel: bad header");
@@ -189,9 +191,8 @@ class OpenChannel {
     return this.slotBase + slot * SLOT_WORDS + field;
   }
 
-  data(slot: number, len: number): Uint8Array {
-    const off = this.dataBase + slot * this.slotBytes;
-    return this.u8.subarray(off, off + len);
+  dataOffset(slot: number): number {
+    return this.dataBase + slot * this.slotBytes;
   }
 
   get closed(): boolean {
@@ -262,7 +263,12 @@ const SLOT = Symbol("remote_request");
 interface Deferred {
   slot: number;
   wantReply: boolean;
-  bytes: Uint8Array;
+  /** The encoded request, copied out of its slot once it has to wait. */
+  bytes: Uint8Array | null;
+  /** Length of the encoded request in the slot. */
+  len: number;
+  /** Whether the slot was released (no-reply requests free it once read). */
+  freed: boolean;
   /** Waiting for this module URL, or for this shared-buffer batch. */
   url?: string;
   batch?: number;
@@ -463,10 +469,8 @@ function runSlot(home: HomeChannel, slot: number): void {
     throw new Error(`Unknown remote request kind ${kind}`);
   }
   const len = Atomics.load(ch.i32, ch.word(slot, S_LEN));
-  const bytes = ch.data(slot, len).slice();
   if (wantReply) Atomics.store(ch.i32, ch.stateIndex(slot), RUNNING);
-  else freeSlot(ch, slot);
-  dispatchCall(home, { slot, wantReply, bytes });
+  dispatchCall(home, { slot, wantReply, bytes: null, len, freed: wantReply });
 }
 
 function lookupForRequest(id: number, ctx: AioContext): Coroutine {
@@ -486,31 +490,39 @@ function lookupForRequest(id: number, ctx: AioContext): Coroutine {
 function dispatchCall(home: HomeChannel, d: Deferred): void {
   const { ch, ctx } = home;
   try {
-    const r = new Reader(d.bytes, null);
-    const url = r.string();
-    const name = r.string();
-    const batch = r.f64();
-    let sabs: SharedArrayBuffer[] | null = null;
-    if (batch !== 0) {
-      sabs = sabBatches.get(batch) ?? null;
-      if (sabs === null) {
-        d.batch = batch;
+    // Read in place while the request is still in its slot.
+    const r = d.bytes === null
+      ? new Reader(ch.u8, ch.dv, ch.dataOffset(d.slot))
+      : new Reader(d.bytes, new DataView(d.bytes.buffer), 0);
+    let url: string, name: string, arg: unknown;
+    try {
+      url = r.string();
+      name = r.string();
+      const batch = r.f64();
+      if (batch !== 0) {
+        const sabs = sabBatches.get(batch);
+        if (sabs === undefined) {
+          d.batch = batch;
+          defer(home, d);
+          return;
+        }
+        r.sabs = sabs;
+      }
+      if (!modules.has(url)) {
+        d.url = url;
         defer(home, d);
+        startImport(url);
         return;
       }
+      if (batch !== 0) sabBatches.delete(batch);
+      arg = r.value();
+    } finally {
+      if (!d.freed && (d.bytes !== null || d.batch === undefined && d.url === undefined)) {
+        d.freed = true;
+        freeSlot(ch, d.slot);
+      }
     }
-    const ns = modules.get(url);
-    if (ns === undefined) {
-      d.url = url;
-      defer(home, d);
-      startImport(url);
-      return;
-    }
-    if (sabs !== null) {
-      sabBatches.delete(batch);
-      r.sabs = sabs;
-    }
-    const arg = r.value();
+    const ns = modules.get(url)!;
     const fn = ns[name];
     if (typeof fn !== "function") {
       throw new TypeError(`Module '${url}' has no exported function '${name}'`);
@@ -567,7 +579,7 @@ function writeReply(ch: OpenChannel, slot: number, isError: boolean, value: unkn
     bytes = encodeTop(e, null);
     if (bytes.length > ch.slotBytes) bytes = encodeTop(new RangeError("Reply too large"), null);
   }
-  ch.data(slot, bytes.length).set(bytes);
+  ch.u8.set(bytes, ch.dataOffset(slot));
   const kw = ch.word(slot, S_KIND);
   const kind = Atomics.load(ch.i32, kw);
   Atomics.store(ch.i32, kw, isError ? kind | F_REPLY_ERROR : kind & ~F_REPLY_ERROR);
@@ -577,6 +589,10 @@ function writeReply(ch: OpenChannel, slot: number, isError: boolean, value: unkn
 }
 
 function defer(home: HomeChannel, d: Deferred): void {
+  if (d.bytes === null) {
+    const off = home.ch.dataOffset(d.slot);
+    d.bytes = home.ch.u8.slice(off, off + d.len);
+  }
   home.deferred.add(d);
   asyncBegin();
 }
@@ -966,7 +982,7 @@ function encodeCall(
     w.setF64(batchPos, batch);
     port.postMessage({ [BATCH_TAG]: true, batch, sabs });
   }
-  const bytes = w.bytes();
+  const bytes = w.view();
   if (bytes.length > ch.slotBytes) {
     throw new RangeError(
       `Request of ${bytes.length} bytes exceeds the channel's limit of ${ch.slotBytes} bytes`,
@@ -977,10 +993,12 @@ function encodeCall(
 
 function readReply(ch: OpenChannel, slot: number): unknown {
   const kind = Atomics.load(ch.i32, ch.word(slot, S_KIND));
-  const len = Atomics.load(ch.i32, ch.word(slot, S_LEN));
-  const bytes = ch.data(slot, len).slice();
-  freeSlot(ch, slot);
-  const v = new Reader(bytes, null).value();
+  let v: unknown;
+  try {
+    v = new Reader(ch.u8, ch.dv, ch.dataOffset(slot)).value();
+  } finally {
+    freeSlot(ch, slot);
+  }
   if (kind & F_REPLY_ERROR) throw v;
   return v;
 }
@@ -1055,7 +1073,7 @@ export async function remoteCall(
   const ch = resolve(target);
   const bytes = encodeCall(ch, module, exportName, arg, options);
   const slot = await claimAsync(ch);
-  ch.data(slot, bytes.length).set(bytes);
+  ch.u8.set(bytes, ch.dataOffset(slot));
   publish(ch, slot, K_CALL | F_WANT_REPLY, bytes.length, 0);
   const idx = ch.stateIndex(slot);
   for (;;) {
@@ -1108,7 +1126,7 @@ export function remoteCallSync(
   }
   const bytes = encodeCall(ch, module, exportName, arg, options);
   const slot = claimBlocking(ch);
-  ch.data(slot, bytes.length).set(bytes);
+  ch.u8.set(bytes, ch.dataOffset(slot));
   publish(ch, slot, K_CALL | F_WANT_REPLY, bytes.length, 0);
   const idx = ch.stateIndex(slot);
   for (;;) {
@@ -1154,7 +1172,7 @@ export function remotePost(
   const ch = resolve(target);
   const bytes = encodeCall(ch, module, exportName, arg, options);
   const slot = claimBlocking(ch);
-  ch.data(slot, bytes.length).set(bytes);
+  ch.u8.set(bytes, ch.dataOffset(slot));
   publish(ch, slot, K_CALL, bytes.length, 0);
 }
 
@@ -1417,8 +1435,9 @@ class Writer {
     this.pos += b.length;
   }
 
-  bytes(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+  /** The encoded bytes, valid until the next use of the writer. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
   }
 }
 
@@ -1429,7 +1448,7 @@ function encodeTop(value: unknown, sabs: SharedArrayBuffer[] | null): Uint8Array
   const w = replyWriter;
   w.reset();
   encodeValueTop(w, value, sabs);
-  return w.bytes();
+  return w.view();
 }
 
 function encodeValueTop(w: Writer, value: unknown, sabs: SharedArrayBuffer[] | null): void {
@@ -1593,13 +1612,14 @@ function encodeError(
 class Reader {
   b: Uint8Array;
   dv: DataView;
-  pos = 0;
-  sabs: SharedArrayBuffer[] | null;
+  pos: number;
+  sabs: SharedArrayBuffer[] | null = null;
 
-  constructor(b: Uint8Array, sabs: SharedArrayBuffer[] | null) {
+  /** Reads `b` (and `dv`, a view of the same buffer) from byte `pos`. */
+  constructor(b: Uint8Array, dv: DataView, pos: number) {
     this.b = b;
-    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    this.sabs = sabs;
+    this.dv = dv;
+    this.pos = pos;
   }
 
   u8(): number {

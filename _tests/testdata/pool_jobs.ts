@@ -102,3 +102,8 @@ export function workerTag(): number {
 }
 
 export const notAFunction = 42;
+
+/** The benchmark's trivial job. */
+export function inc(x: number): number {
+  return x + 1;
+}
