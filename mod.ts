@@ -32,7 +32,7 @@
  * @module
  */
 export * from "./aio/mod.ts";
-export type { GPollFD } from "./glib/gpollfd.ts";
+export * from "./glib/mod.ts";
 export { supportedFdMons } from "./fdmon/mod.ts";
 export type { FdMonName } from "./fdmon/mod.ts";
 export { SysError } from "./sys/errno.ts";

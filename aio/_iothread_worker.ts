@@ -6,13 +6,13 @@
 // non-blocking poll that yields to the loop between passes.
 import { AioContext } from "./async.ts";
 import { setCurrentAioContext } from "./current.ts";
-import { internals } from "./_internal.ts";
 import {
   acceptSharedBuffers,
   remoteRequestChannel,
   remoteRequestsPending,
   remoteRequestsSettled,
 } from "./remote_request.ts";
+import { setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
 import type { FdMonName } from "../fdmon/_types.ts";
 import type { PollParams } from "./aio_posix.ts";
@@ -23,14 +23,8 @@ const C_STATE = 1;
 const C_TID = 2;
 const STATE_RUNNING = 1;
 const STATE_EXITED = 2;
-
-/**
- * Where the thread-pool limits wait for the thread pool. SEAM(thread_pool):
- * when thread_pool/mod.ts offers a per-context setter (QEMU's
- * `thread_pool_update_params`), call it here instead; until then the pool
- * can read them from the context's slots under this registered symbol.
- */
-const THREAD_POOL_PARAMS = Symbol.for("aioloop.threadPoolParams");
+/** Non-blocking polls run after the stop flag, at most. */
+const FLUSH_ROUNDS = 100;
 
 interface Init {
   type: "init";
@@ -70,7 +64,9 @@ async function main(init: Init): Promise<void> {
   }
   try {
     ctx.setPollParams(init.pollParams);
-    internals(ctx).slots.set(THREAD_POOL_PARAMS, { ...init.threadPool });
+    // iothread_init: aio_context_set_thread_pool_params (the pool itself
+    // starts on first use, in this thread).
+    setThreadPoolParams(ctx, init.threadPool.min, init.threadPool.max);
     setCurrentAioContext(ctx);
     Atomics.store(ctl, C_TID, libc().gettid());
     const channel = remoteRequestChannel(ctx);
@@ -97,6 +93,17 @@ async function main(init: Init): Promise<void> {
         new Promise<void>((r) => tick = setTimeout(r, 1)),
       ]);
       clearTimeout(tick);
+    }
+  }
+  // Let work that was already scheduled finish (a coroutine scheduled by a
+  // request that arrived with the stop, say), as the last aio_poll of
+  // QEMU's loop runs the BHs queued before its stop BH. Bounded, so a BH
+  // that keeps rescheduling itself cannot hold the stop up.
+  for (let i = 0; i < FLUSH_ROUNDS; i++) {
+    try {
+      if (!ctx.poll(false)) break;
+    } catch (e) {
+      post({ type: "error", error: e });
     }
   }
   try {

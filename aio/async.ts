@@ -27,6 +27,8 @@ import { ctlShutdown, drainRemoteBhs, remoteBhPending } from "./_ctl_ops.ts";
 import { CTL_REMOTE_BH_BASE as CTL_REMOTE_BH_BASE_INDEX, CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
+import { aioGetGSource } from "./aio_gsource.ts";
+import type { GSource, GSourceFunc } from "../glib/source.ts";
 import { resolveFdMon } from "../fdmon/mod.ts";
 import type { FdMonName } from "../fdmon/_types.ts";
 import { isOpenFd } from "../sys/fd.ts";
@@ -86,7 +88,7 @@ let nextId = 1;
  * ```
  */
 export class AioContext {
-  /** Process-unique id. */
+  /** Id, unique among the contexts of this isolate (each Worker counts its own). */
   readonly id: number;
   /** Name for introspection. */
   readonly name: string;
@@ -595,6 +597,40 @@ export class AioContext {
   /** The current adaptive polling parameters. */
   get pollParams(): Required<PollParams> {
     return this.#posix.pollParams;
+  }
+
+  /**
+   * The context as a GLib source: attach it to a `GMainContext` and that
+   * context's iterations run this context's BHs, fd handlers and timers,
+   * polling its fds together with every other source. One live source per
+   * context, created on first use, that can recurse. The context keeps a
+   * reference: destroying the context destroys (detaches) the source;
+   * destroying the source leaves the context working, and the next call
+   * makes a new one. A callback set on the source is never called.
+   *
+   * Counterpart: `aio_get_g_source()` (no extra reference is taken: call
+   * `ref()` to keep the source past the context's destroy).
+   *
+   * Thread: home thread only.
+   *
+   * @returns The context's source.
+   * @throws {Deno.errors.BadResource} When the context is destroyed.
+   *
+   * @example Servicing a context from a GLib main context
+   * ```ts
+   * import { AioContext, GMainContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create();
+   * const gctx = new GMainContext();
+   * ctx.getGSource().attach(gctx);
+   * let ran = false;
+   * ctx.bhScheduleOneshot(() => ran = true);
+   * console.log(gctx.iteration(false), ran); // true true
+   * gctx.destroy();
+   * ```
+   */
+  getGSource(): GSource<GSourceFunc> {
+    this.#checkAlive();
+    return aioGetGSource(this);
   }
 
   /**

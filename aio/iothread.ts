@@ -77,11 +77,8 @@ export interface ThreadPoolParams {
 // The control block shared with the Worker (Int32 words); _iothread_worker.ts
 // repeats these numbers (importing it here would run the Worker's entry code).
 const C_STOP = 0;
-const C_STATE = 1;
 const C_TID = 2;
 const C_WORDS = 4;
-const STATE_RUNNING = 1;
-const STATE_EXITED = 2;
 
 /** The Worker's messages to this side. */
 type FromWorker =
@@ -95,7 +92,9 @@ let unnamed = 0;
 function checkParam(name: string, v: number | undefined, dflt: number): number {
   const x = v ?? dflt;
   if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) {
-    throw new RangeError(`${name} value must be in range [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`);
+    throw new RangeError(
+      `${name} value must be in range [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`,
+    );
   }
   return x;
 }
@@ -161,7 +160,8 @@ export class IOThread implements AsyncDisposable {
    * @returns The running IOThread.
    * @throws {RangeError} If a numeric parameter is negative or not a safe
    * integer ("pollMaxNs value must be in range [0, 9007199254740991]"), or
-   * threadPoolMin exceeds threadPoolMax.
+   * the thread-pool limits are inconsistent (min > max, max 0 or above
+   * 2^31-1).
    * @throws {TypeError} If `id` is not a non-empty string.
    * @throws {Error} If the Worker cannot create its context (e.g. an
    * unsupported fd monitor); the Worker is terminated.
@@ -175,7 +175,9 @@ export class IOThread implements AsyncDisposable {
    */
   static async create(options: IOThreadOptions = {}): Promise<IOThread> {
     const id = options.id ?? `iothread${unnamed++}`;
-    if (typeof id !== "string" || id === "") throw new TypeError("IOThread id must be a non-empty string");
+    if (typeof id !== "string" || id === "") {
+      throw new TypeError("IOThread id must be a non-empty string");
+    }
     const pollParams = {
       maxNs: checkParam("pollMaxNs", options.pollMaxNs, IOTHREAD_POLL_MAX_NS_DEFAULT),
       grow: checkParam("pollGrow", options.pollGrow, 0),
@@ -185,9 +187,10 @@ export class IOThread implements AsyncDisposable {
       min: checkParam("threadPoolMin", options.threadPoolMin, 0),
       max: checkParam("threadPoolMax", options.threadPoolMax, THREAD_POOL_MAX_DEFAULT),
     };
-    if (threadPool.min > threadPool.max) {
+    // aio_context_set_thread_pool_params's own check.
+    if (threadPool.min > threadPool.max || threadPool.max === 0 || threadPool.max > 0x7fffffff) {
       throw new RangeError(
-        `threadPoolMin (${threadPool.min}) must not exceed threadPoolMax (${threadPool.max})`,
+        `Bad thread-pool-min/thread-pool-max values: min ${threadPool.min}, max ${threadPool.max}`,
       );
     }
     const onError = options.onError ?? ((e: unknown) => reportError(e));
@@ -276,7 +279,9 @@ export class IOThread implements AsyncDisposable {
    * ```
    */
   get handle(): RemoteRequestChannel {
-    if (this.#channel === null) throw new Deno.errors.BadResource(`IOThread '${this.id}' never started`);
+    if (this.#channel === null) {
+      throw new Deno.errors.BadResource(`IOThread '${this.id}' never started`);
+    }
     return this.#channel;
   }
 
@@ -332,6 +337,9 @@ export class IOThread implements AsyncDisposable {
    * of its context (which is current there), and resolves with its result
    * (awaited if it is a promise). The argument may contain
    * SharedArrayBuffers: they are posted to the Worker beside the request.
+   * While a returned promise is pending, the thread polls without blocking
+   * and yields to its event loop between polls (1 ms ticks), so that the
+   * promise can settle.
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
@@ -357,10 +365,11 @@ export class IOThread implements AsyncDisposable {
    */
   async run(module: RequestModule, exportName: string, arg?: unknown): Promise<unknown> {
     const ch = this.#check();
-    return await Promise.race([
-      remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#worker }),
-      this.#died.promise,
-    ]);
+    const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#worker });
+    // If the thread dies, the race settles first and the call fails later
+    // (its channel is closed): that failure must not go unhandled.
+    reply.catch(() => {});
+    return await Promise.race([reply, this.#died.promise]);
   }
 
   /**
@@ -396,8 +405,9 @@ export class IOThread implements AsyncDisposable {
    * Stops the thread: sets its stop flag, rings its doorbell, waits for the
    * Worker to leave its `poll()` loop and destroy its context, then
    * terminates it. Idempotent: later calls return the same promise. A
-   * function still running in the thread finishes first; requests still
-   * queued fail with `BadResource`.
+   * function still running in the thread finishes first, and work already
+   * scheduled in its context runs (up to 100 non-blocking polls); requests
+   * that arrive after that fail with `BadResource`.
    *
    * Counterpart: `iothread_stop()` / `iothread_join()`.
    *

@@ -28,3 +28,6 @@ export * from "./co_schedule.ts";
 export * from "./co_sleep.ts";
 export * from "./aio_wait.ts";
 export * from "./co_promise.ts";
+export * from "./remote_request.ts";
+export * from "./iothread.ts";
+export * from "./cross_lock.ts";

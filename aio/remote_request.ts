@@ -222,10 +222,15 @@ function openChannel(desc: RemoteRequestChannel): OpenChannel {
     }
     ch = new OpenChannel(desc);
     opened.set(desc.requests, ch);
+    if (!ch.closed) byDoorbell.set(Atomics.load(ch.i32, H_DOORBELL), ch);
   }
-  const door = Atomics.load(ch.i32, H_DOORBELL);
-  if (!ch.closed) byDoorbell.set(door, ch);
   return ch;
+}
+
+/** Drops a closed channel from the by-doorbell lookup (if it is still the one there). */
+function forget(ch: OpenChannel): void {
+  const door = Atomics.load(ch.i32, H_DOORBELL);
+  if (byDoorbell.get(door) === ch) byDoorbell.delete(door);
 }
 
 /** Resolves a channel descriptor, or a plain handle whose channel this isolate has seen. */
@@ -241,7 +246,9 @@ function resolve(target: RemoteRequestChannel | AioContextHandle): OpenChannel {
   const ctl = new Int32Array(target.ctl);
   const door = Atomics.load(ctl, CTL_DOORBELL_FD);
   const ch = byDoorbell.get(door);
-  if (ch !== undefined && Atomics.load(ch.ctl, CTL_ID) === Atomics.load(ctl, CTL_ID) && !ch.closed) {
+  if (
+    ch !== undefined && Atomics.load(ch.ctl, CTL_ID) === Atomics.load(ctl, CTL_ID) && !ch.closed
+  ) {
     return ch;
   }
   if (Atomics.load(ctl, CTL_DESTROYED) !== 0) {
@@ -347,7 +354,11 @@ export function remoteRequestChannel(
   i32[H_DOORBELL] = Atomics.load(ints.ctl, CTL_DOORBELL_FD);
   i32[H_KEY_LO] = key[0] | 0;
   i32[H_KEY_HI] = key[1];
-  const desc: RemoteRequestChannel = Object.freeze({ ctl: handle.ctl, id: handle.id, requests: sab });
+  const desc: RemoteRequestChannel = Object.freeze({
+    ctl: handle.ctl,
+    id: handle.id,
+    requests: sab,
+  });
   let home: HomeChannel | null = null;
   const bh = ctx.bhNew(() => drain(home!), { name: "remote_request_bh", shared: true });
   Atomics.store(i32, H_BH_SLOT, bh.remote().slot);
@@ -386,7 +397,7 @@ function closeHome(home: HomeChannel): void {
   Atomics.add(ch.i32, H_FREE_SEQ, 1);
   Atomics.notify(ch.i32, H_FREE_SEQ);
   homes.delete(ch.key);
-  byDoorbell.delete(Atomics.load(ch.i32, H_DOORBELL));
+  forget(ch);
   home.bh.delete();
   internals(home.ctx).slots.delete(SLOT);
 }
@@ -476,7 +487,9 @@ function runSlot(home: HomeChannel, slot: number): void {
 function lookupForRequest(id: number, ctx: AioContext): Coroutine {
   const co = coroutines.get(id);
   if (co === undefined) {
-    throw new Error(`No coroutine is registered under id ${id} (request to AioContext '${ctx.name}')`);
+    throw new Error(
+      `No coroutine is registered under id ${id} (request to AioContext '${ctx.name}')`,
+    );
   }
   if (co.done) {
     coroutines.delete(id);
@@ -517,7 +530,8 @@ function dispatchCall(home: HomeChannel, d: Deferred): void {
       if (batch !== 0) sabBatches.delete(batch);
       arg = r.value();
     } finally {
-      if (!d.freed && (d.bytes !== null || d.batch === undefined && d.url === undefined)) {
+      // A no-reply request's slot is free once read (or copied by defer()).
+      if (!d.freed) {
         d.freed = true;
         freeSlot(ch, d.slot);
       }
@@ -619,7 +633,7 @@ function release(pred: (d: Deferred) => boolean, error?: unknown): void {
 // Modules, shared-buffer batches, and the isolate's pending async work
 
 const modules = new Map<string, Record<string, unknown>>();
-const imports = new Set<string>();
+const imports = new Map<string, Promise<void>>();
 const sabBatches = new Map<number, SharedArrayBuffer[]>();
 let asyncCount = 0;
 let settled: PromiseWithResolvers<void> | null = null;
@@ -649,21 +663,32 @@ function normalizeUrl(module: RequestModule): string {
   }
 }
 
+/** The one dynamic import: loads `url` once, then runs what waited for it. */
+function importModule(url: string): Promise<void> {
+  let p = imports.get(url);
+  if (p === undefined) {
+    // The module is named at run time by the request: not analyzable.
+    p = import(url).then(
+      (ns: Record<string, unknown>) => {
+        imports.delete(url);
+        modules.set(url, ns);
+        release((d) => d.url === url);
+      },
+      (e: unknown) => {
+        imports.delete(url);
+        // Failed imports answer their requests with the import's error.
+        release((d) => d.url === url, e ?? new Error(`Import of '${url}' failed`));
+        throw e;
+      },
+    );
+    imports.set(url, p);
+  }
+  return p;
+}
+
 function startImport(url: string): void {
-  if (imports.has(url)) return;
-  imports.add(url);
-  import(url).then(
-    (ns: Record<string, unknown>) => {
-      imports.delete(url);
-      modules.set(url, ns);
-      release((d) => d.url === url);
-    },
-    (e: unknown) => {
-      imports.delete(url);
-      // Failed imports answer their requests with the import's error.
-      release((d) => d.url === url, e ?? new Error(`Import of '${url}' failed`));
-    },
-  );
+  // The failure is reported to the requests; nobody awaits this promise.
+  importModule(url).catch(() => {});
 }
 
 /**
@@ -688,9 +713,7 @@ function startImport(url: string): void {
  */
 export async function loadRequestModule(module: RequestModule): Promise<void> {
   const url = normalizeUrl(module);
-  if (modules.has(url)) return;
-  modules.set(url, await import(url));
-  release((d) => d.url === url);
+  if (!modules.has(url)) await importModule(url);
 }
 
 const BATCH_TAG = "__aioloopSharedBufferBatch";
@@ -867,6 +890,31 @@ export function registeredCoroutine(id: number): Coroutine | undefined {
   return coroutines.get(id);
 }
 
+/**
+ * The id under which `co` is registered in this isolate, if it is.
+ *
+ * Counterpart: none.
+ *
+ * Thread: the coroutine's isolate.
+ *
+ * @param co The coroutine.
+ * @returns Its id, or undefined.
+ *
+ * @example Before and after registering
+ * ```ts
+ * import { Coroutine, registerCoroutine, registeredCoroutineId, unregisterCoroutine } from "@aioloop/aioloop";
+ * const co = Coroutine.create(function* () {});
+ * console.log(registeredCoroutineId(co)); // undefined
+ * const id = registerCoroutine(co);
+ * console.log(registeredCoroutineId(co) === id); // true
+ * unregisterCoroutine(id);
+ * ```
+ */
+export function registeredCoroutineId(co: Coroutine): number | undefined {
+  const id = coIds.get(co);
+  return id !== undefined && coroutines.get(id) === co ? id : undefined;
+}
+
 // ---------------------------------------------------------------------------
 // Caller side
 
@@ -891,7 +939,9 @@ function claimBlocking(ch: OpenChannel): number {
     const s = claimNow(ch);
     if (s >= 0) return s;
     if (isHome(ch)) {
-      throw new Error(`The request channel of AioContext ${ch.ctxId} is full (its home is this thread)`);
+      throw new Error(
+        `The request channel of AioContext ${ch.ctxId} is full (its home is this thread)`,
+      );
     }
     const seq = Atomics.load(ch.i32, H_FREE_SEQ);
     Atomics.add(ch.i32, H_FREE_WAITERS, 1);
@@ -1071,8 +1121,13 @@ export async function remoteCall(
   options?: RemoteCallOptions,
 ): Promise<unknown> {
   const ch = resolve(target);
-  const bytes = encodeCall(ch, module, exportName, arg, options);
-  const slot = await claimAsync(ch);
+  let bytes = encodeCall(ch, module, exportName, arg, options);
+  let slot = ch.closed ? -1 : claimNow(ch);
+  if (slot < 0) {
+    // The encoder's buffer is reused by whoever runs while we wait.
+    bytes = bytes.slice();
+    slot = await claimAsync(ch);
+  }
   ch.u8.set(bytes, ch.dataOffset(slot));
   publish(ch, slot, K_CALL | F_WANT_REPLY, bytes.length, 0);
   const idx = ch.stateIndex(slot);
@@ -1176,7 +1231,11 @@ export function remotePost(
   publish(ch, slot, K_CALL, bytes.length, 0);
 }
 
-function coRequest(target: RemoteRequestChannel | AioContextHandle, id: number, kind: number): void {
+function coRequest(
+  target: RemoteRequestChannel | AioContextHandle,
+  id: number,
+  kind: number,
+): void {
   if (!Number.isInteger(id) || id <= 0 || id > 0x7fffffff) {
     throw new RangeError(`Coroutine id must be a positive int32, got ${id}`);
   }
@@ -1249,7 +1308,10 @@ export function remoteCoEnter(target: RemoteRequestChannel | AioContextHandle, i
  * unregisterCoroutine(id);
  * ```
  */
-export function remoteCoSchedule(target: RemoteRequestChannel | AioContextHandle, id: number): void {
+export function remoteCoSchedule(
+  target: RemoteRequestChannel | AioContextHandle,
+  id: number,
+): void {
   coRequest(target, id, K_CO_SCHEDULE);
 }
 
@@ -1284,7 +1346,7 @@ export function closeRemoteRequestChannel(target: RemoteRequestChannel): void {
   Atomics.add(ch.i32, H_FREE_SEQ, 1);
   Atomics.notify(ch.i32, H_FREE_SEQ);
   for (let s = 0; s < ch.nslots; s++) Atomics.notify(ch.i32, ch.stateIndex(s));
-  byDoorbell.delete(Atomics.load(ch.i32, H_DOORBELL));
+  forget(ch);
 }
 
 /**
@@ -1305,7 +1367,9 @@ export function closeRemoteRequestChannel(target: RemoteRequestChannel): void {
  * console.log(localRequestContext(remoteRequestChannel(ctx)) === ctx); // true
  * ```
  */
-export function localRequestContext(target: RemoteRequestChannel | AioContextHandle): AioContext | null {
+export function localRequestContext(
+  target: RemoteRequestChannel | AioContextHandle,
+): AioContext | null {
   const ch = resolve(target);
   return homes.get(ch.key)?.ctx ?? null;
 }
@@ -1353,7 +1417,11 @@ const T_TYPED = 13;
 const T_TYPED_SAB = 14;
 const T_AB = 15;
 
-type TypedCtor = new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView;
+type TypedCtor = new (
+  buffer: ArrayBufferLike,
+  byteOffset?: number,
+  length?: number,
+) => ArrayBufferView;
 const TYPED: TypedCtor[] = [
   Int8Array,
   Uint8Array,
@@ -1369,6 +1437,10 @@ const TYPED: TypedCtor[] = [
 ] as unknown as TypedCtor[];
 
 const MAX_DEPTH = 512;
+const SHORT_STRING = 64;
+const STRING_CACHE_MAX = 1024;
+const encodedStrings = new Map<string, Uint8Array>();
+const decodedStrings = new Map<number, { b: Uint8Array; s: string }>();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -1422,6 +1494,20 @@ class Writer {
   }
 
   string(s: string): void {
+    if (s.length <= SHORT_STRING) {
+      // Module URLs and export names repeat: encode each once.
+      let b = encodedStrings.get(s);
+      if (b === undefined) {
+        if (encodedStrings.size >= STRING_CACHE_MAX) encodedStrings.clear();
+        b = enc.encode(s);
+        encodedStrings.set(s, b);
+      }
+      this.u32(b.length);
+      this.reserve(b.length);
+      this.buf.set(b, this.pos);
+      this.pos += b.length;
+      return;
+    }
     this.reserve(4 + s.length * 3);
     const r = enc.encodeInto(s, this.buf.subarray(this.pos + 4));
     this.dv.setUint32(this.pos, r.written, true);
@@ -1524,7 +1610,12 @@ function encodeValue(
   if (ArrayBuffer.isView(o) && !(o instanceof DataView)) {
     const code = TYPED.findIndex((C) => o instanceof C);
     if (code >= 0) {
-      const ta = o as unknown as { buffer: ArrayBufferLike; byteOffset: number; byteLength: number; length: number };
+      const ta = o as unknown as {
+        buffer: ArrayBufferLike;
+        byteOffset: number;
+        byteLength: number;
+        length: number;
+      };
       if (ta.buffer instanceof SharedArrayBuffer) {
         if (sabs === null) throw new TypeError("A SharedArrayBuffer cannot travel in a reply");
         w.u8(T_TYPED_SAB);
@@ -1640,9 +1731,25 @@ class Reader {
 
   string(): string {
     const n = this.u32();
-    const s = dec.decode(this.b.subarray(this.pos, this.pos + n));
+    const b = this.b;
+    const p = this.pos;
     this.pos += n;
-    return s;
+    if (n > SHORT_STRING) return dec.decode(b.slice(p, p + n));
+    // Decoding from shared memory is slow; short strings repeat (URLs,
+    // export names, keys), so look them up by a hash of their bytes.
+    let h = n;
+    for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + b[p + i]) | 0;
+    const e = decodedStrings.get(h);
+    if (e !== undefined && e.b.length === n) {
+      let i = 0;
+      while (i < n && e.b[i] === b[p + i]) i++;
+      if (i === n) return e.s;
+    }
+    const copy = b.slice(p, p + n);
+    const str = dec.decode(copy);
+    if (decodedStrings.size >= STRING_CACHE_MAX) decodedStrings.clear();
+    decodedStrings.set(h, { b: copy, s: str });
+    return str;
   }
 
   raw(): Uint8Array {
@@ -1694,7 +1801,12 @@ class Reader {
           const k = this.string();
           const v = this.value();
           // __proto__ as an own key must stay data, as structured clone keeps it.
-          Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+          Object.defineProperty(o, k, {
+            value: v,
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          });
         }
         return o;
       }
@@ -1761,7 +1873,9 @@ function makeError(
   } else if (name === "SysError") {
     e = Object.create(SysError.prototype) as Error;
     Object.defineProperty(e, "message", { value: message, writable: true, configurable: true });
-    if (hasCause) Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+    if (hasCause) {
+      Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+    }
   } else {
     const denoErrors = Deno.errors as unknown as Record<string, ErrorConstructor | undefined>;
     const C = BUILTIN_ERRORS[name] ?? denoErrors[name] ?? Error;
@@ -1770,7 +1884,9 @@ function makeError(
       Object.defineProperty(e, "name", { value: name, writable: true, configurable: true });
     }
   }
-  if (stack !== "") Object.defineProperty(e, "stack", { value: stack, writable: true, configurable: true });
+  if (stack !== "") {
+    Object.defineProperty(e, "stack", { value: stack, writable: true, configurable: true });
+  }
   Object.assign(e, extra);
   return e;
 }

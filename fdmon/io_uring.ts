@@ -26,13 +26,14 @@ const FDMON_IO_URING_ENTRIES = 128;
 // due at the next fill. REMOVE: the handler was removed; sticky until its
 // POLL_ADD's CQE comes back, when the slot is released. ARMED: a POLL_ADD
 // for the node is queued or in the kernel, so exactly one CQE will name its
-// slot. (QEMU's DELETE_AIO_HANDLER, "free at the next fill", is not needed:
-// user_data is a slot index, not a pointer, and the slot can be released as
-// soon as the CQE is seen, see #releaseOnCqe.)
+// slot. QEMU's DELETE_AIO_HANDLER ("free at the next fill") has no use
+// here: user_data is a slot index, not a pointer into the node, so the slot
+// is released as soon as that CQE is seen (#processPollCqe), and the
+// context may unlink the node itself whenever it likes.
 const PENDING = 1 << 0;
 const ADD = 1 << 1;
 const REMOVE = 1 << 2;
-const ARMED = 1 << 4;
+const ARMED = 1 << 3;
 
 // user_data: low word = the node's slot for POLL_ADDs; the high word tags
 // the SQEs that belong to no node.

@@ -35,16 +35,19 @@ const SYMBOLS = {
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   timerfd_create: { parameters: ["i32", "i32"], result: "i32" },
   timerfd_settime: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
-  // io_uring has no libc wrapper: raw syscall(2). Arguments are declared
-  // i32/u32/pointer (x86-64 passes each in a full register; the kernel reads
-  // the low 32 bits of int arguments), which keeps the fast path.
-  syscall4: { name: "syscall", parameters: ["i32", "i32", "u32", "u32", "u32"], result: "i32" },
-  syscall6: {
+  // io_uring has no libc wrapper: raw syscall(2), one symbol per shape.
+  // Register arguments are declared i32/u32/pointer: the kernel reads only
+  // the low 32 bits of the syscall number and of int arguments, which keeps
+  // the fast path. io_uring_enter's 6th argument (size_t argsz) is
+  // syscall()'s 7th, passed on the stack on x86-64, where a u32 leaves the
+  // slot's upper half undefined (seen: EINVAL with IORING_ENTER_EXT_ARG):
+  // it is a u64, given as a BigInt.
+  syscall_uring_enter: {
     name: "syscall",
-    parameters: ["i32", "i32", "u32", "u32", "u32", "pointer", "u32"],
+    parameters: ["i32", "i32", "u32", "u32", "u32", "pointer", "u64"],
     result: "i32",
   },
-  syscall_setup: { name: "syscall", parameters: ["i32", "u32", "buffer"], result: "i32" },
+  syscall_uring_setup: { name: "syscall", parameters: ["i32", "u32", "buffer"], result: "i32" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   // open(2) is variadic (mode_t mode); it is declared with the mode always
@@ -54,6 +57,15 @@ const SYMBOLS = {
   // struct rlimit is two rlim_t (u64): passed as a 16-byte buffer.
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
+  // The parked wait with a nanosecond timeout (qemu_poll_ns); its timespec
+  // buffer must stay untouched until the call settles.
+  ppoll_nb: {
+    name: "ppoll",
+    parameters: ["buffer", "u32", "buffer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The symbol table type, for code that holds the opened library. */

@@ -89,7 +89,7 @@ export function ioUringSetup(entries: number, params: Uint8Array): number {
   if (params.byteLength < IO_URING_PARAMS_SIZE) {
     throw new RangeError(`The io_uring params buffer needs ${IO_URING_PARAMS_SIZE} bytes`);
   }
-  const fd = libc().syscall_setup(SYS_IO_URING_SETUP, entries, params);
+  const fd = libc().syscall_uring_setup(SYS_IO_URING_SETUP, entries, params);
   if (fd < 0) throw new SysError(errno(), "io_uring_setup");
   return fd;
 }
@@ -123,7 +123,15 @@ export function ioUringEnter(
   minComplete: number,
   flags: number,
 ): number {
-  const r = libc().syscall6(SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, null, 0);
+  const r = libc().syscall_uring_enter(
+    SYS_IO_URING_ENTER,
+    fd,
+    toSubmit,
+    minComplete,
+    flags,
+    null,
+    0n,
+  );
   if (r >= 0) return r;
   const e = errno();
   if (e === EINTR) return -1;

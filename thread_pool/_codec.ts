@@ -25,7 +25,11 @@ export type SabMessage =
   | { readonly sab: SharedArrayBuffer; readonly id: number }
   | { readonly forget: number };
 
-type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView;
+type ViewCtor = new (
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) => ArrayBufferView;
 
 const VIEW_KINDS: ViewCtor[] = [
   Int8Array,
@@ -45,6 +49,8 @@ const F16 = (globalThis as { Float16Array?: ViewCtor }).Float16Array;
 if (F16 !== undefined) VIEW_KINDS.push(F16);
 const DATAVIEW_KIND = 11;
 const SHARED_FLAG = 0x100;
+/** The id is the receiver's own: a buffer it sent comes back as itself. */
+const PEER_FLAG = 0x200;
 
 function viewKind(v: ArrayBufferView): number {
   if (v instanceof DataView) return DATAVIEW_KIND;
@@ -91,6 +97,11 @@ export class SabOutbox {
     return id;
   }
 
+  /** A buffer this side sent, if still alive. */
+  get(id: number): SharedArrayBuffer | undefined {
+    return this.#live.get(id)?.deref();
+  }
+
   /** Every buffer still alive, for a receiver that starts later. */
   snapshot(): Array<[number, SharedArrayBuffer]> {
     const out: Array<[number, SharedArrayBuffer]> = [];
@@ -105,11 +116,18 @@ export class SabOutbox {
 /** The receiving side: buffers by id, pulled from the port on demand. */
 export class SabInbox {
   #map: Map<number, SharedArrayBuffer>;
+  #ids = new WeakMap<SharedArrayBuffer, number>();
   #port: MessagePort;
 
   constructor(port: MessagePort, initial: Array<[number, SharedArrayBuffer]> = []) {
     this.#port = port;
     this.#map = new Map(initial);
+    for (const [id, sab] of initial) this.#ids.set(sab, id);
+  }
+
+  /** The sender's id of a buffer received from it, if it is one. */
+  idOf(sab: SharedArrayBuffer): number | undefined {
+    return this.#ids.get(sab);
   }
 
   /** Applies every message already posted; returns whether any arrived. */
@@ -120,8 +138,14 @@ export class SabInbox {
       if (m === undefined) return any;
       any = true;
       const msg = m.message;
-      if ("forget" in msg) this.#map.delete(msg.forget);
-      else this.#map.set(msg.id, msg.sab);
+      if ("forget" in msg) {
+        const sab = this.#map.get(msg.forget);
+        if (sab !== undefined) this.#ids.delete(sab);
+        this.#map.delete(msg.forget);
+      } else {
+        this.#map.set(msg.id, msg.sab);
+        this.#ids.set(msg.sab, msg.id);
+      }
     }
   }
 
@@ -139,12 +163,14 @@ export class SabInbox {
 
 class PoolSerializer extends Serializer {
   #outbox: SabOutbox;
+  #inbox: SabInbox | null;
   /** Buffers referenced: kept alive until the request completes. */
   readonly sabs: SharedArrayBuffer[] = [];
 
-  constructor(outbox: SabOutbox) {
+  constructor(outbox: SabOutbox, inbox: SabInbox | null) {
     super();
     this.#outbox = outbox;
+    this.#inbox = inbox;
     // Host objects let views over SharedArrayBuffers keep their memory.
     (this as unknown as { _setTreatArrayBufferViewsAsHostObjects(b: boolean): void })
       ._setTreatArrayBufferViewsAsHostObjects(true);
@@ -156,7 +182,11 @@ class PoolSerializer extends Serializer {
     const length = kind === DATAVIEW_KIND ? v.byteLength : (v as Uint8Array).length;
     if (v.buffer instanceof SharedArrayBuffer) {
       this.sabs.push(v.buffer);
-      this.writeUint32(kind | SHARED_FLAG);
+      const peer = this.#inbox?.idOf(v.buffer);
+      this.writeUint32(kind | SHARED_FLAG | (peer !== undefined ? PEER_FLAG : 0));
+      // The receiver's own id gives it back its own object; ours is the
+      // fallback if it has dropped that object meanwhile.
+      if (peer !== undefined) this.writeUint32(peer);
       this.writeUint32(this.#outbox.idOf(v.buffer));
       this.writeDouble(v.byteOffset);
       this.writeDouble(length);
@@ -177,10 +207,18 @@ class PoolSerializer extends Serializer {
 
 class PoolDeserializer extends Deserializer {
   #inbox: SabInbox;
+  #outbox: SabOutbox | null;
 
-  constructor(bytes: Uint8Array, inbox: SabInbox) {
+  constructor(bytes: Uint8Array, inbox: SabInbox, outbox: SabOutbox | null) {
     super(bytes);
     this.#inbox = inbox;
+    this.#outbox = outbox;
+  }
+
+  #buffer(word: number): SharedArrayBuffer {
+    const own = word & PEER_FLAG ? this.#outbox?.get(this.readUint32()) : undefined;
+    const id = this.readUint32();
+    return own ?? this.#inbox.get(id);
   }
 
   _readHostObject(): unknown {
@@ -189,7 +227,7 @@ class PoolDeserializer extends Deserializer {
     const Ctor = VIEW_KINDS[kind];
     if (Ctor === undefined) throw new Error(`Unknown view kind ${kind} in thread pool value`);
     if (word & SHARED_FLAG) {
-      const sab = this.#inbox.get(this.readUint32());
+      const sab = this.#buffer(word);
       const byteOffset = this.readDouble();
       const length = this.readDouble();
       return new Ctor(sab, byteOffset, length);
@@ -216,7 +254,12 @@ export interface Encoded {
  * Encodes a value for the other side. Throws a TypeError if it cannot be
  * cloned (functions, symbols, class instances with private state...).
  */
-export function encodeValue(value: unknown, outbox: SabOutbox, what: string): Encoded {
+export function encodeValue(
+  value: unknown,
+  outbox: SabOutbox,
+  what: string,
+  inbox: SabInbox | null = null,
+): Encoded {
   switch (typeof value) {
     case "undefined":
       return { tag: TAG_UNDEFINED, num: 0, bytes: null, sabs: null };
@@ -229,15 +272,20 @@ export function encodeValue(value: unknown, outbox: SabOutbox, what: string): En
   }
   if (value === null) return { tag: TAG_NULL, num: 0, bytes: null, sabs: null };
   if (value instanceof SharedArrayBuffer) {
-    const enc = serialize(new Uint8Array(value), outbox, what);
+    const enc = serialize(new Uint8Array(value), outbox, what, inbox);
     enc.tag = TAG_SAB;
     return enc;
   }
-  return serialize(value, outbox, what);
+  return serialize(value, outbox, what, inbox);
 }
 
-export function serialize(value: unknown, outbox: SabOutbox, what: string): Encoded {
-  const s = new PoolSerializer(outbox);
+export function serialize(
+  value: unknown,
+  outbox: SabOutbox,
+  what: string,
+  inbox: SabInbox | null = null,
+): Encoded {
+  const s = new PoolSerializer(outbox, inbox);
   try {
     s.writeHeader();
     s.writeValue(value);
@@ -250,7 +298,13 @@ export function serialize(value: unknown, outbox: SabOutbox, what: string): Enco
 }
 
 /** Decodes what {@linkcode encodeValue} produced. */
-export function decodeValue(tag: number, num: number, bytes: Uint8Array | null, inbox: SabInbox): unknown {
+export function decodeValue(
+  tag: number,
+  num: number,
+  bytes: Uint8Array | null,
+  inbox: SabInbox,
+  outbox: SabOutbox | null = null,
+): unknown {
   switch (tag) {
     case TAG_UNDEFINED:
       return undefined;
@@ -265,15 +319,19 @@ export function decodeValue(tag: number, num: number, bytes: Uint8Array | null, 
     case TAG_STRING:
       return decodeString(bytes!);
     case TAG_SERIAL:
-      return deserialize(bytes!, inbox);
+      return deserialize(bytes!, inbox, outbox);
     case TAG_SAB:
-      return (deserialize(bytes!, inbox) as Uint8Array).buffer;
+      return (deserialize(bytes!, inbox, outbox) as Uint8Array).buffer;
   }
   throw new Error(`Unknown thread pool value tag ${tag}`);
 }
 
-export function deserialize(bytes: Uint8Array, inbox: SabInbox): unknown {
-  const d = new PoolDeserializer(bytes, inbox);
+export function deserialize(
+  bytes: Uint8Array,
+  inbox: SabInbox,
+  outbox: SabOutbox | null = null,
+): unknown {
+  const d = new PoolDeserializer(bytes, inbox, outbox);
   d.readHeader();
   return d.readValue();
 }
@@ -292,7 +350,11 @@ interface ErrorExtras {
  * Encodes a thrown value: the value itself when it can be cloned, plus the
  * fields clone loses (a subclass's name, errno, code, syscall).
  */
-export function encodeThrown(thrown: unknown, outbox: SabOutbox): Encoded {
+export function encodeThrown(
+  thrown: unknown,
+  outbox: SabOutbox,
+  inbox: SabInbox | null = null,
+): Encoded {
   const extras: ErrorExtras = {};
   if (thrown instanceof Error) {
     extras.name = thrown.name;
@@ -302,7 +364,7 @@ export function encodeThrown(thrown: unknown, outbox: SabOutbox): Encoded {
     if (typeof t.syscall === "string") extras.syscall = t.syscall;
   }
   try {
-    return serialize([thrown, extras], outbox, "Thrown value");
+    return serialize([thrown, extras], outbox, "Thrown value", inbox);
   } catch {
     // Not cloneable (say, an error holding a function): keep its text.
     const e = thrown instanceof Error ? thrown : null;
@@ -313,8 +375,12 @@ export function encodeThrown(thrown: unknown, outbox: SabOutbox): Encoded {
 }
 
 /** Rebuilds a thrown value as an Error, restoring the carried fields. */
-export function decodeThrown(bytes: Uint8Array, inbox: SabInbox): Error {
-  const [thrown, extras] = deserialize(bytes, inbox) as [unknown, ErrorExtras];
+export function decodeThrown(
+  bytes: Uint8Array,
+  inbox: SabInbox,
+  outbox: SabOutbox | null = null,
+): Error {
+  const [thrown, extras] = deserialize(bytes, inbox, outbox) as [unknown, ErrorExtras];
   let err: Error;
   if (thrown instanceof Error) {
     err = thrown;
@@ -322,7 +388,9 @@ export function decodeThrown(bytes: Uint8Array, inbox: SabInbox): Error {
     err = new Error(extras.message);
     if (extras.stack !== undefined) err.stack = extras.stack;
   } else {
-    err = new Error(`Thread pool job threw a non-Error value: ${String(thrown)}`, { cause: thrown });
+    err = new Error(`Thread pool job threw a non-Error value: ${String(thrown)}`, {
+      cause: thrown,
+    });
   }
   const e = err as Error & Record<string, unknown>;
   if (extras.name !== undefined && err.name !== extras.name) err.name = extras.name;

@@ -37,6 +37,8 @@ export const C_REAP = 14;
 export const C_FREED = 15;
 /** Number of queued requests. */
 export const C_QUEUED = 16;
+/** Idle workers spinning before they sleep (bounded: spinning needs a core). */
+export const C_SPINNERS = 17;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks

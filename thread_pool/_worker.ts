@@ -11,6 +11,7 @@
 import process from "node:process";
 import { workerData } from "node:worker_threads";
 import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
+import { libc } from "../sys/_libc.ts";
 import {
   decodeValue,
   type Encoded,
@@ -32,6 +33,7 @@ import {
   C_Q_HEAD,
   C_REAP,
   C_REQ_COND,
+  C_SPINNERS,
   C_STOP_COND,
   condSignal,
   DONE,
@@ -72,6 +74,11 @@ const slot = init.slot >> 2;
 const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
 const inbox = new SabInbox(init.port, init.sabs);
 const outbox = new SabOutbox((m) => init.port.postMessage(m));
+
+/** Checks of the request condition an idle worker makes before sleeping (about 20 µs). */
+const IDLE_SPIN = 2000;
+/** At most this many idle workers spin at once: one per spare core. */
+const MAX_SPINNERS = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
 
 /** Set when the loop ended normally; the exit hook then does nothing. */
 let exited = false;
@@ -133,22 +140,22 @@ if (typeof originalClose === "function") {
   };
 }
 
-function lookup(work: number): Job | Error | Promise<Job | Error> {
-  const cached = jobs.get(work);
-  if (cached !== undefined) return cached;
+/** The function a work name block names, or why there is none (imports once). */
+async function resolveJob(work: number): Promise<Job | Error> {
   const { module, name } = loadWorkName(heap, work);
-  return import(module).then(
-    (mod: Record<string, unknown>) => {
-      const fn = mod[name];
-      const found = typeof fn === "function"
-        ? fn as Job
-        : new TypeError(`Module '${module}' has no exported function '${name}'`);
-      jobs.set(work, found);
-      return found;
-    },
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(module);
+  } catch (e) {
     // Not cached: import() keeps its own record of failed modules.
-    (e) => e instanceof Error ? e : new Error(`Cannot import '${module}': ${String(e)}`),
-  );
+    return e instanceof Error ? e : new Error(`Cannot import '${module}': ${String(e)}`);
+  }
+  const fn = mod[name];
+  const found = typeof fn === "function"
+    ? fn as Job
+    : new TypeError(`Module '${module}' has no exported function '${name}'`);
+  jobs.set(work, found);
+  return found;
 }
 
 function argOf(rec: number): unknown {
@@ -161,71 +168,64 @@ function argOf(rec: number): unknown {
 
 function returned(value: unknown, name: string): Encoded {
   try {
-    return encodeValue(value, outbox, `Result of '${name}'`);
+    return encodeValue(value, outbox, `Result of '${name}'`, inbox);
   } catch (e) {
-    return encodeThrown(e, outbox);
+    return threw(e);
   }
 }
 
 function threw(e: unknown): Encoded {
-  const enc = encodeThrown(e, outbox);
+  const enc = encodeThrown(e, outbox, inbox);
   enc.tag = TAG_THREW;
   return enc;
 }
 
-/** Runs one request; returns its outcome, as a promise only if it must wait. */
-function run(rec: number): Encoded | Promise<Encoded> {
-  const work = i32[(rec >> 2) + R_WORK];
-  const fnOrWait = lookup(work);
-  const go = (fn: Job | Error): Encoded | Promise<Encoded> => {
-    if (fn instanceof Error) return threw(fn);
-    const name = fn.name || "anonymous";
-    let ret: unknown;
-    try {
-      ret = fn(argOf(rec));
-    } catch (e) {
-      return threw(e);
-    }
-    if (ret !== null && typeof ret === "object" && typeof (ret as Promise<unknown>).then === "function") {
-      return Promise.resolve(ret).then((v) => returned(v, name), threw);
-    }
-    return returned(ret, name);
-  };
-  return fnOrWait instanceof Promise ? fnOrWait.then(go) : go(fnOrWait);
-}
-
-/** Stores the outcome and publishes DONE (QEMU: ret, then the release store). */
-function finish(rec: number, out: Encoded): void {
+/**
+ * Stores the outcome and publishes DONE (QEMU: ret, then the release store
+ * of the state), then rings the completion BH. Returns with the lock held:
+ * the loop continues under it.
+ */
+function finish(rec: number, out: Encoded | null, num: number): void {
   const r = rec >> 2;
   lock(ctl);
-  let tag = out.tag;
-  if (out.bytes !== null) {
+  if (out === null) {
+    heap.f64[(rec + R_RES_F64_BYTE) >> 3] = num;
+    i32[r + R_RES_TAG] = TAG_NUMBER;
+    i32[r + R_RES_PTR] = 0;
+    i32[r + R_RES_LEN] = 0;
+  } else if (out.bytes !== null) {
     let p: number;
     try {
       p = heap.store(out.bytes);
     } catch (e) {
-      const small = threw(e);
-      p = heap.store(small.bytes!);
-      out = small;
-      tag = TAG_THREW;
+      out = threw(e);
+      p = heap.store(out.bytes!);
     }
+    i32[r + R_RES_TAG] = out.tag;
     i32[r + R_RES_PTR] = p;
     i32[r + R_RES_LEN] = out.bytes!.length;
   } else {
+    if (out.tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
+    i32[r + R_RES_TAG] = out.tag;
     i32[r + R_RES_PTR] = 0;
     i32[r + R_RES_LEN] = 0;
-    if (tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
   }
-  i32[r + R_RES_TAG] = tag;
   i32[r + R_WORKER] = init.slot;
   i32[slot + W_ACTIVE] = 0;
   Atomics.store(i32, r + R_STATE, DONE);
   pushDone(heap, rec);
   scheduleCompletion();
-  // The lock stays held: the loop continues under it.
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === "object" &&
+    typeof (v as PromiseLike<unknown>).then === "function";
 }
 
 async function workerThread(): Promise<void> {
+  // Open libc now: the doorbell's first ring would otherwise pay for the
+  // dlopen (milliseconds) while the owner sleeps waiting for it.
+  libc();
   lock(ctl);
   ctl[C_PENDING]--;
   i32[slot + W_STATE] = W_RUNNING;
@@ -243,9 +243,19 @@ async function workerThread(): Promise<void> {
       const seq = Atomics.load(ctl, C_REQ_COND);
       const timeout = ctl[C_IDLE_MS];
       unlock(ctl);
-      // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
-      inbox.drain();
-      const res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+      // Watch the condition briefly before sleeping on it: a stream of
+      // submissions then costs no wake-up, and one job's round trip no
+      // futex sleep. Submit signals idle workers, spinning ones included.
+      if (Atomics.add(ctl, C_SPINNERS, 1) < MAX_SPINNERS) {
+        for (let i = 0; i < IDLE_SPIN && Atomics.load(ctl, C_REQ_COND) === seq; i++);
+      }
+      Atomics.sub(ctl, C_SPINNERS, 1);
+      let res: "ok" | "not-equal" | "timed-out" = "not-equal";
+      if (Atomics.load(ctl, C_REQ_COND) === seq) {
+        // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
+        inbox.drain();
+        res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+      }
       lock(ctl);
       ctl[C_IDLE]--;
       if (res === "timed-out" && ctl[C_Q_HEAD] === 0 && ctl[C_CUR] > ctl[C_MIN]) break;
@@ -257,10 +267,28 @@ async function workerThread(): Promise<void> {
     i32[slot + W_ACTIVE] = rec;
     unlock(ctl);
 
-    let out = run(rec);
-    if (out instanceof Promise) out = await out;
+    // Only the first use of a function, or a job returning a promise,
+    // goes through the event loop.
+    let fn = jobs.get(i32[(rec >> 2) + R_WORK]);
+    if (fn === undefined) fn = await resolveJob(i32[(rec >> 2) + R_WORK]);
+    let ret: unknown;
+    let failed = false;
+    if (fn instanceof Error) {
+      ret = fn;
+      failed = true;
+    } else {
+      try {
+        ret = fn(argOf(rec));
+        if (isThenable(ret)) ret = await ret;
+      } catch (e) {
+        ret = e;
+        failed = true;
+      }
+    }
     if (dying) return;
-    finish(rec, out);
+    if (failed) finish(rec, threw(ret), 0);
+    else if (typeof ret === "number") finish(rec, null, ret);
+    else finish(rec, returned(ret, (fn as Job).name || "anonymous"), 0);
   }
   i32[slot + W_STATE] = W_EXITED;
   exited = true;

@@ -95,12 +95,7 @@ export function makeShared(x: number): Int32Array {
   return a;
 }
 
-/** A thread id of sorts: the worker's own random tag, made once per worker. */
-const tag = Math.random();
-export function workerTag(): number {
-  return tag;
-}
-
+/** Not a function: submitting it by name fails. */
 export const notAFunction = 42;
 
 /** The benchmark's trivial job. */
