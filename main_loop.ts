@@ -384,7 +384,9 @@ export function qemuCleanupMainLoop(): void {
     }
   };
   for (const [signal, handlers] of s.signals) {
-    for (const listener of handlers.values()) run(() => Deno.removeSignalListener(signal, listener));
+    for (const listener of handlers.values()) {
+      run(() => Deno.removeSignalListener(signal, listener));
+    }
   }
   s.signals.clear();
   setMainLoopTimerNotify(null);
@@ -607,7 +609,8 @@ export function qemuNotifyEvent(): void {
  *   MAIN_LOOP_POLL_FILL, MAIN_LOOP_POLL_OK, type MainLoopPoll, mainLoopPollAddNotifier,
  *   mainLoopPollRemoveNotifier, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop,
  * } from "@aioloop/aioloop/main-loop";
- * import { close, eventfd, G_IO_IN } from "@aioloop/aioloop";
+ * import { G_IO_IN } from "@aioloop/aioloop";
+ * import { close, eventfd } from "@aioloop/aioloop/sys";
  * qemuInitMainLoop();
  * const fd = eventfd(1);
  * let seen = 0;
@@ -679,7 +682,9 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     notifyPoll(mlpoll);
     const t = mlpoll.timeout;
     if (!Number.isInteger(t) || t < 0 || t > UINT32_MAX) {
-      throw new RangeError(`MainLoopPoll timeout must be an integer from 0 to ${UINT32_MAX}, got ${t}`);
+      throw new RangeError(
+        `MainLoopPoll timeout must be an integer from 0 to ${UINT32_MAX}, got ${t}`,
+      );
     }
     // 2. The global main-loop timers bound it too.
     let timeoutNs = t === UINT32_MAX ? -1 : t * SCALE_MS;

@@ -36,3 +36,4 @@ export * from "./glib/mod.ts";
 export { supportedFdMons } from "./fdmon/mod.ts";
 export type { FdMonName } from "./fdmon/mod.ts";
 export { SysError } from "./sys/errno.ts";
+export * from "./thread_pool/mod.ts";

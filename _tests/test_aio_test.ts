@@ -21,7 +21,7 @@ import {
   assertGreaterOrEqual,
   assertStrictEquals,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import type { AioContext } from "../aio/async.ts";
 import type { QEMUBH } from "../aio/bh.ts";
 import { getCurrentAioContext, getMainAioContext, withCurrentAioContext } from "../aio/current.ts";
 import { Coroutine, type CoroutineFn } from "../aio/coroutine.ts";

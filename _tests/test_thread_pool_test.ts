@@ -159,7 +159,7 @@ class ThreadPoolSuite {
   }
 }
 
-// QEMU registers this case as "/thread-pool/submit": a request with no
+// QEMU registers this case as "/thread-pool/submit-no-complete": a request with no
 // completion callback.
 function testSubmit(ctx: AioContext): void {
   const [data] = makeData(1);
@@ -218,31 +218,34 @@ function testSubmitMany(ctx: AioContext): void {
 }
 
 /**
- * Lets the spawn chain that test_submit_many started finish. In QEMU each
- * new thread creates the next, so the 64 threads exist within microseconds;
- * a Worker takes tens of milliseconds to create, on this thread, so the
- * chain would still be running in the cancel phase, and a worker coming up
- * there could take a request between the test's compare-and-swap and its
- * cancel (a window QEMU's timing closes). Polling until the chain is done
- * restores QEMU's starting point: every worker up and idle.
+ * Makes sure the pool is full: every one of its `max` workers up and idle.
+ * QEMU's test_submit_many has that effect ("more work items than there
+ * will be threads, to ensure the pool is full"): its threads exist within
+ * microseconds, each new thread creating the next. A Worker takes tens of
+ * milliseconds to create, on this thread, one per spawn BH run; and with
+ * the context shared between cases, a worker left idle by an earlier case
+ * takes the whole burst, so nothing is spawned at all. Were the pool still
+ * growing in the cancel phase, a worker coming up could take a request
+ * between the test's compare-and-swap and its cancel, a window QEMU's
+ * timing closes. So: raise min to max (thread_pool_update_params spawns up
+ * to min), poll until all are idle, and put min back.
  */
-function letSpawnChainFinish(ctx: AioContext): void {
+function fillPool(ctx: AioContext): void {
   const pool = getThreadPool(ctx);
+  const { minThreads, maxThreads } = pool.stats();
+  pool.setParams(maxThreads, maxThreads);
   const nap = new Int32Array(new SharedArrayBuffer(4));
-  console.log("chain start", JSON.stringify(pool.stats()));
-  const t0 = performance.now();
-  for (;;) {
-    const s = pool.stats();
-    if (s.newThreads === 0 && s.pendingThreads === 0) { console.log("chain end", performance.now() - t0, JSON.stringify(s)); return; }
-    // The last worker up rings nothing: do not block.
+  // The last worker up rings nothing: do not block.
+  while (pool.stats().idleThreads < maxThreads) {
     if (!ctx.poll(false)) Atomics.wait(nap, 0, 0, 1);
   }
+  pool.setParams(minThreads, maxThreads);
 }
 
 function doTestCancel(ctx: AioContext, sync: boolean): void {
   // Fill the pool first.
   testSubmitMany(ctx);
-  letSpawnChainFinish(ctx);
+  fillPool(ctx);
 
   // Start long running jobs, to be sure some can be cancelled.
   const data = makeData(100);
@@ -306,7 +309,7 @@ function doTestCancel(ctx: AioContext, sync: boolean): void {
 
 for (const fdmon of supportedFdMons()) {
   new ThreadPoolSuite(fdmon).register([
-    ["/thread-pool/submit", testSubmit],
+    ["/thread-pool/submit-no-complete", testSubmit],
     ["/thread-pool/submit-aio", testSubmitAio],
     ["/thread-pool/submit-co", testSubmitCo],
     ["/thread-pool/submit-many", testSubmitMany],

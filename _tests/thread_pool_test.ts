@@ -136,6 +136,16 @@ Deno.test("ThreadPoolAio.submitAio() shares SharedArrayBuffer memory, copies the
   assertEquals([...made], [9, 9, 9, 9]);
 });
 
+Deno.test("ThreadPoolAio.submitAio() carries large values (the shared heap grows)", () => {
+  using ctx = AioContext.create();
+  const big = new Uint8Array(5 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+  const back = runJob(ctx, job("identity"), big).ret as Uint8Array;
+  assertEquals(back.length, big.length);
+  for (let i = 0; i < big.length; i += 4096) assertEquals(back[i], i & 0xff);
+  assertEquals(runJob(ctx, job("identity"), "x".repeat(100_000)).ret, "x".repeat(100_000));
+});
+
 Deno.test("ThreadPoolAio.submitAio() rejects bad input at the call", () => {
   using ctx = AioContext.create();
   const pool = getThreadPool(ctx);

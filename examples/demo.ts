@@ -164,7 +164,10 @@ qemuSetFdHandler(inotifyFd, () => {
     qemuSetFdHandler(inotifyFd, null);
   } else if (size !== watchedSize) {
     const d = size - watchedSize;
-    say("watch", `${watchPath} ${d > 0 ? "grew" : "shrank"} to ${size} bytes (${d > 0 ? "+" : ""}${d})`);
+    say(
+      "watch",
+      `${watchPath} ${d > 0 ? "grew" : "shrank"} to ${size} bytes (${d > 0 ? "+" : ""}${d})`,
+    );
     watchedSize = size;
   }
 });

@@ -54,6 +54,7 @@ import {
   storeWorkName,
   TAG_CANCELED,
   TAG_DIED,
+  TAG_NO_ROOM,
   TAG_NUMBER,
   TAG_SPAWN_FAILED,
   TAG_THREW,
@@ -539,6 +540,11 @@ export class PoolCore {
           st.error = new Error(`Cannot start a thread pool worker for '${st.name}'`, {
             cause: this.spawnError,
           });
+          break;
+        case TAG_NO_ROOM:
+          st.error = new RangeError(
+            `The result of '${st.name}' does not fit in the thread pool's shared heap`,
+          );
           break;
         case TAG_THREW:
           st.error = decodeThrown(

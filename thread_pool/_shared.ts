@@ -112,6 +112,8 @@ export const TAG_DIED = 17;
 export const TAG_CANCELED = 18;
 /** Results only: no worker could be created; the owner holds the error. */
 export const TAG_SPAWN_FAILED = 19;
+/** Results only: the result (and even an error about it) did not fit in the heap. */
+export const TAG_NO_ROOM = 20;
 
 const HEADER_BYTES = 8;
 const MAGIC_USED = 0x7a11;

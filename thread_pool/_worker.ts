@@ -53,6 +53,7 @@ import {
   R_WORKER,
   SharedHeap,
   TAG_DIED,
+  TAG_NO_ROOM,
   TAG_NUMBER,
   TAG_THREW,
   tagHasBytes,
@@ -194,16 +195,20 @@ function finish(rec: number, out: Encoded | null, num: number): void {
     i32[r + R_RES_PTR] = 0;
     i32[r + R_RES_LEN] = 0;
   } else if (out.bytes !== null) {
-    let p: number;
+    let p = 0;
     try {
       p = heap.store(out.bytes);
     } catch (e) {
       out = threw(e);
-      p = heap.store(out.bytes!);
+      try {
+        p = heap.store(out.bytes!);
+      } catch {
+        out = { tag: TAG_NO_ROOM, num: 0, bytes: null, sabs: null };
+      }
     }
     i32[r + R_RES_TAG] = out.tag;
     i32[r + R_RES_PTR] = p;
-    i32[r + R_RES_LEN] = out.bytes!.length;
+    i32[r + R_RES_LEN] = out.bytes?.length ?? 0;
   } else {
     if (out.tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
     i32[r + R_RES_TAG] = out.tag;
