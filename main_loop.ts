@@ -180,6 +180,9 @@ export type MainLoopPollNotifier = (poll: MainLoopPoll) => void;
 /**
  * Options of {@linkcode qemuInitMainLoop}.
  *
+ * Counterpart: none (QEMU's `qemu_init_main_loop()` takes none; its fd
+ * monitor is chosen by `aio_context_setup()`).
+ *
  * @example Forcing the epoll fd monitor
  * ```ts
  * import type { MainLoopOptions } from "@aioloop/aioloop/main-loop";
@@ -196,6 +199,9 @@ export interface MainLoopOptions {
 
 /**
  * Options of {@linkcode mainLoopRun}.
+ *
+ * Counterpart: none (QEMU's loop stops when `main_loop_should_exit()` says
+ * so; here an AbortSignal can say so too).
  *
  * @example Stopping after one second
  * ```ts

@@ -42,6 +42,7 @@ import type { QEMUBH } from "../aio/bh.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, timerNewNs } from "../aio/timer.ts";
 import { GMainContext } from "../glib/main_context.ts";
 import { G_IO_IN } from "../glib/constants.ts";
+import { idleAdd } from "../glib/idle_source.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import type { FdMonName } from "../fdmon/mod.ts";
 import { close, eventfd, pipe, read, write } from "../sys/fd.ts";
@@ -417,7 +418,7 @@ for (const fdmon of supportedFdMons()) {
   });
 }
 
-Deno.test("work from Deno callbacks cuts the parked wait short (BH, timer, handler, notify)", async () => {
+Deno.test("work from Deno callbacks cuts the parked wait short (BH, timers, handler, notify, GLib)", async () => {
   await withMainLoop(async () => {
     const main = qemuGetAioContext();
     const log: string[] = [];
@@ -448,6 +449,9 @@ Deno.test("work from Deno callbacks cuts the parked wait short (BH, timer, handl
           qemuNotifyEvent();
           log.push("notify");
         },
+        // A plain GLib source: only the GMainContext's wakeup fd can end
+        // the wait for it, so that fd is in the parked poll set.
+        () => idleAdd(() => (log.push("glib idle"), false)),
       ];
       const done = (async () => {
         for (const step of steps) {
@@ -462,7 +466,7 @@ Deno.test("work from Deno callbacks cuts the parked wait short (BH, timer, handl
       })();
       await mainLoopRun();
       await done;
-      assertEquals(log, ["bh", "timer", "fd", "ctx timer", "notify"]);
+      assertEquals(log, ["bh", "timer", "fd", "ctx timer", "notify", "glib idle"]);
       assertFalse(wd.fired);
       wd.timer.del();
     } finally {

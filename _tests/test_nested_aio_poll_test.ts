@@ -98,5 +98,14 @@ function test(fdmon: FdMonName): void {
 }
 
 for (const fdmon of supportedFdMons()) {
-  Deno.test(`/nested-aio-poll [${fdmon}]`, () => test(fdmon));
+  Deno.test({
+    name: `/nested-aio-poll [${fdmon}]`,
+    // QEMU skips this case unless the context uses fdmon-poll (commit
+    // 330adf44dc, 2025-11): with io_uring, need_wait is true while a new
+    // handler's POLL_ADD is queued, so the first poll(false) submits it and
+    // runs io_read, and the notifier it drains is then never set again.
+    // epoll decides need_wait exactly as poll does, so it runs here.
+    ignore: fdmon === "io_uring",
+    fn: () => test(fdmon),
+  });
 }

@@ -329,11 +329,18 @@ export class AioPosix implements FdMonHost {
     let progress: boolean;
     const start = clockGettimeNs();
     let elapsed: number;
-    do {
+    for (;;) {
       progress = this.#runPollHandlersOnce(ready, start, t);
       elapsed = clockGettimeNs() - start;
       maxNs = soonest(t.timeout, maxNs);
-    } while (elapsed < maxNs && !this.#fdmon.needWait());
+      if (elapsed >= maxNs) break;
+      if (this.#fdmon.needWait()) {
+        // io_uring has completions or submissions waiting: go and collect
+        // them without blocking, and stay in poll mode (QEMU 2025-11).
+        if (this.#fdmon.supportsUserspacePolling) t.timeout = 0;
+        break;
+      }
+    }
     if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
       t.timeout = 0;
       progress = true;
@@ -451,9 +458,9 @@ export class AioPosix implements FdMonHost {
       // A zero-timeout poll needs no syscall when every handler can be
       // busy-polled (need_wait false).
       if (t.timeout !== 0 || this.#fdmon.needWait()) {
-        // Poll mode off before a wait, so that a guest-style kick through
+        // Poll mode off only before a blocking wait, so that a kick through
         // the fd wakes us; the last io_poll look may still find work.
-        if (this.#pollSetStarted(ready, false)) {
+        if (t.timeout !== 0 && this.#pollSetStarted(ready, false)) {
           t.timeout = 0;
           progress = true;
         }

@@ -14,8 +14,12 @@
 // - mainLoopWait(false): the synchronous main loop (blocks the isolate).
 // - mainLoopWaitAsync(): one main-loop iteration whose wait is parked, as
 //   mainLoopRun() does when idle; Deno's loop keeps turning meanwhile.
+// - mainLoopRun(): 100 round trips per bench iteration under one run, the
+//   BH itself pinging the Worker again (divide by 100 for one wake).
 // The async/sync ratio is what sharing the thread with Deno's loop costs.
 import {
+  mainLoopQuit,
+  mainLoopRun,
   mainLoopWait,
   mainLoopWaitAsync,
   qemuCleanupMainLoop,
@@ -38,7 +42,14 @@ const ctl = new Int32Array(new SharedArrayBuffer(8));
 qemuInitMainLoop();
 const mainCtx = qemuGetAioContext();
 let done = false;
-const bh = mainCtx.bhNew(() => done = true, { shared: true, name: "bench-pong" });
+// Round trips left for the mainLoopRun case (0: just flag completion).
+let batch = 0;
+const bh = mainCtx.bhNew(() => {
+  if (batch > 0 && --batch > 0) ping(MODE_BH);
+  else if (batch === 0 && mainLoopRunning) mainLoopQuit();
+  done = true;
+}, { shared: true, name: "bench-pong" });
+let mainLoopRunning = false;
 const workerEfd = eventfd(0);
 const mainEfd = eventfd(0);
 const mainFds = new PollFdArray(1);
@@ -127,5 +138,19 @@ Deno.bench(
     done = false;
     ping(MODE_BH);
     while (!done) await mainLoopWaitAsync();
+  },
+);
+
+Deno.bench(
+  {
+    name: "mainLoopRun(): 100 round trips, each a Worker's BH waking the parked wait",
+    group: "main loop run",
+  },
+  async () => {
+    batch = 100;
+    mainLoopRunning = true;
+    ping(MODE_BH);
+    await mainLoopRun();
+    mainLoopRunning = false;
   },
 );

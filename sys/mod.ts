@@ -25,3 +25,5 @@ export * from "./epoll.ts";
 export * from "./open.ts";
 export * from "./dup.ts";
 export * from "./rlimit.ts";
+export * from "./inotify.ts";
+export * from "./io_uring.ts";
