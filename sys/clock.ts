@@ -13,7 +13,10 @@ export const CLOCK_REALTIME = 0;
 /** `CLOCK_MONOTONIC`. */
 export const CLOCK_MONOTONIC = 1;
 
-const ts = new BigInt64Array(2);
+// struct timespec read through 32-bit halves: a BigInt64Array read would
+// allocate a BigInt per call, and adaptive polling reads the clock in a loop.
+const tsBuf = new Uint8Array(16);
+const ts32 = new Uint32Array(tsBuf.buffer);
 
 /**
  * Reads a POSIX clock in nanoseconds. The value is a number: exact up to
@@ -32,6 +35,7 @@ const ts = new BigInt64Array(2);
  * ```
  */
 export function clockGettimeNs(clockId: number = CLOCK_MONOTONIC): number {
-  if (libc().clock_gettime(clockId, ts) < 0) throw new SysError(errno(), "clock_gettime");
-  return Number(ts[0]) * 1e9 + Number(ts[1]);
+  if (libc().clock_gettime(clockId, tsBuf) < 0) throw new SysError(errno(), "clock_gettime");
+  // Little-endian: tv_sec = lo + hi * 2^32; tv_nsec < 1e9 fits the low word.
+  return (ts32[0] + ts32[1] * 4294967296) * 1e9 + ts32[2];
 }
