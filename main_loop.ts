@@ -50,15 +50,11 @@
  *
  * @module
  */
-import { AioContext } from "./aio/async.ts";
+import { AioContext } from "./aio/aio_context.ts";
 import type { QEMUBH } from "./aio/bh.ts";
 import type { EventNotifier } from "./aio/event_notifier.ts";
-import {
-  getCurrentAioContext,
-  getMainAioContext,
-  setCurrentAioContext,
-  setMainAioContext,
-} from "./aio/current.ts";
+import { getCurrentAioContext, setCurrentAioContext } from "./aio/current.ts";
+import { getMainAioContext, setMainAioContext } from "./aio/_main_context.ts";
 import {
   clockRunAllTimers,
   mainLoopTlg,
@@ -69,11 +65,11 @@ import {
 import { GMainContext } from "./glib/main_context.ts";
 import type { GSource, GSourceFunc } from "./glib/source.ts";
 import type { GPollFD } from "./glib/gpollfd.ts";
-import type { FdMonName } from "./fdmon/_types.ts";
+import type { FdMonName } from "./fdmon/fdmon_ops.ts";
 import { PollFdArray, pollNs } from "./sys/poll.ts";
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
-import { asyncWaitParked, pollParked } from "./main_loop/_async_wait.ts";
+import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
 
 /**
  * The state of a {@linkcode MainLoopPoll} notification: before the poll
@@ -615,7 +611,7 @@ export function qemuNotifyEvent(): void {
  *   MAIN_LOOP_POLL_FILL, MAIN_LOOP_POLL_OK, type MainLoopPoll, mainLoopPollAddNotifier,
  *   mainLoopPollRemoveNotifier, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop,
  * } from "@aioloop/aioloop/main-loop";
- * import { G_IO_IN } from "@aioloop/aioloop";
+ * import { G_IO_IN } from "@aioloop/aioloop/glib";
  * import { close, eventfd } from "@aioloop/aioloop/sys";
  * qemuInitMainLoop();
  * const fd = eventfd(1);

@@ -5,6 +5,12 @@
  * `util/aio-posix.c` (bottom halves, timers on named clocks, fd handlers,
  * adaptive busy polling) over real libc `poll`/`epoll` through FFI.
  *
+ * This root face is the everyday API: `AioContext`, bottom halves, timers
+ * and clocks, fd handlers, `EventNotifier`, coroutines and their locks, and
+ * `SysError`. The rest are subpath exports: `./main-loop` (util/main-loop.c),
+ * `./glib` (GMainContext and sources), `./thread-pool`, `./iothread`,
+ * `./fdmon` (the fd monitor backends) and `./sys` (the libc bindings).
+ *
  * Every public symbol names its QEMU or GLib counterpart in its docs
  * (`aio_bh_new` → {@linkcode AioContext.prototype.bhNew}, ...). Calls that
  * touch fds need `--allow-ffi`; importing needs no permission.
@@ -32,8 +38,4 @@
  * @module
  */
 export * from "./aio/mod.ts";
-export * from "./glib/mod.ts";
-export { supportedFdMons } from "./fdmon/mod.ts";
-export type { FdMonName } from "./fdmon/mod.ts";
-export { SysError } from "./sys/errno.ts";
-export * from "./thread_pool/mod.ts";
+export * from "./sys/errno.ts";

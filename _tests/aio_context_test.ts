@@ -11,7 +11,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import {
   clockAdvanceVirtualNs,
@@ -24,7 +24,7 @@ import {
   SCALE_MS,
   SCALE_NS,
 } from "../aio/timer.ts";
-import type { FdMonName } from "../fdmon/_types.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { SysError } from "../sys/errno.ts";
 import { close, eventfd, pipe, read, socketpair, write } from "../sys/fd.ts";
 import { assertNoFdLeak, openFdCount, supportedFdMons } from "./_fd_leak.ts";

@@ -10,7 +10,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { internals } from "../aio/_internal.ts";
 import { CTL_KICKS, CTL_NOTIFY_ME } from "../aio/_ctl_block.ts";
 import {

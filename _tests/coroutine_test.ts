@@ -11,7 +11,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import {
   Coroutine,
   type CoroutineFn,
@@ -30,12 +30,8 @@ import { aioCoEnter, aioCoRescheduleSelf, aioCoSchedule, aioCoWake } from "../ai
 import { coSleep, coSleepNs, coSleepNsWakeable, CoSleepTicket } from "../aio/co_sleep.ts";
 import { aioWaitBhOneshot, aioWaitKick, aioWaitWhile } from "../aio/aio_wait.ts";
 import { coAwait, coroutineToPromise } from "../aio/co_promise.ts";
-import {
-  getCurrentAioContext,
-  getMainAioContext,
-  setMainAioContext,
-  withCurrentAioContext,
-} from "../aio/current.ts";
+import { getCurrentAioContext, withCurrentAioContext } from "../aio/current.ts";
+import { getMainAioContext, setMainAioContext } from "../aio/_main_context.ts";
 import {
   clockAdvanceVirtualNs,
   clockEnable,

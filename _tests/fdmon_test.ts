@@ -9,7 +9,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import { AioHandler, ReadyList } from "../fdmon/aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import {
   EPOLL_ENABLE_THRESHOLD,

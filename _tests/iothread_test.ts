@@ -12,10 +12,11 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { Coroutine } from "../aio/coroutine.ts";
-import { getCurrentAioContext, getMainAioContext, setMainAioContext } from "../aio/current.ts";
-import { IOThread } from "../aio/iothread.ts";
+import { getCurrentAioContext } from "../aio/current.ts";
+import { getMainAioContext, setMainAioContext } from "../aio/_main_context.ts";
+import { IOThread } from "../iothread/iothread.ts";
 import { QEMUClockType, SCALE_MS } from "../aio/timer.ts";
 import { clockGetNs } from "../aio/timer.ts";
 import { CTL_KICKS } from "../aio/_ctl_block.ts";
@@ -32,7 +33,7 @@ import {
   remoteRequestsPending,
   requestChannelKey,
   unregisterCoroutine,
-} from "../aio/remote_request.ts";
+} from "../iothread/remote_request.ts";
 import { libc } from "../sys/_libc.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
 
@@ -206,7 +207,7 @@ Deno.test("IOThread.stop() on a thread blocked in poll(true) returns and the pro
     await Deno.writeTextFile(
       script,
       `import { IOThread } from ${
-        JSON.stringify(new URL("../aio/iothread.ts", import.meta.url).href)
+        JSON.stringify(new URL("../iothread/iothread.ts", import.meta.url).href)
       };
 const t = await IOThread.create({ id: "sub", pollMaxNs: 0 });
 const r = await t.run(${JSON.stringify(FNS.href)}, "echo", 41);

@@ -35,8 +35,9 @@ import {
   qemuNotifyEvent,
   qemuSetFdHandler,
 } from "../main_loop.ts";
-import { asyncWaitStats } from "../main_loop/_async_wait.ts";
-import { getCurrentAioContext, getMainAioContext } from "../aio/current.ts";
+import { asyncWaitStats } from "../sys/_async_wait.ts";
+import { getCurrentAioContext } from "../aio/current.ts";
+import { getMainAioContext } from "../aio/_main_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import type { QEMUBH } from "../aio/bh.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, timerNewNs } from "../aio/timer.ts";

@@ -10,7 +10,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { Coroutine } from "../aio/coroutine.ts";
 import { withCurrentAioContext } from "../aio/current.ts";
 import { errnoValue, SysError } from "../sys/errno.ts";

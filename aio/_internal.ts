@@ -1,7 +1,7 @@
 // Package-private access to an AioContext's internals, for the modules that
 // QEMU builds into the same struct (the GSource, coroutine scheduling, the
 // thread pool). A WeakMap keeps it off the public type.
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import type { AioPosix } from "./aio_posix.ts";
 import type { BhList } from "./_bh_list.ts";
 import type { TimerListGroup } from "./timer.ts";

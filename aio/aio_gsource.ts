@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import { CTL_NOTIFY_ME } from "./_ctl_block.ts";
 import { type AioInternals, internals } from "./_internal.ts";
 import { qemuTimeoutNsToMs } from "./timer.ts";
@@ -110,7 +110,8 @@ class AioGSource extends GSource<GSourceFunc> {
  *
  * @example Running a context from a GMainContext
  * ```ts
- * import { AioContext, GMainContext } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { GMainContext } from "@aioloop/aioloop/glib";
  * using ctx = AioContext.create();
  * const gctx = new GMainContext();
  * ctx.getGSource().attach(gctx); // AioContext.prototype.getGSource calls aioGetGSource

@@ -11,20 +11,21 @@
  *
  * @example Wait for a bottom half of another context
  * ```ts
- * import { AioContext, aioWaitBhOneshot, setMainAioContext } from "@aioloop/aioloop";
- * using main = AioContext.create();
- * setMainAioContext(main);
+ * import { aioWaitBhOneshot } from "@aioloop/aioloop";
+ * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
+ * qemuInitMainLoop();
  * let ran = false;
- * aioWaitBhOneshot(main, () => ran = true);
+ * aioWaitBhOneshot(qemuGetAioContext(), () => ran = true);
  * console.log(ran); // true
- * setMainAioContext(null);
+ * qemuCleanupMainLoop();
  * ```
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import { inCoroutine } from "./coroutine.ts";
-import { getCurrentAioContext, getMainAioContext, withCurrentAioContext } from "./current.ts";
+import { getCurrentAioContext, withCurrentAioContext } from "./current.ts";
+import { getMainAioContext } from "./_main_context.ts";
 
 let numWaiters = 0;
 
@@ -122,14 +123,14 @@ export function aioWaitKick(): void {
  *
  * @example Run a callback in the main context
  * ```ts
- * import { AioContext, aioWaitBhOneshot, setMainAioContext } from "@aioloop/aioloop";
- * using main = AioContext.create();
- * setMainAioContext(main);
+ * import { aioWaitBhOneshot } from "@aioloop/aioloop";
+ * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
+ * qemuInitMainLoop();
  * const order: string[] = [];
- * aioWaitBhOneshot(main, () => order.push("cb"));
+ * aioWaitBhOneshot(qemuGetAioContext(), () => order.push("cb"));
  * order.push("after");
  * console.log(order); // [ "cb", "after" ]
- * setMainAioContext(null);
+ * qemuCleanupMainLoop();
  * ```
  */
 export function aioWaitBhOneshot(ctx: AioContext, cb: () => void): void {

@@ -32,7 +32,7 @@
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import type { QEMUBH } from "./bh.ts";
 import {
   Coroutine,

@@ -67,7 +67,7 @@
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import { getCurrentAioContext } from "./current.ts";
 import { coInternals } from "./_coroutine_internal.ts";
 import { coroutineHooks } from "./_internal.ts";

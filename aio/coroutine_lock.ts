@@ -38,7 +38,7 @@
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
 import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine } from "./coroutine.ts";
 import { aioCoWake } from "./co_schedule.ts";
 import { getCurrentAioContext } from "./current.ts";

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { AioContext } from "./async.ts";
+import type { AioContext } from "./aio_context.ts";
+import { getMainAioContext } from "./_main_context.ts";
 
 let current: AioContext | null = null;
-let main: AioContext | null = null;
 let bqlHeld = true;
 
 /**
@@ -28,7 +28,7 @@ let bqlHeld = true;
  */
 export function getCurrentAioContext(): AioContext | null {
   if (current !== null) return current;
-  return bqlHeld ? main : null;
+  return bqlHeld ? getMainAioContext() : null;
 }
 
 /**
@@ -81,41 +81,4 @@ export function withCurrentAioContext<T>(ctx: AioContext | null, fn: () => T): T
     current = savedCurrent;
     bqlHeld = savedBql;
   }
-}
-
-/**
- * The main context of this isolate, once the main loop made one.
- *
- * Counterpart: `qemu_get_aio_context()`.
- *
- * @returns The main context or null.
- *
- * @example Before the main loop starts
- * ```ts
- * import { getMainAioContext } from "@aioloop/aioloop";
- * console.log(getMainAioContext()); // null
- * ```
- */
-export function getMainAioContext(): AioContext | null {
-  return main;
-}
-
-/**
- * Installs the main context (the main loop does this; tests may too).
- *
- * Counterpart: `qemu_aio_context` being set by `qemu_init_main_loop()`.
- *
- * @param ctx The main context, or null to clear it.
- *
- * @example Install and clear
- * ```ts
- * import { AioContext, getMainAioContext, setMainAioContext } from "@aioloop/aioloop";
- * using ctx = AioContext.create();
- * setMainAioContext(ctx);
- * console.log(getMainAioContext() === ctx); // true
- * setMainAioContext(null);
- * ```
- */
-export function setMainAioContext(ctx: AioContext | null): void {
-  main = ctx;
 }

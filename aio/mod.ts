@@ -14,10 +14,9 @@
  *
  * @module
  */
-export * from "./async.ts";
+export * from "./aio_context.ts";
 export * from "./bh.ts";
-export type { FdHandlerInfo, FdHandlers, PollParams } from "./aio_posix.ts";
-export type { IOHandler, IOPollHandler } from "./_aio_handler.ts";
+export * from "./fd_handlers.ts";
 export * from "./current.ts";
 export * from "./handle.ts";
 export * from "./event_notifier.ts";
@@ -28,6 +27,3 @@ export * from "./co_schedule.ts";
 export * from "./co_sleep.ts";
 export * from "./aio_wait.ts";
 export * from "./co_promise.ts";
-export * from "./remote_request.ts";
-export * from "./iothread.ts";
-export * from "./cross_lock.ts";

@@ -10,10 +10,10 @@
 // overhead of the context; bench/run.ts adds C programs doing the same work
 // (bench/anchors/*.c) and prints both side by side. bench/README.md says
 // what each case measures.
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import { supportedFdMons } from "../fdmon/mod.ts";
-import type { FdMonName } from "../fdmon/_types.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { EPOLL_CTL_ADD, epollCreate, epollCtl, EpollEvents, epollWait } from "../sys/epoll.ts";
 import { eventfd, read, write } from "../sys/fd.ts";
 import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs } from "../sys/poll.ts";

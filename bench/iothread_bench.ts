@@ -18,9 +18,9 @@
 // Under `deno bench`, one iteration is a batch of BATCH round trips (each
 // case must start and stop its Worker inside the bench function), compared
 // with the raw floor as baseline.
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { RemoteAioContext, type RemoteBH } from "../aio/handle.ts";
-import { IOThread } from "../aio/iothread.ts";
+import { IOThread } from "../iothread/iothread.ts";
 import { libc } from "../sys/_libc.ts";
 import { close, eventfd } from "../sys/fd.ts";
 

@@ -12,7 +12,7 @@
 // Both pools have 2 workers, started and warmed up before measuring. The
 // aioloop pool's owner blocks in ctx.poll(true); the anchor's owner awaits
 // its replies on Deno's event loop.
-import { AioContext } from "../aio/async.ts";
+import { AioContext } from "../aio/aio_context.ts";
 import { getThreadPool, type ThreadPoolAio, type ThreadPoolWork } from "../thread_pool/mod.ts";
 
 const BATCH = 1000;

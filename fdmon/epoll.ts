@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import {
   EPOLL_CTL_ADD,
@@ -21,7 +21,7 @@ import {
 import { SysError } from "../sys/errno.ts";
 import { close } from "../sys/fd.ts";
 import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs, POLLOUT } from "../sys/poll.ts";
-import type { FdMon, FdMonHost, FdMonOps } from "./_types.ts";
+import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
 import { createPollFdMon } from "./poll.ts";
 
 /** Results fetched by one epoll_wait (fdmon-epoll's `events[128]`). */

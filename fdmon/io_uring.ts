@@ -10,13 +10,13 @@
  *
  * @module
  */
-import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { SysError } from "../sys/errno.ts";
 import { IORING_FEAT_NODROP } from "../sys/io_uring.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
-import type { FdMon, FdMonHost, FdMonOps } from "./_types.ts";
+import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
 import { IoUringRing } from "./_io_uring_ring.ts";
 
 /** SQ ring size (the CQ ring gets twice as many). */

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs, POLLOUT } from "../sys/poll.ts";
-import type { FdMon, FdMonHost, FdMonOps } from "./_types.ts";
+import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
 import { epollTryEnable, fdmonEpoll } from "./epoll.ts";
 
 /**

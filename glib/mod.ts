@@ -88,7 +88,7 @@ export * from "./constants.ts";
 export type { GPollFD } from "./gpollfd.ts";
 export * from "./source.ts";
 export * from "./main_context.ts";
-export * from "./main_loop.ts";
+export * from "./gmain_loop.ts";
 export * from "./timeout_source.ts";
 export * from "./idle_source.ts";
 export * from "./unix_fd_source.ts";

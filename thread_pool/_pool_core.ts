@@ -3,7 +3,7 @@
 // free). The public classes of thread_pool.ts wrap it; the workers run
 // _worker.ts; both sides meet in the shared memory of _shared.ts.
 import { MessageChannel, type MessagePort, Worker as NodeWorker } from "node:worker_threads";
-import type { AioContext } from "../aio/async.ts";
+import type { AioContext } from "../aio/aio_context.ts";
 import type { QEMUBH } from "../aio/bh.ts";
 import { aioWaitWhile } from "../aio/aio_wait.ts";
 import { getCurrentAioContext } from "../aio/current.ts";

@@ -66,7 +66,7 @@
  *
  * @module
  */
-import type { AioContext } from "../aio/async.ts";
+import type { AioContext } from "../aio/aio_context.ts";
 import { aioCoWake } from "../aio/co_schedule.ts";
 import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine } from "../aio/coroutine.ts";
 import { getCurrentAioContext } from "../aio/current.ts";

@@ -2,7 +2,7 @@
 // (IOThread.run / remoteCall). Each IOThread imports this module into its
 // own isolate, so the module-level state below is per thread, as QEMU's
 // test keeps `id` in a thread-local.
-import type { AioContext } from "../../aio/async.ts";
+import type { AioContext } from "../../aio/aio_context.ts";
 import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
 import { aioCoSchedule } from "../../aio/co_schedule.ts";
 import { getCurrentAioContext } from "../../aio/current.ts";
@@ -16,7 +16,7 @@ import {
   remoteCoSchedule,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "../../aio/remote_request.ts";
+} from "../../iothread/remote_request.ts";
 import {
   CrossCoMutex,
   type CrossCoMutexHandle,
@@ -24,7 +24,7 @@ import {
   type FutexMutexHandle,
   McsLock,
   type McsLockHandle,
-} from "../../aio/cross_lock.ts";
+} from "../_cross_lock.ts";
 import { libc } from "../../sys/_libc.ts";
 
 /** Indices of the shared Int32Array the tests pass around. */

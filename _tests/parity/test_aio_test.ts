@@ -21,12 +21,13 @@ import {
   assertGreaterOrEqual,
   assertStrictEquals,
 } from "@std/assert";
-import type { AioContext } from "../aio/async.ts";
-import type { QEMUBH } from "../aio/bh.ts";
-import { getCurrentAioContext, getMainAioContext, withCurrentAioContext } from "../aio/current.ts";
-import { Coroutine, type CoroutineFn } from "../aio/coroutine.ts";
-import { aioCoEnter } from "../aio/co_schedule.ts";
-import { EventNotifier } from "../aio/event_notifier.ts";
+import type { AioContext } from "../../aio/aio_context.ts";
+import type { QEMUBH } from "../../aio/bh.ts";
+import { getCurrentAioContext, withCurrentAioContext } from "../../aio/current.ts";
+import { getMainAioContext } from "../../aio/_main_context.ts";
+import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
+import { aioCoEnter } from "../../aio/co_schedule.ts";
+import { EventNotifier } from "../../aio/event_notifier.ts";
 import {
   clockAdvanceVirtualNs,
   clockEnable,
@@ -35,11 +36,11 @@ import {
   type QEMUTimer,
   SCALE_MS,
   SCALE_NS,
-} from "../aio/timer.ts";
-import type { FdMonName } from "../fdmon/mod.ts";
-import { GMainContext } from "../glib/main_context.ts";
-import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "../main_loop.ts";
-import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
+} from "../../aio/timer.ts";
+import type { FdMonName } from "../../fdmon/mod.ts";
+import { GMainContext } from "../../glib/main_context.ts";
+import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "../../main_loop.ts";
+import { openFdCount, supportedFdMons } from "../_fd_leak.ts";
 
 // ---------------------------------------------------------------------------
 // Per-backend setup: the shared context and its lifetime

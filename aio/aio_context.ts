@@ -4,13 +4,8 @@
  *
  * @module
  */
-import {
-  type AioPollHooks,
-  AioPosix,
-  type FdHandlerInfo,
-  type FdHandlers,
-  type PollParams,
-} from "./aio_posix.ts";
+import { type AioPollHooks, AioPosix } from "./aio_posix.ts";
+import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { type BhOptions, QEMUBH } from "./bh.ts";
 import { BH_SCHEDULED, BhList } from "./_bh_list.ts";
 import {
@@ -29,8 +24,10 @@ import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
 import type { GSource, GSourceFunc } from "../glib/source.ts";
-import { resolveFdMon } from "../fdmon/mod.ts";
-import type { FdMonName } from "../fdmon/_types.ts";
+import { resolveFdMon } from "../fdmon/select.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+
+export type { FdMonName };
 import { isOpenFd } from "../sys/fd.ts";
 import { SysError } from "../sys/errno.ts";
 
@@ -618,7 +615,8 @@ export class AioContext {
    *
    * @example Servicing a context from a GLib main context
    * ```ts
-   * import { AioContext, GMainContext } from "@aioloop/aioloop";
+   * import { AioContext } from "@aioloop/aioloop";
+   * import { GMainContext } from "@aioloop/aioloop/glib";
    * using ctx = AioContext.create();
    * const gctx = new GMainContext();
    * ctx.getGSource().attach(gctx);

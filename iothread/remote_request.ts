@@ -33,7 +33,8 @@
  *
  * @example Asking a context to enter a coroutine by id
  * ```ts
- * import { AioContext, Coroutine, registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { AioContext, Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const channel = remoteRequestChannel(ctx); // post this to a Worker
  * let ran = false;
@@ -48,15 +49,15 @@
  * @module
  */
 import * as v8 from "node:v8";
-import type { AioContext } from "./async.ts";
-import type { QEMUBH } from "./bh.ts";
-import type { AioContextHandle } from "./handle.ts";
-import { CTL_DESTROYED, CTL_DOORBELL_FD, CTL_ID } from "./_ctl_block.ts";
-import { remoteBhSchedule } from "./_ctl_ops.ts";
-import { internals } from "./_internal.ts";
-import { Coroutine } from "./coroutine.ts";
-import { aioCoEnter, aioCoSchedule } from "./co_schedule.ts";
-import { withCurrentAioContext } from "./current.ts";
+import type { AioContext } from "../aio/aio_context.ts";
+import type { QEMUBH } from "../aio/bh.ts";
+import type { AioContextHandle } from "../aio/handle.ts";
+import { CTL_DESTROYED, CTL_DOORBELL_FD, CTL_ID } from "../aio/_ctl_block.ts";
+import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
+import { internals } from "../aio/_internal.ts";
+import { Coroutine } from "../aio/coroutine.ts";
+import { aioCoEnter, aioCoSchedule } from "../aio/co_schedule.ts";
+import { withCurrentAioContext } from "../aio/current.ts";
 import { SysError } from "../sys/errno.ts";
 
 // ---------------------------------------------------------------------------
@@ -73,9 +74,10 @@ import { SysError } from "../sys/errno.ts";
  *
  * @example Posting a channel to a Worker
  * ```ts ignore
- * import { AioContext, remoteRequestChannel } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
- * const worker = new Worker(new URL("./w.ts", import.meta.url), { type: "module" });
+ * const worker = new Worker(new URL("../aio/w.ts", import.meta.url), { type: "module" });
  * worker.postMessage(remoteRequestChannel(ctx));
  * ```
  */
@@ -319,7 +321,8 @@ const homes = new Map<number, HomeChannel>();
  *
  * @example One channel per context
  * ```ts
- * import { AioContext, remoteRequestChannel } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const a = remoteRequestChannel(ctx);
  * console.log(a === remoteRequestChannel(ctx), a.id === ctx.id); // true true
@@ -707,7 +710,7 @@ function startImport(url: string): void {
  *
  * @example Preloading
  * ```ts
- * import { loadRequestModule } from "@aioloop/aioloop";
+ * import { loadRequestModule } from "@aioloop/aioloop/iothread";
  * await loadRequestModule("data:text/javascript,export function hi() { return 1; }");
  * ```
  */
@@ -733,7 +736,7 @@ const BATCH_TAG = "__aioloopSharedBufferBatch";
  *
  * @example In a Worker's message handler
  * ```ts ignore
- * import { acceptSharedBuffers } from "@aioloop/aioloop";
+ * import { acceptSharedBuffers } from "@aioloop/aioloop/iothread";
  * self.onmessage = (e) => {
  *   if (acceptSharedBuffers(e.data)) return;
  *   // ... other messages
@@ -765,7 +768,7 @@ export function acceptSharedBuffers(message: unknown): boolean {
  *
  * @example Nothing pending
  * ```ts
- * import { remoteRequestsPending } from "@aioloop/aioloop";
+ * import { remoteRequestsPending } from "@aioloop/aioloop/iothread";
  * console.log(remoteRequestsPending()); // false
  * ```
  */
@@ -786,7 +789,7 @@ export function remoteRequestsPending(): boolean {
  *
  * @example A loop that also serves async requests
  * ```ts ignore
- * import { remoteRequestsPending, remoteRequestsSettled } from "@aioloop/aioloop";
+ * import { remoteRequestsPending, remoteRequestsSettled } from "@aioloop/aioloop/iothread";
  * while (running) {
  *   ctx.poll(!remoteRequestsPending());
  *   if (remoteRequestsPending()) {
@@ -825,7 +828,8 @@ let nextCoId = 1;
  *
  * @example Register and look up
  * ```ts
- * import { Coroutine, registerCoroutine, registeredCoroutine, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, registeredCoroutine, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const co = Coroutine.create(function* () {});
  * const id = registerCoroutine(co);
  * console.log(registeredCoroutine(id) === co, registerCoroutine(co) === id); // true true
@@ -857,7 +861,8 @@ export function registerCoroutine(co: Coroutine): number {
  *
  * @example Unregister twice
  * ```ts
- * import { Coroutine, registerCoroutine, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const id = registerCoroutine(Coroutine.create(function* () {}));
  * console.log(unregisterCoroutine(id), unregisterCoroutine(id)); // true false
  * ```
@@ -882,7 +887,7 @@ export function unregisterCoroutine(id: number): boolean {
  *
  * @example Unknown id
  * ```ts
- * import { registeredCoroutine } from "@aioloop/aioloop";
+ * import { registeredCoroutine } from "@aioloop/aioloop/iothread";
  * console.log(registeredCoroutine(123456)); // undefined
  * ```
  */
@@ -902,7 +907,8 @@ export function registeredCoroutine(id: number): Coroutine | undefined {
  *
  * @example Before and after registering
  * ```ts
- * import { Coroutine, registerCoroutine, registeredCoroutineId, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, registeredCoroutineId, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const co = Coroutine.create(function* () {});
  * console.log(registeredCoroutineId(co)); // undefined
  * const id = registerCoroutine(co);
@@ -1101,7 +1107,8 @@ async function waitAsync(
  *
  * @example Calling into a context
  * ```ts
- * import { AioContext, remoteCall, remoteRequestChannel } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { remoteCall, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const ch = remoteRequestChannel(ctx);
  * const mod = "data:text/javascript,export function add(a) { return a[0] + a[1]; }";
@@ -1164,7 +1171,7 @@ export async function remoteCall(
  *
  * @example From a Worker
  * ```ts ignore
- * import { remoteCallSync } from "@aioloop/aioloop";
+ * import { remoteCallSync } from "@aioloop/aioloop/iothread";
  * const n = remoteCallSync(channel, "file:///app/fns.ts", "count", null);
  * ```
  */
@@ -1213,7 +1220,7 @@ export function remoteCallSync(
  *
  * @example Fire and forget
  * ```ts ignore
- * import { remotePost } from "@aioloop/aioloop";
+ * import { remotePost } from "@aioloop/aioloop/iothread";
  * remotePost(channel, "file:///app/fns.ts", "tick", 1);
  * ```
  */
@@ -1263,7 +1270,8 @@ function coRequest(
  *
  * @example See the module example
  * ```ts
- * import { AioContext, Coroutine, registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { AioContext, Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * let n = 0;
  * const id = registerCoroutine(Coroutine.create(function* () {
@@ -1296,7 +1304,8 @@ export function remoteCoEnter(target: RemoteRequestChannel | AioContextHandle, i
  *
  * @example Two polls: the request, then co_schedule_bh
  * ```ts
- * import { AioContext, Coroutine, registerCoroutine, remoteCoSchedule, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop";
+ * import { AioContext, Coroutine } from "@aioloop/aioloop";
+ * import { registerCoroutine, remoteCoSchedule, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * let n = 0;
  * const id = registerCoroutine(Coroutine.create(function* () {
@@ -1329,7 +1338,8 @@ export function remoteCoSchedule(
  *
  * @example Closing a channel whose home is gone
  * ```ts
- * import { AioContext, closeRemoteRequestChannel, remoteCoEnter, remoteRequestChannel } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { closeRemoteRequestChannel, remoteCoEnter, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const ch = remoteRequestChannel(ctx);
  * closeRemoteRequestChannel(ch);
@@ -1362,7 +1372,8 @@ export function closeRemoteRequestChannel(target: RemoteRequestChannel): void {
  *
  * @example A local channel
  * ```ts
- * import { AioContext, localRequestContext, remoteRequestChannel } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { localRequestContext, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * console.log(localRequestContext(remoteRequestChannel(ctx)) === ctx); // true
  * ```
@@ -1387,7 +1398,8 @@ export function localRequestContext(
  *
  * @example Same key after cloning
  * ```ts
- * import { AioContext, remoteRequestChannel, requestChannelKey } from "@aioloop/aioloop";
+ * import { AioContext } from "@aioloop/aioloop";
+ * import { remoteRequestChannel, requestChannelKey } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const ch = remoteRequestChannel(ctx);
  * console.log(requestChannelKey(structuredClone(ch)) === requestChannelKey(ch)); // true

@@ -4,8 +4,8 @@
 // message handlers); only requests that wait for the event loop (a module
 // import, shared buffers in flight, a returned promise) switch it to a
 // non-blocking poll that yields to the loop between passes.
-import { AioContext } from "./async.ts";
-import { setCurrentAioContext } from "./current.ts";
+import { AioContext } from "../aio/aio_context.ts";
+import { setCurrentAioContext } from "../aio/current.ts";
 import {
   acceptSharedBuffers,
   remoteRequestChannel,
@@ -14,8 +14,8 @@ import {
 } from "./remote_request.ts";
 import { setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
-import type { FdMonName } from "../fdmon/_types.ts";
-import type { PollParams } from "./aio_posix.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import type { PollParams } from "../aio/fd_handlers.ts";
 
 // Same numbers as iothread.ts's control block.
 const C_STOP = 0;

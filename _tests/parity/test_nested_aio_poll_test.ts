@@ -6,11 +6,11 @@
 // differently); poll and epoll share need_wait = "some handler lacks
 // io_poll", so it runs on both here.
 import { assert, assertFalse, assertGreaterOrEqual, assertStrictEquals } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
-import { getCurrentAioContext, setCurrentAioContext } from "../aio/current.ts";
-import { EventNotifier } from "../aio/event_notifier.ts";
-import type { FdMonName } from "../fdmon/mod.ts";
-import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
+import { AioContext } from "../../aio/aio_context.ts";
+import { getCurrentAioContext, setCurrentAioContext } from "../../aio/current.ts";
+import { EventNotifier } from "../../aio/event_notifier.ts";
+import type { FdMonName } from "../../fdmon/mod.ts";
+import { openFdCount, supportedFdMons } from "../_fd_leak.ts";
 
 /** TestData. */
 interface TestData {

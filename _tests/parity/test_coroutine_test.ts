@@ -4,7 +4,7 @@
 // suites; here that equals registration order). As in QEMU, no AioContext
 // exists, so every wake-up resolves to "same context (null)".
 import { assert, assertEquals, assertFalse, assertStrictEquals } from "@std/assert";
-import { Coroutine, type CoroutineFn, inCoroutine } from "../aio/coroutine.ts";
+import { Coroutine, type CoroutineFn, inCoroutine } from "../../aio/coroutine.ts";
 import {
   CoMutex,
   CoRwlock,
@@ -12,8 +12,8 @@ import {
   lockableLock,
   lockableUnlock,
   makeLockable,
-} from "../aio/coroutine_lock.ts";
-import { getCurrentAioContext } from "../aio/current.ts";
+} from "../../aio/coroutine_lock.ts";
+import { getCurrentAioContext } from "../../aio/current.ts";
 
 // --- /basic -----------------------------------------------------------------
 

@@ -9,18 +9,18 @@
 // As in the C test there is no main loop and no main context: the test's
 // own thread only sleeps, sets flags and calls ctx_run.
 import { assert, assertEquals, assertGreater } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
-import { Coroutine, type CoroutineFn } from "../aio/coroutine.ts";
-import { CoMutex } from "../aio/coroutine_lock.ts";
-import { aioCoRescheduleSelf, aioCoSchedule } from "../aio/co_schedule.ts";
-import { CrossCoMutex, FutexMutex, McsLock } from "../aio/cross_lock.ts";
-import { IOThread } from "../aio/iothread.ts";
-import { remoteRequestChannel } from "../aio/remote_request.ts";
-import type { FdMonName } from "../fdmon/_types.ts";
-import { supportedFdMons } from "./_fd_leak.ts";
-import { SH } from "./testdata/multithread_fns.ts";
+import { AioContext } from "../../aio/aio_context.ts";
+import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
+import { CoMutex } from "../../aio/coroutine_lock.ts";
+import { aioCoRescheduleSelf, aioCoSchedule } from "../../aio/co_schedule.ts";
+import { CrossCoMutex, FutexMutex, McsLock } from "../_cross_lock.ts";
+import { IOThread } from "../../iothread/iothread.ts";
+import { remoteRequestChannel } from "../../iothread/remote_request.ts";
+import type { FdMonName } from "../../fdmon/fdmon_ops.ts";
+import { supportedFdMons } from "../_fd_leak.ts";
+import { SH } from "../testdata/multithread_fns.ts";
 
-const FNS = new URL("./testdata/multithread_fns.ts", import.meta.url);
+const FNS = new URL("../testdata/multithread_fns.ts", import.meta.url);
 const NUM_CONTEXTS = 5;
 // Quick durations of the C test, in ms.
 const SCHEDULE_MS = 1000;

@@ -17,24 +17,13 @@
  * while they wait: inside a coroutine they block every other coroutine of
  * that thread, as in QEMU's test. Use them only where that is intended.
  *
- * @example A futex mutex around a shared counter
- * ```ts
- * import { FutexMutex } from "@aioloop/aioloop";
- * const m = FutexMutex.create();
- * const counter = new Int32Array(new SharedArrayBuffer(4));
- * m.lock(); // another Worker would open it with new FutexMutex(m.handle)
- * counter[0]++;
- * m.unlock();
- * console.log(counter[0], m.locked); // 1 false
- * ```
- *
  * @module
  */
-import type { AioContext } from "./async.ts";
-import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine } from "./coroutine.ts";
-import { coInternals } from "./_coroutine_internal.ts";
-import { aioCoWake } from "./co_schedule.ts";
-import { getCurrentAioContext } from "./current.ts";
+import type { AioContext } from "../aio/aio_context.ts";
+import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine } from "../aio/coroutine.ts";
+import { coInternals } from "../aio/_coroutine_internal.ts";
+import { aioCoWake } from "../aio/co_schedule.ts";
+import { getCurrentAioContext } from "../aio/current.ts";
 import {
   localRequestContext,
   registerCoroutine,
@@ -43,7 +32,7 @@ import {
   remoteCoEnter,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "./remote_request.ts";
+} from "../iothread/remote_request.ts";
 
 // ---------------------------------------------------------------------------
 // Futex-style mutex on one Int32 word: 0 free, 1 locked, 2 locked with
@@ -89,18 +78,6 @@ export interface FutexMutexHandle {
  * `/aio/multi/mutex/pthread` uses it.
  *
  * Thread: any (open the handle in each Worker).
- *
- * @example Open the same mutex twice
- * ```ts
- * import { FutexMutex } from "@aioloop/aioloop";
- * const a = FutexMutex.create();
- * const b = new FutexMutex(structuredClone(a.handle));
- * a.lock();
- * console.log(b.tryLock()); // false
- * a.unlock();
- * console.log(b.tryLock()); // true
- * b.unlock();
- * ```
  */
 export class FutexMutex {
   #a: Int32Array;
@@ -126,12 +103,6 @@ export class FutexMutex {
    * Counterpart: `qemu_mutex_init()`.
    *
    * @returns The mutex.
-   *
-   * @example Create
-   * ```ts
-   * import { FutexMutex } from "@aioloop/aioloop";
-   * console.log(FutexMutex.create().locked); // false
-   * ```
    */
   static create(): FutexMutex {
     return new FutexMutex({ sab: new SharedArrayBuffer(8) });
@@ -148,15 +119,6 @@ export class FutexMutex {
    * Counterpart: `qemu_mutex_lock()`.
    *
    * Thread: any; blocks the calling thread (its event loop included).
-   *
-   * @example Lock and unlock
-   * ```ts
-   * import { FutexMutex } from "@aioloop/aioloop";
-   * const m = FutexMutex.create();
-   * m.lock();
-   * console.log(m.locked); // true
-   * m.unlock();
-   * ```
    */
   lock(): void {
     futexLock(this.#a, 0, 1);
@@ -168,15 +130,6 @@ export class FutexMutex {
    * Counterpart: `qemu_mutex_trylock()`.
    *
    * @returns Whether the mutex was taken.
-   *
-   * @example Busy
-   * ```ts
-   * import { FutexMutex } from "@aioloop/aioloop";
-   * const m = FutexMutex.create();
-   * m.lock();
-   * console.log(m.tryLock()); // false
-   * m.unlock();
-   * ```
    */
   tryLock(): boolean {
     return futexTryLock(this.#a, 0);
@@ -188,16 +141,6 @@ export class FutexMutex {
    * Counterpart: `qemu_mutex_unlock()`.
    *
    * @throws {Error} If the mutex is not locked.
-   *
-   * @example Unlock of a free mutex
-   * ```ts
-   * import { FutexMutex } from "@aioloop/aioloop";
-   * try {
-   *   FutexMutex.create().unlock();
-   * } catch (e) {
-   *   console.log((e as Error).message); // FutexMutex unlocked while not locked
-   * }
-   * ```
    */
   unlock(): void {
     futexUnlock(this.#a, 0, "FutexMutex");
@@ -239,17 +182,6 @@ export interface McsLockHandle {
  * `Atomics.wait`/`notify` instead of raw futexes.
  *
  * Thread: any; each thread uses its own node index, one lock at a time.
- *
- * @example Lock with node 0
- * ```ts
- * import { McsLock } from "@aioloop/aioloop";
- * const m = McsLock.create(4);
- * console.log(m.head); // -1
- * m.lock(0);
- * console.log(m.head); // 0
- * m.unlock(0);
- * console.log(m.head); // -1
- * ```
  */
 export class McsLock {
   #a: Int32Array;
@@ -280,12 +212,6 @@ export class McsLock {
    * @param nodes How many threads may use it (each with its own index).
    * @returns The lock.
    * @throws {RangeError} If `nodes` is not an integer in [1, 65536].
-   *
-   * @example Five threads
-   * ```ts
-   * import { McsLock } from "@aioloop/aioloop";
-   * console.log(McsLock.create(5).nodes); // 5
-   * ```
    */
   static create(nodes: number): McsLock {
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 65536) {
@@ -334,14 +260,6 @@ export class McsLock {
    *
    * @param node This thread's node index.
    * @throws {RangeError} If `node` is out of range.
-   *
-   * @example See the class example
-   * ```ts
-   * import { McsLock } from "@aioloop/aioloop";
-   * const m = McsLock.create(1);
-   * m.lock(0);
-   * m.unlock(0);
-   * ```
    */
   lock(node: number): void {
     this.#check(node);
@@ -369,15 +287,6 @@ export class McsLock {
    *
    * @param node This thread's node index.
    * @throws {RangeError} If `node` is out of range.
-   *
-   * @example See the class example
-   * ```ts
-   * import { McsLock } from "@aioloop/aioloop";
-   * const m = McsLock.create(2);
-   * m.lock(1);
-   * m.unlock(1);
-   * console.log(m.head); // -1
-   * ```
    */
   unlock(node: number): void {
     this.#check(node);
@@ -440,34 +349,6 @@ export interface CrossCoMutexOptions {
  *
  * Thread: coroutines of the listed contexts, in any thread that opened the
  * handle.
- *
- * @example Two contexts of one isolate
- * ```ts
- * import { AioContext, aioCoSchedule, Coroutine, CrossCoMutex, remoteRequestChannel } from "@aioloop/aioloop";
- * using a = AioContext.create();
- * using b = AioContext.create();
- * const m = CrossCoMutex.create([remoteRequestChannel(a), remoteRequestChannel(b)]);
- * const log: string[] = [];
- * const body = function* (name: string) {
- *   yield* m.lock();
- *   log.push(name);
- *   yield; // hold it across a yield
- *   m.unlock();
- * };
- * const ca = Coroutine.create(body, "a");
- * const cb = Coroutine.create(body, "b");
- * aioCoSchedule(a, ca);
- * aioCoSchedule(b, cb);
- * a.poll(false); // ca takes the mutex and yields
- * b.poll(false); // cb waits
- * aioCoSchedule(a, ca);
- * a.poll(false); // ca unlocks: cb is handed the mutex and scheduled on b
- * b.poll(false);
- * console.log(log); // [ "a", "b" ]
- * aioCoSchedule(b, cb);
- * b.poll(false);
- * console.log(m.locked); // false
- * ```
  */
 export class CrossCoMutex {
   #a: Int32Array;
@@ -501,13 +382,6 @@ export class CrossCoMutex {
    * @returns The mutex; post its handle to the other threads.
    * @throws {RangeError} If `maxWaiters` is not an integer in [1, 65536].
    * @throws {TypeError} If `contexts` is empty or holds no channel.
-   *
-   * @example One context
-   * ```ts
-   * import { AioContext, CrossCoMutex, remoteRequestChannel } from "@aioloop/aioloop";
-   * using ctx = AioContext.create();
-   * console.log(CrossCoMutex.create([remoteRequestChannel(ctx)]).locked); // false
-   * ```
    */
   static create(
     contexts: readonly RemoteRequestChannel[],
@@ -556,19 +430,6 @@ export class CrossCoMutex {
    * @returns A coroutine function to run with `yield*`.
    * @throws {Error} Outside a coroutine, if the caller holds it already, if
    * the current context is not one of the mutex's, or if the queue is full.
-   *
-   * @example Uncontended
-   * ```ts
-   * import { AioContext, aioCoSchedule, Coroutine, CrossCoMutex, remoteRequestChannel } from "@aioloop/aioloop";
-   * using ctx = AioContext.create();
-   * const m = CrossCoMutex.create([remoteRequestChannel(ctx)]);
-   * aioCoSchedule(ctx, Coroutine.create(function* () {
-   *   yield* m.lock();
-   *   console.log(m.locked); // true
-   *   m.unlock();
-   * }));
-   * ctx.poll(false);
-   * ```
    */
   *lock(): CoroutineFn {
     if (!inCoroutine()) throw new Error("CrossCoMutex.lock() must be called from a coroutine");
@@ -625,18 +486,6 @@ export class CrossCoMutex {
    * Thread: the holding coroutine.
    *
    * @throws {Error} If the calling coroutine does not hold the mutex.
-   *
-   * @example Unlock by a non-holder
-   * ```ts
-   * import { AioContext, CrossCoMutex, remoteRequestChannel } from "@aioloop/aioloop";
-   * using ctx = AioContext.create();
-   * const m = CrossCoMutex.create([remoteRequestChannel(ctx)]);
-   * try {
-   *   m.unlock();
-   * } catch (e) {
-   *   console.log((e as Error).message); // CrossCoMutex unlocked by a coroutine that does not hold it
-   * }
-   * ```
    */
   unlock(): void {
     const self = Coroutine.self();

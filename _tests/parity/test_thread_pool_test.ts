@@ -11,23 +11,24 @@
 // main thread. The pool maximum stays at QEMU's 64, so 100 jobs leave some
 // queued.
 import { assert, assertEquals, assertGreater, assertLess, assertStrictEquals } from "@std/assert";
-import { AioContext } from "../aio/async.ts";
-import { Coroutine } from "../aio/coroutine.ts";
-import { getCurrentAioContext, getMainAioContext, setMainAioContext } from "../aio/current.ts";
-import { errnoValue } from "../sys/errno.ts";
+import { AioContext } from "../../aio/aio_context.ts";
+import { Coroutine } from "../../aio/coroutine.ts";
+import { getCurrentAioContext } from "../../aio/current.ts";
+import { getMainAioContext, setMainAioContext } from "../../aio/_main_context.ts";
+import { errnoValue } from "../../sys/errno.ts";
 import {
   getThreadPool,
   type ThreadPoolRequest,
   threadPoolSubmitAio,
   threadPoolSubmitCo,
   type ThreadPoolWork,
-} from "../thread_pool/mod.ts";
-import type { FdMonName } from "../fdmon/mod.ts";
-import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
+} from "../../thread_pool/mod.ts";
+import type { FdMonName } from "../../fdmon/mod.ts";
+import { openFdCount, supportedFdMons } from "../_fd_leak.ts";
 
 const EINPROGRESS = errnoValue("EINPROGRESS");
 const ECANCELED = errnoValue("ECANCELED");
-const JOBS = new URL("./testdata/pool_jobs.ts", import.meta.url);
+const JOBS = new URL("../testdata/pool_jobs.ts", import.meta.url);
 const WORKER_CB: ThreadPoolWork = { module: JOBS, name: "workerCb" };
 const LONG_CB: ThreadPoolWork = { module: JOBS, name: "longCb" };
 

@@ -17,7 +17,7 @@
  *
  * @example Run a function in an IOThread
  * ```ts
- * import { IOThread } from "@aioloop/aioloop";
+ * import { IOThread } from "@aioloop/aioloop/iothread";
  * await using t = await IOThread.create({ id: "io0" });
  * const mod = "data:text/javascript,export function twice(x) { return 2 * x; }";
  * console.log(await t.run(mod, "twice", 21)); // 42
@@ -25,9 +25,9 @@
  *
  * @module
  */
-import type { FdMonName } from "../fdmon/_types.ts";
-import type { PollParams } from "./aio_posix.ts";
-import { RemoteAioContext } from "./handle.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import type { PollParams } from "../aio/fd_handlers.ts";
+import { RemoteAioContext } from "../aio/handle.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -111,7 +111,7 @@ function checkParam(name: string, v: number | undefined, dflt: number): number {
  *
  * @example Create, run, stop
  * ```ts
- * import { IOThread } from "@aioloop/aioloop";
+ * import { IOThread } from "@aioloop/aioloop/iothread";
  * const t = await IOThread.create({ pollMaxNs: 0 });
  * const mod = "data:text/javascript,export function id() { return 7; }";
  * console.log(await t.run(mod, "id")); // 7
@@ -168,7 +168,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Adaptive polling off, as QEMU's unit-test helper
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create({ id: "worker", pollMaxNs: 0 });
    * console.log(t.pollParams.maxNs); // 0
    * ```
@@ -196,7 +196,7 @@ export class IOThread implements AsyncDisposable {
     const onError = options.onError ?? ((e: unknown) => reportError(e));
     if (typeof onError !== "function") throw new TypeError("onError must be a function");
     const ctl = new Int32Array(new SharedArrayBuffer(C_WORDS * 4));
-    const worker = new Worker(new URL("./_iothread_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url), {
       type: "module",
       name: `IO ${id}`,
     });
@@ -272,7 +272,8 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The handle names the thread's context
    * ```ts
-   * import { IOThread, RemoteAioContext } from "@aioloop/aioloop";
+   * import { RemoteAioContext } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * new RemoteAioContext(t.handle).notify(); // a kick: the loop carries on
    * console.log(t.handle.requests instanceof SharedArrayBuffer); // true
@@ -291,7 +292,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A running thread
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * console.log(t.stopped); // false
    * ```
@@ -307,7 +308,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The default
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * console.log(t.pollParams.maxNs); // 32768
    * ```
@@ -323,7 +324,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Defaults
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * console.log(t.threadPoolParams); // { min: 0, max: 64 }
    * ```
@@ -343,7 +344,7 @@ export class IOThread implements AsyncDisposable {
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
-   * @param module Absolute URL of the module (`new URL("./fns.ts", import.meta.url)`).
+   * @param module Absolute URL of the module (`new URL("../aio/fns.ts", import.meta.url)`).
    * @param exportName The exported function to call.
    * @param arg Its argument.
    * @returns What the function returned.
@@ -353,7 +354,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A missing export is a clear error
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export const x = 1;";
    * try {
@@ -389,7 +390,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Synchronous call
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export function inc(x) { return x + 1; }";
    * await t.run(mod, "inc", 0); // the first call imports the module
@@ -415,7 +416,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Stop twice
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * const t = await IOThread.create();
    * await Promise.all([t.stop(), t.stop()]);
    * console.log(t.stopped); // true
@@ -451,7 +452,7 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A real thread
    * ```ts
-   * import { IOThread } from "@aioloop/aioloop";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * console.log(t.threadId > 0); // true
    * ```

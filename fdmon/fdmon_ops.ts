@@ -1,7 +1,7 @@
 // The FDMonOps seam of util/aio-posix.h: every backend is an object with
 // the same verbs. Backends hold per-context state, so a backend "ops" value
 // is a factory and the per-context object carries the verbs.
-import type { AioHandler, ReadyList } from "../aio/_aio_handler.ts";
+import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 
 /** Names of the fd monitors. */

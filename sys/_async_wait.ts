@@ -4,9 +4,9 @@
 // threads shared with file I/O (deno_pitfalls.md C1), so an isolate never
 // has more than one such wait in flight; the counters below let the tests
 // check it.
-import { errno, libc } from "../sys/_libc.ts";
-import { SysError } from "../sys/errno.ts";
-import type { PollFdArray } from "../sys/poll.ts";
+import { errno, libc } from "./_libc.ts";
+import { SysError } from "./errno.ts";
+import type { PollFdArray } from "./poll.ts";
 
 const EINTR = 4;
 
