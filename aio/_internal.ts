@@ -1,7 +1,6 @@
 // Package-private access to an AioContext's internals, for the modules that
 // QEMU builds into the same struct (the GSource, coroutine scheduling, the
 // thread pool). A WeakMap keeps it off the public type.
-import type { AioContext } from "./aio_context.ts";
 import type { AioPosix } from "./aio_posix.ts";
 import type { BhList } from "./_bh_list.ts";
 import type { TimerListGroup } from "./timer.ts";
@@ -27,13 +26,15 @@ export interface AioInternals {
   gsource: { addPoll(pfd: GPollFD): void; removePoll(pfd: GPollFD): void } | null;
 }
 
-const registry = new WeakMap<AioContext, AioInternals>();
+// Keyed by the context object; typed as `object` so this file needs no
+// import of aio_context.ts (which imports it).
+const registry = new WeakMap<object, AioInternals>();
 
-export function registerInternals(ctx: AioContext, i: AioInternals): void {
+export function registerInternals(ctx: object, i: AioInternals): void {
   registry.set(ctx, i);
 }
 
-export function internals(ctx: AioContext): AioInternals {
+export function internals(ctx: object): AioInternals {
   const i = registry.get(ctx);
   if (i === undefined) throw new TypeError("Not an AioContext");
   return i;

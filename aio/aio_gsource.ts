@@ -9,7 +9,6 @@
  *
  * @module
  */
-import type { AioContext } from "./aio_context.ts";
 import { CTL_NOTIFY_ME } from "./_ctl_block.ts";
 import { type AioInternals, internals } from "./_internal.ts";
 import { qemuTimeoutNsToMs } from "./timer.ts";
@@ -78,6 +77,17 @@ class AioGSource extends GSource<GSourceFunc> {
 }
 
 /**
+ * What the GSource needs of its AioContext besides the internals table
+ * (typed structurally so this file does not import the context back).
+ */
+export interface GSourceOwner {
+  /** Whether the context was destroyed. */
+  readonly destroyed: boolean;
+  /** The context's name, for messages. */
+  readonly name: string;
+}
+
+/**
  * The context's GSource, created on first use: one live source per context.
  * Its poll set is the set of fds the context's fd monitor wants in it (the
  * handlers' fds with fdmon-poll, the epoll or io_uring fd otherwise), kept in
@@ -121,7 +131,7 @@ class AioGSource extends GSource<GSourceFunc> {
  * gctx.destroy();
  * ```
  */
-export function aioGetGSource(ctx: AioContext): GSource<GSourceFunc> {
+export function aioGetGSource(ctx: GSourceOwner): GSource<GSourceFunc> {
   if (ctx.destroyed) throw new Deno.errors.BadResource(`AioContext '${ctx.name}' was destroyed`);
   const i = internals(ctx);
   let slot = i.slots.get(SLOT) as GSourceSlot | undefined;

@@ -7,7 +7,7 @@
  *
  * @example Describing stdin
  * ```ts
- * import type { GPollFD } from "@aioloop/aioloop";
+ * import type { GPollFD } from "@aioloop/aioloop/glib";
  * const pfd: GPollFD = { fd: 0, events: 1, revents: 0 };
  * console.log(pfd.fd); // 0
  * ```

@@ -85,7 +85,7 @@
  * @module
  */
 export * from "./constants.ts";
-export type { GPollFD } from "./gpollfd.ts";
+export * from "./gpollfd.ts";
 export * from "./source.ts";
 export * from "./main_context.ts";
 export * from "./gmain_loop.ts";
