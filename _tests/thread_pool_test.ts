@@ -469,7 +469,7 @@ Deno.test({
     try {
       await Deno.writeTextFile(
         script,
-        `import { AioContext } from ${JSON.stringify(new URL("aio/async.ts", root).href)};
+        `import { AioContext } from ${JSON.stringify(new URL("aio/aio_context.ts", root).href)};
 import { getThreadPool } from ${JSON.stringify(new URL("thread_pool/mod.ts", root).href)};
 const jobs = ${JSON.stringify(JOBS.href)};
 const ctx = AioContext.create();
