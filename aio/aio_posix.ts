@@ -18,6 +18,10 @@ import { clockGettimeNs } from "../sys/clock.ts";
 const POLL_IDLE_INTERVAL_NS = 7_000_000_000;
 const READ_EVENTS = POLLIN | POLLHUP | POLLERR;
 const WRITE_EVENTS = POLLOUT | POLLERR;
+// Which caller's order AioPosix.#ending follows (aio_poll or aio_dispatch).
+const ENDING_POLL = 0;
+const ENDING_GSOURCE = 1;
+type EndingMode = typeof ENDING_POLL | typeof ENDING_GSOURCE;
 
 /** What aio_poll needs from the rest of the context (util/async.c). */
 export interface AioPollHooks {
@@ -398,7 +402,7 @@ export class AioPosix implements FdMonHost {
     this.#lockcnt++;
     let useNotifyMe = false;
     let progress = false;
-    let unlocked = false;
+    let blockNs: number;
     try {
       const start = this.#pollMaxNs !== 0 ? clockGettimeNs() : 0;
       const t = this.#t;
@@ -427,28 +431,74 @@ export class AioPosix implements FdMonHost {
         hooks.notifyMeAdd(-2);
       }
       hooks.notifyAccept();
-      const blockNs = this.#pollMaxNs !== 0 ? clockGettimeNs() - start : 0;
-      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
-      if (hooks.bhPoll()) progress = true;
-      if (this.#dispatchReady(ready, blockNs)) progress = true;
-      this.#freeDeleted();
-      this.#lockcnt--;
-      unlocked = true;
-      if (hooks.runTimers()) progress = true;
-      return progress;
-    } finally {
-      // Reached with an exception from a callback: keep the counters right
-      // so the next poll starts from a consistent state.
+      blockNs = this.#pollMaxNs !== 0 ? clockGettimeNs() - start : 0;
+    } catch (e) {
+      // A callback of the polling phase (io_poll, io_poll_begin/end) threw:
+      // keep the counters right so the next poll starts from a consistent
+      // state. Level-triggered fds are simply reported again by the next
+      // wait, and io_poll looks again.
       if (useNotifyMe) hooks.notifyMeAdd(-2);
-      if (!unlocked) {
-        this.#freeDeleted();
-        this.#lockcnt--;
-        // Leftover ready nodes keep their revents; level-triggered fds are
-        // simply reported again by the next wait.
-        while (ready.pop() !== null);
-      }
+      this.#dropReady(ready);
+      this.#unlock();
+      this.#depth--;
+      throw e;
+    }
+    try {
+      return this.#ending(ready, blockNs, ENDING_POLL) || progress;
+    } finally {
       this.#depth--;
     }
+  }
+
+  /**
+   * The ending that aio_poll and aio_dispatch share (util/aio-posix.c): the
+   * fd monitor's own completion handlers, BHs, the ready fd handlers, then
+   * freeing deleted nodes, and timers once list_lock is dropped. Upstream
+   * runs the fd monitor's dispatch before the BHs in aio_poll, and after
+   * them in aio_dispatch, where the ready fds are only collected once the
+   * BHs ran; `mode` keeps both orders. Called with list_lock taken (lockcnt
+   * incremented); drops it.
+   */
+  #ending(ready: ReadyList, blockNs: number, mode: EndingMode): boolean {
+    const hooks = this.#hooks;
+    let progress = false;
+    try {
+      if (mode === ENDING_POLL) {
+        if (this.#fdmonDispatch()) progress = true;
+        if (hooks.bhPoll()) progress = true;
+      } else {
+        if (hooks.bhPoll()) progress = true;
+        this.#fdmon.gsourceDispatch(ready);
+        if (this.#fdmonDispatch()) progress = true;
+      }
+      if (this.#dispatchReady(ready, blockNs)) progress = true;
+    } catch (e) {
+      // Leftover ready nodes keep their revents; level-triggered fds are
+      // simply reported again by the next wait.
+      this.#dropReady(ready);
+      this.#unlock();
+      throw e;
+    }
+    this.#unlock();
+    if (hooks.runTimers()) progress = true;
+    return progress;
+  }
+
+  /** fdmon_ops->dispatch, where the backend has one. */
+  #fdmonDispatch(): boolean {
+    const m = this.#fdmon;
+    return m.dispatch !== undefined && m.dispatch();
+  }
+
+  /** Empties a ready list whose round was cut short by an exception. */
+  #dropReady(ready: ReadyList): void {
+    while (ready.pop() !== null);
+  }
+
+  /** Frees the deleted nodes (outermost walker only) and drops list_lock. */
+  #unlock(): void {
+    this.#freeDeleted();
+    this.#lockcnt--;
   }
 
   // ---- GSource path (aio_prepare / aio_pending / aio_dispatch) ----
@@ -457,7 +507,7 @@ export class AioPosix implements FdMonHost {
   prepare(): void {
     const ready = this.#readyLists[this.#depth] ??= new ReadyList();
     this.#pollSetStarted(ready, false);
-    while (ready.pop() !== null);
+    this.#dropReady(ready);
     this.#fdmon.gsourcePrepare();
   }
 
@@ -466,30 +516,15 @@ export class AioPosix implements FdMonHost {
     return this.#fdmon.gsourceCheck();
   }
 
-  /** aio_dispatch: BHs first, then fd handlers, then timers. */
+  /** aio_dispatch: BHs first, then the fds GLib found ready, then timers. */
   dispatch(): boolean {
-    const hooks = this.#hooks;
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
     this.#lockcnt++;
-    let progress = false;
-    let unlocked = false;
     try {
-      if (hooks.bhPoll()) progress = true;
-      this.#fdmon.gsourceDispatch(ready);
-      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
-      if (this.#dispatchReady(ready, 0)) progress = true;
-      this.#freeDeleted();
-      this.#lockcnt--;
-      unlocked = true;
-      if (hooks.runTimers()) progress = true;
-      return progress;
+      // block_ns is 0: the GLib loop never busy-polls.
+      return this.#ending(ready, 0, ENDING_GSOURCE);
     } finally {
-      if (!unlocked) {
-        this.#freeDeleted();
-        this.#lockcnt--;
-        while (ready.pop() !== null);
-      }
       this.#depth--;
     }
   }
