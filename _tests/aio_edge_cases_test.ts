@@ -3,21 +3,12 @@
 // aio_poll and aio_dispatch, io_uring's submit-then-reap wait, far-future
 // deadlines, throwing fd handlers, closed EventNotifiers, adaptive polling
 // order, and bad input.
-import {
-  assert,
-  assertEquals,
-  assertFalse,
-  assertGreaterOrEqual,
-  assertStrictEquals,
-  assertThrows,
-} from "@std/assert";
+import { assert, assertEquals, assertFalse } from "@std/assert";
 import { AioContext } from "../aio/aio_context.ts";
-import { EventNotifier } from "../aio/event_notifier.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, SCALE_NS } from "../aio/timer.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { GMainContext } from "../glib/main_context.ts";
 import { close, pipe, read, write } from "../sys/fd.ts";
-import { clockGettimeNs } from "../sys/clock.ts";
 import { assertNoFdLeak, supportedFdMons } from "./_fd_leak.ts";
 
 const ONE = new Uint8Array([1]);
