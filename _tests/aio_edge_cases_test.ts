@@ -8,7 +8,8 @@ import { AioContext } from "../aio/aio_context.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, SCALE_NS } from "../aio/timer.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { GMainContext } from "../glib/main_context.ts";
-import { close, pipe, read, write } from "../sys/fd.ts";
+import { close, eventfd, pipe, read, write } from "../sys/fd.ts";
+import { PollFdArray, POLLIN, pollNs } from "../sys/poll.ts";
 import { assertNoFdLeak, supportedFdMons } from "./_fd_leak.ts";
 
 const ONE = new Uint8Array([1]);
@@ -152,4 +153,52 @@ for (const fdmon of supportedFdMons()) {
       ctx.setFdHandler(rb, null);
     }),
   );
+
+  // ---- issue 9 item 5: far-future deadlines ----
+
+  const farAhead: [string, number][] = [["2^31 s + 0.5 s", 2 ** 31 * 1e9 + 5e8], [
+    "2^62 ns",
+    2 ** 62,
+  ]];
+  for (const [what, aheadNs] of farAhead) {
+    Deno.test(
+      `AioContext edge: a timer ${what} ahead leaves blocking polls working ${tag}`,
+      onCtx(fdmon, (ctx, fds) => {
+        const [r, w] = fds.pipe();
+        let fired = false;
+        const far = ctx.timerNew(QEMUClockType.REALTIME, SCALE_NS, () => fired = true);
+        far.modNs(clockGetNs(QEMUClockType.REALTIME) + aheadNs);
+        let got = 0;
+        ctx.setFdHandler(r, { read: () => got += drain(r) });
+        // The far timer is the only deadline: the wait gets its timeout
+        // (ppoll on poll and epoll, a TIMEOUT SQE on io_uring). The fd is
+        // ready, so the wait returns at once, if the timeout is valid.
+        write(w, ONE);
+        assert(ctx.poll(true));
+        assertEquals(got, 1);
+        ctx.bhScheduleOneshot(() => {});
+        assert(ctx.poll(true));
+        write(w, ONE);
+        assert(ctx.poll(true));
+        assertEquals(got, 2);
+        assertFalse(fired);
+        assert(far.pending);
+        far.del();
+        ctx.setFdHandler(r, null);
+      }),
+    );
+  }
 }
+
+Deno.test("pollNs(): a timeout past 2^31 s is capped with a valid nanosecond part", () => {
+  const fd = eventfd(1);
+  try {
+    const fds = new PollFdArray();
+    fds.push(fd, POLLIN);
+    for (const ns of [2 ** 31 * 1e9 + 5e8, 2 ** 31 * 1e9 - 1, 2 ** 62, 2 ** 63]) {
+      assertEquals(pollNs(fds, ns), 1, `timeout ${ns}`);
+    }
+  } finally {
+    close(fd);
+  }
+});

@@ -14,6 +14,7 @@ import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { SysError } from "../sys/errno.ts";
+import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
 import { IORING_FEAT_NODROP } from "../sys/io_uring.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
@@ -201,10 +202,11 @@ class IoUringFdMon implements FdMon {
    */
   #prepTimeout(ns: number): void {
     const ts = this.#ts;
-    const sec = Math.floor(ns / 1e9);
+    // A 64-bit tv_sec: no cap needed below the int64 ns range of timers.
+    const sec = timespecSec(ns, Number.MAX_SAFE_INTEGER);
     ts[0] = sec % 0x1_0000_0000;
     ts[1] = Math.floor(sec / 0x1_0000_0000);
-    ts[2] = Math.floor(ns - sec * 1e9);
+    ts[2] = timespecNsec(ns);
     ts[3] = 0;
     this.#timeoutSeq = (this.#timeoutSeq + 1) >>> 0;
     this.#timeoutExpired = false;
