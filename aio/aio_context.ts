@@ -153,7 +153,9 @@ export class AioContext {
       bhList: this.#bhs,
       tlg: this.#tlg,
       ctl,
-      computeTimeout: () => this.#computeTimeout(),
+      // The GSource must not block while a poll cut short by an exception
+      // still owes its handlers and timers (poll() runs them first itself).
+      computeTimeout: () => this.#posix.owesEnding ? 0 : this.#computeTimeout(),
       notifyAccept: hooks.notifyAccept,
       destroyHooks: [],
       slots: new Map(),
@@ -253,7 +255,11 @@ export class AioContext {
    * deleted or idle BHs do not count.
    *
    * An exception thrown by a callback leaves `poll()`; the context stays
-   * consistent and the next `poll()` carries on.
+   * consistent. The next `poll()` first finishes the interrupted round: the
+   * fd handlers it had found ready but not yet called, then the expired
+   * timers (it returns there if any of them ran). So a handler that throws
+   * without draining its fd keeps the loop busy, as in QEMU, but starves no
+   * other handler and no timer; nothing runs twice.
    *
    * Counterpart: `aio_poll()`.
    *

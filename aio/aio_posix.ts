@@ -21,7 +21,14 @@ const WRITE_EVENTS = POLLOUT | POLLERR;
 // Which caller's order AioPosix.#ending follows (aio_poll or aio_dispatch).
 const ENDING_POLL = 0;
 const ENDING_GSOURCE = 1;
-type EndingMode = typeof ENDING_POLL | typeof ENDING_GSOURCE;
+const ENDING_OWED = 2;
+type EndingMode = typeof ENDING_POLL | typeof ENDING_GSOURCE | typeof ENDING_OWED;
+
+/** The rest of an ending that an exception cut short. */
+interface OwedEnding {
+  ready: ReadyList;
+  blockNs: number;
+}
 
 /** What aio_poll needs from the rest of the context (util/async.c). */
 export interface AioPollHooks {
@@ -68,6 +75,12 @@ export class AioPosix implements FdMonHost {
   #depth = 0;
   /** The timeout being computed; only used before any callback can nest. */
   #t = { timeout: 0 };
+  /**
+   * Endings cut short by an exception: the ready handlers they had left and
+   * their timers. The next poll or GSource dispatch runs them first, so a
+   * handler that throws on every call cannot starve those behind it.
+   */
+  #owed: OwedEnding[] = [];
 
   constructor(hooks: AioPollHooks) {
     this.#hooks = hooks;
@@ -394,8 +407,19 @@ export class AioPosix implements FdMonHost {
     this.#deleted.length = 0;
   }
 
+  /**
+   * Whether an ending cut short by an exception is still owed: the context
+   * must not block then (aio_compute_timeout is 0, the GSource is ready).
+   */
+  get owesEnding(): boolean {
+    return this.#owed.length !== 0;
+  }
+
   /** aio_poll. Returns progress. */
   poll(blocking: boolean): boolean {
+    // What an exception left undone runs first, as the rest of that round;
+    // if it did something, this call was that round's end.
+    if (this.#owed.length !== 0 && this.#runOwed()) return true;
     const hooks = this.#hooks;
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
@@ -456,8 +480,18 @@ export class AioPosix implements FdMonHost {
    * freeing deleted nodes, and timers once list_lock is dropped. Upstream
    * runs the fd monitor's dispatch before the BHs in aio_poll, and after
    * them in aio_dispatch, where the ready fds are only collected once the
-   * BHs ran; `mode` keeps both orders. Called with list_lock taken (lockcnt
-   * incremented); drops it.
+   * BHs ran; `mode` keeps both orders, and ENDING_OWED is what is left of
+   * an ending that an exception cut short (its handlers, then timers).
+   * Called with list_lock taken (lockcnt incremented); drops it.
+   *
+   * A callback that throws leaves poll() at once, as QEMU has no such
+   * thing; the handlers still on `ready` and the timers are then owed
+   * (#owed) and run first by the next poll, so a handler that throws
+   * without draining its fd only makes the loop busy, as a QEMU handler
+   * that does not drain it would, instead of starving every handler and
+   * timer behind it. Nothing is run twice: the owed nodes keep their
+   * places on their own list (a nested poll may still steal them) and are
+   * skipped once deleted.
    */
   #ending(ready: ReadyList, blockNs: number, mode: EndingMode): boolean {
     const hooks = this.#hooks;
@@ -466,21 +500,40 @@ export class AioPosix implements FdMonHost {
       if (mode === ENDING_POLL) {
         if (this.#fdmonDispatch()) progress = true;
         if (hooks.bhPoll()) progress = true;
-      } else {
+      } else if (mode === ENDING_GSOURCE) {
         if (hooks.bhPoll()) progress = true;
         this.#fdmon.gsourceDispatch(ready);
         if (this.#fdmonDispatch()) progress = true;
       }
       if (this.#dispatchReady(ready, blockNs)) progress = true;
     } catch (e) {
-      // Leftover ready nodes keep their revents; level-triggered fds are
-      // simply reported again by the next wait.
-      this.#dropReady(ready);
+      this.#owe(ready, blockNs);
       this.#unlock();
       throw e;
     }
     this.#unlock();
+    // A throwing timer needs no bookkeeping: the expired timers after it
+    // stay on their list, due, for the next poll.
     if (hooks.runTimers()) progress = true;
+    return progress;
+  }
+
+  /** Keeps the rest of an ending an exception cut short, for the next poll. */
+  #owe(ready: ReadyList, blockNs: number): void {
+    // The list now belongs to the owed ending: its depth gets a fresh one.
+    const i = this.#readyLists.indexOf(ready);
+    if (i >= 0) this.#readyLists[i] = new ReadyList();
+    this.#owed.push({ ready, blockNs });
+  }
+
+  /** Runs the owed endings, oldest first; returns progress. */
+  #runOwed(): boolean {
+    let progress = false;
+    while (this.#owed.length !== 0) {
+      const { ready, blockNs } = this.#owed.shift()!;
+      this.#lockcnt++;
+      if (this.#ending(ready, blockNs, ENDING_OWED)) progress = true;
+    }
     return progress;
   }
 
@@ -511,13 +564,14 @@ export class AioPosix implements FdMonHost {
     this.#fdmon.gsourcePrepare();
   }
 
-  /** aio_pending (fdmon gsource_check). */
+  /** aio_pending (fdmon gsource_check), or an owed ending. */
   pending(): boolean {
-    return this.#fdmon.gsourceCheck();
+    return this.#owed.length !== 0 || this.#fdmon.gsourceCheck();
   }
 
   /** aio_dispatch: BHs first, then the fds GLib found ready, then timers. */
   dispatch(): boolean {
+    if (this.#owed.length !== 0 && this.#runOwed()) return true;
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
     this.#lockcnt++;
@@ -540,6 +594,7 @@ export class AioPosix implements FdMonHost {
     this.#byFd.clear();
     this.#polling.clear();
     this.#deleted.length = 0;
+    this.#owed.length = 0;
     this.#liveCount = 0;
   }
 }
