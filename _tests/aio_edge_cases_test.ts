@@ -3,8 +3,16 @@
 // aio_poll and aio_dispatch, io_uring's submit-then-reap wait, far-future
 // deadlines, throwing fd handlers, closed EventNotifiers, adaptive polling
 // order, and bad input.
-import { assert, assertEquals, assertFalse, assertGreaterOrEqual } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertGreaterOrEqual,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import { AioContext } from "../aio/aio_context.ts";
+import { EventNotifier } from "../aio/event_notifier.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, SCALE_NS } from "../aio/timer.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { GMainContext } from "../glib/main_context.ts";
@@ -280,6 +288,145 @@ for (const fdmon of supportedFdMons()) {
       }
       ctx.setFdHandler(ra, null);
       ctx.setFdHandler(rb, null);
+    }),
+  );
+
+  // ---- issue 9 item 7: a closed EventNotifier can be unregistered ----
+
+  Deno.test(
+    `AioContext edge: a notifier closed while registered is unregistered afterwards ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const n = EventNotifier.create();
+      const oldFd = n.fd;
+      let calls = 0;
+      ctx.setEventNotifier(n, () => (calls++, n.testAndClear()));
+      n.set();
+      assert(ctx.poll(false));
+      assertEquals(calls, 1);
+      n.close();
+      ctx.setEventNotifier(n, null);
+      assertEquals(ctx.info().handlers.map((h) => h.notifier), [true], "the dead fd is gone");
+      assertStrictEquals(ctx.fdmon, fdmon, "unregistering a closed fd kept the fd monitor");
+      ctx.setEventNotifier(n, null); // a second time: nothing left, nothing thrown
+      // No dead fd makes a blocking poll return early (fdmon-poll would get
+      // POLLNVAL at once): the first poll takes the kick of the timer's
+      // arming, the second waits for the timer.
+      let fired = false;
+      const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_MS, () => fired = true);
+      t.mod(clockGetNs(QEMUClockType.REALTIME) / SCALE_MS + 20);
+      for (let i = 0; i < 2 && !fired; i++) ctx.poll(true);
+      assert(fired, "a blocking poll returned before its only deadline");
+      // The fd number is free again and may be reused; a new registration
+      // on it is not the closed notifier's and survives its unregistering.
+      const [r, w] = fds.pipe();
+      let got = 0;
+      ctx.setFdHandler(r, { read: () => got += drain(r) });
+      ctx.setEventNotifier(n, null);
+      write(w, ONE);
+      assert(ctx.poll(false));
+      assertEquals(got, 1, `the pipe (fd ${r}, notifier had ${oldFd}) kept its handler`);
+      assertEquals(calls, 1);
+      ctx.setFdHandler(r, null);
+    }),
+  );
+
+  Deno.test(
+    `AioContext edge: a notifier closed while registered, its fd reused and registered ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const n = EventNotifier.create();
+      ctx.setEventNotifier(n, () => n.testAndClear());
+      const oldFd = n.fd;
+      n.close();
+      // The lowest free fd is the notifier's old one (unless another thread
+      // took it): registering it replaces the stale registration.
+      const [r, w] = fds.pipe();
+      let got = 0;
+      ctx.setFdHandler(r, { read: () => got += drain(r) });
+      ctx.setEventNotifier(n, null);
+      write(w, ONE);
+      assert(ctx.poll(false));
+      assertEquals(got, 1, `fd ${r} (notifier had ${oldFd}) kept its handler`);
+      ctx.setFdHandler(r, null);
+      assertEquals(ctx.info().handlers.length, 1);
+    }),
+  );
+
+  // ---- issue 9 item 12: bad input gets typed errors, the context works on ----
+
+  Deno.test(
+    `AioContext edge: bad fd handler, notifier and poll parameters are refused clearly ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      const [r, w] = fds.pipe();
+      const log: string[] = [];
+      const bh = ctx.bhNew(() => log.push("bh"));
+      const before = ctx.info().handlers.length;
+      for (const fd of [2 ** 31, 2 ** 32 + 3, 2 ** 53]) {
+        assertThrows(
+          () => ctx.setFdHandler(fd, { read: () => {} }),
+          RangeError,
+          "fd must be an open file descriptor, an integer from 0 to 2147483647",
+        );
+        assertThrows(() => ctx.setFdHandler(fd, null), RangeError, "fd");
+      }
+      assertThrows(
+        () => ctx.setFdHandler("3" as unknown as number, { read: () => {} }),
+        TypeError,
+        "fd must be a file descriptor number",
+      );
+      // A string instead of the handlers object is not a removal.
+      ctx.setFdHandler(r, { read: () => log.push(`r${drain(r)}`) });
+      for (const bad of ["read", 42, true, [() => {}], () => {}]) {
+        const e = assertThrows(
+          () => ctx.setFdHandler(r, bad as unknown as null),
+          TypeError,
+          "handlers must be an object such as { read: () => {...} }, or null",
+        );
+        assert((e as Error).message.startsWith("setFdHandler:"));
+      }
+      assertEquals(ctx.info().handlers.length, before + 1, "r is still registered");
+      assertThrows(
+        () => ctx.setPollParams(null as unknown as { maxNs: number }),
+        TypeError,
+        "params must be an object such as { maxNs: 32768 }, got null",
+      );
+      assertThrows(() => ctx.setPollParams(5 as unknown as { maxNs: number }), TypeError, "params");
+      assertThrows(
+        () => ctx.setPollParams({ maxNs: "1000" as unknown as number }),
+        TypeError,
+        "params.maxNs must be a number",
+      );
+      assertEquals(ctx.pollParams, { maxNs: 0, grow: 0, shrink: 0 });
+      const closed = EventNotifier.create();
+      closed.close();
+      assertThrows(
+        () => ctx.setEventNotifier(closed, () => {}),
+        TypeError,
+        "notifier is closed; register an open one (EventNotifier.create())",
+      );
+      assertThrows(
+        () => ctx.setEventNotifier({ fd: r } as unknown as EventNotifier, () => {}),
+        TypeError,
+        "notifier must be an EventNotifier",
+      );
+      using open = EventNotifier.create();
+      assertThrows(
+        () => ctx.setEventNotifier(open, "x" as unknown as null),
+        TypeError,
+        "read must be a function, or null",
+      );
+      assertEquals(ctx.info().handlers.length, before + 1, "nothing was registered or removed");
+      // The context works on: the fd handler, a BH, a notifier.
+      let notified = 0;
+      ctx.setEventNotifier(open, () => (notified++, open.testAndClear()));
+      write(w, ONE);
+      open.set();
+      bh.schedule();
+      assert(ctx.poll(false));
+      assertEquals(log.sort(), ["bh", "r1"]);
+      assertEquals(notified, 1);
+      ctx.setEventNotifier(open, null);
+      ctx.setFdHandler(r, null);
+      bh.delete();
     }),
   );
 

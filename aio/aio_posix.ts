@@ -136,8 +136,11 @@ export class AioPosix implements FdMonHost {
 
   // ---- aio_set_fd_handler ----
 
-  /** aio_set_fd_handler; `isNotifier` marks the context's own notifier. */
-  setFdHandler(fd: number, h: FdHandlers, isNotifier = false): void {
+  /**
+   * aio_set_fd_handler; `isNotifier` marks the context's own notifier,
+   * `opaque` what the registration is for (found again by fdOf()).
+   */
+  setFdHandler(fd: number, h: FdHandlers, isNotifier = false, opaque: unknown = null): void {
     let ioPoll = h.poll ?? null;
     const ioPollReady = h.pollReady ?? null;
     const ioRead = h.read ?? null;
@@ -155,6 +158,7 @@ export class AioPosix implements FdMonHost {
       change = (ioPoll === null ? 1 : 0) - (node !== null && node.ioPoll === null ? 1 : 0);
       const events = (ioRead ? READ_EVENTS : 0) | (ioWrite ? WRITE_EVENTS : 0);
       newNode = new AioHandler(fd, events, ioRead, ioWrite, ioPoll, ioPollReady, isNotifier);
+      newNode.opaque = opaque;
       this.#handlers.add(newNode);
       this.#byFd.set(fd, newNode);
       this.#liveCount++;
@@ -201,6 +205,12 @@ export class AioPosix implements FdMonHost {
 
   hasFd(fd: number): boolean {
     return this.#byFd.has(fd);
+  }
+
+  /** The fd of the live registration made for `opaque`, or -1. */
+  fdOf(opaque: unknown): number {
+    for (const [fd, node] of this.#byFd) if (node.opaque === opaque) return fd;
+    return -1;
   }
 
   /** aio_context_set_poll_params (no validation here; the caller validates). */

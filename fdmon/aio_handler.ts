@@ -40,6 +40,8 @@ export class AioHandler {
   ioPollEnd: IOHandler | null = null;
   /** The ctx's own notifier: its callbacks never count as progress. */
   readonly isNotifier: boolean;
+  /** What the registration is for (QEMU's opaque), e.g. its EventNotifier. */
+  opaque: unknown = null;
   /** On the ctx's deleted list: skip every callback, free at the outermost walk. */
   deleted = false;
   /** Unlinked from the ctx (freed); a backend must drop it. */
