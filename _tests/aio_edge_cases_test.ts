@@ -18,6 +18,7 @@ import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { GMainContext } from "../glib/main_context.ts";
 import { close, eventfd, pipe, read, write } from "../sys/fd.ts";
 import { PollFdArray, POLLIN, pollNs } from "../sys/poll.ts";
+import { clockGettimeNs } from "../sys/clock.ts";
 import { assertNoFdLeak, supportedFdMons } from "./_fd_leak.ts";
 
 const ONE = new Uint8Array([1]);
@@ -427,6 +428,102 @@ for (const fdmon of supportedFdMons()) {
       ctx.setEventNotifier(open, null);
       ctx.setFdHandler(r, null);
       bh.delete();
+    }),
+  );
+
+  // ---- issue 9 item 10: adaptive polling as upstream has it today ----
+
+  Deno.test(
+    `AioContext edge: busy polling walks the newest polled handler first ${tag}`,
+    onCtx(fdmon, (ctx) => {
+      using n1 = EventNotifier.create();
+      using n2 = EventNotifier.create();
+      const wd = watchdog(ctx);
+      ctx.setPollParams({ maxNs: 1_000_000_000 });
+      const log: string[] = [];
+      let armed = false;
+      const reg = (n: EventNotifier, name: string): void => {
+        ctx.setEventNotifier(
+          n,
+          () => (log.push(`read ${name}`), n.testAndClear()),
+          () => (armed && log.push(`io_poll ${name}`), armed),
+          () => log.push(`ready ${name}`),
+        );
+      };
+      reg(n1, "1");
+      reg(n2, "2");
+      assertFalse(ctx.poll(false), "takes the registration kicks");
+      // A first real event puts each on the polling list: n1, then n2.
+      n1.set();
+      assert(ctx.poll(true));
+      n2.set();
+      assert(ctx.poll(true));
+      assertEquals(log, ["read 1", "read 2"]);
+      assertFalse(ctx.poll(false), "io_uring submits its re-arms here");
+      log.length = 0;
+      armed = true;
+      assert(ctx.poll(true));
+      armed = false;
+      // poll_aio_handlers is newest first (QLIST_INSERT_HEAD), so n2's
+      // io_poll runs first. Each ready one is inserted at the head of the
+      // ready list too, which reverses the order again: io_poll_ready runs
+      // for n1 first, exactly as util/aio-posix.c does.
+      assertEquals(log, ["io_poll 2", "io_poll 1", "ready 1", "ready 2"]);
+      assertFalse(wd.fired);
+      wd.timer.del();
+      ctx.setEventNotifier(n1, null);
+      ctx.setEventNotifier(n2, null);
+    }),
+  );
+
+  Deno.test(
+    `AioContext edge: busy polling stops on need_wait before looking at the time ${tag}`,
+    onCtx(fdmon, (ctx, fds) => {
+      using n = EventNotifier.create();
+      const [rx, wx] = fds.pipe();
+      const wd = watchdog(ctx);
+      ctx.setPollParams({ maxNs: 1_000_000_000 });
+      let spin = false;
+      let begins = 0;
+      let ends = 0;
+      let xBytes = 0;
+      ctx.setEventNotifier(n, () => n.testAndClear(), () => {
+        if (spin) {
+          // Outlast the polling time, then make the other fd ready: on
+          // io_uring its completion is there when the round ends.
+          spin = false;
+          const t0 = clockGettimeNs();
+          while (clockGettimeNs() - t0 < 200_000);
+          write(wx, ONE);
+        }
+        return false;
+      }, () => {});
+      ctx.setEventNotifierPoll(n, () => begins++, () => ends++);
+      // With io_poll callbacks on every handler, poll and epoll never need
+      // to wait, so they poll until the time is up.
+      ctx.setFdHandler(rx, {
+        read: () => xBytes += drain(rx),
+        poll: () => false,
+        pollReady: () => {},
+      });
+      assertFalse(ctx.poll(false));
+      n.set();
+      assert(ctx.poll(true), "n's first event puts it on the polling list");
+      assertFalse(ctx.poll(false), "io_uring submits its re-arms here");
+      begins = 0;
+      ends = 0;
+      spin = true;
+      assert(ctx.poll(true));
+      assertEquals(xBytes, 1);
+      assertEquals(begins, 1);
+      // io_uring: the completion makes need_wait true, which upstream checks
+      // first: timeout 0, poll mode stays on, io_poll_end is not called.
+      // poll, epoll: the time is up, poll mode ends before the blocking wait.
+      assertEquals(ends, ctx.fdmon === "io_uring" ? 0 : 1);
+      assertFalse(wd.fired);
+      wd.timer.del();
+      ctx.setEventNotifier(n, null);
+      ctx.setFdHandler(rx, null);
     }),
   );
 

@@ -61,7 +61,11 @@ export class AioPosix implements FdMonHost {
   /** All nodes not yet freed, in registration order (aio_handlers, reversed). */
   #handlers = new Set<AioHandler>();
   #deleted: AioHandler[] = [];
-  #polling = new Set<AioHandler>();
+  /**
+   * Head of poll_aio_handlers, linked through the nodes: QEMU inserts at
+   * the head, so busy polling walks the handlers newest first.
+   */
+  #pollHead: AioHandler | null = null;
   #liveCount = 0;
   /** list_lock's visitor count (QemuLockCnt, single-isolate). */
   #lockcnt = 0;
@@ -188,10 +192,7 @@ export class AioPosix implements FdMonHost {
   #free(node: AioHandler): void {
     node.freed = true;
     node.readyOwner = null;
-    if (node.polling) {
-      node.polling = false;
-      this.#polling.delete(node);
-    }
+    this.#pollRemove(node);
     this.#handlers.delete(node);
   }
 
@@ -245,6 +246,29 @@ export class AioPosix implements FdMonHost {
 
   // ---- polling ----
 
+  /** QLIST_INSERT_HEAD on poll_aio_handlers. */
+  #pollInsertHead(node: AioHandler): void {
+    const head = this.#pollHead;
+    node.pollPrev = null;
+    node.pollNext = head;
+    if (head !== null) head.pollPrev = node;
+    this.#pollHead = node;
+    node.polling = true;
+  }
+
+  /** QLIST_SAFE_REMOVE from poll_aio_handlers (a no-op when not on it). */
+  #pollRemove(node: AioHandler): void {
+    if (!node.polling) return;
+    const prev = node.pollPrev;
+    const next = node.pollNext;
+    if (prev !== null) prev.pollNext = next;
+    else this.#pollHead = next;
+    if (next !== null) next.pollPrev = prev;
+    node.pollPrev = null;
+    node.pollNext = null;
+    node.polling = false;
+  }
+
   #addPollReady(ready: ReadyList, node: AioHandler): void {
     node.pollReady = true;
     ready.add(node, 0);
@@ -257,7 +281,9 @@ export class AioPosix implements FdMonHost {
     let progress = false;
     this.#lockcnt++;
     try {
-      for (const node of this.#polling) {
+      let next: AioHandler | null;
+      for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+        next = node.pollNext;
         if (node.deleted) continue;
         const fn = started ? node.ioPollBegin : node.ioPollEnd;
         if (fn !== null) fn();
@@ -275,7 +301,9 @@ export class AioPosix implements FdMonHost {
 
   #runPollHandlersOnce(ready: ReadyList, now: number, t: { timeout: number }): boolean {
     let progress = false;
-    for (const node of this.#polling) {
+    let next: AioHandler | null;
+    for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+      next = node.pollNext;
       if (node.ioPoll!()) {
         this.#addPollReady(ready, node);
         node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
@@ -289,13 +317,14 @@ export class AioPosix implements FdMonHost {
   #removeIdlePollHandlers(ready: ReadyList, now: number): boolean {
     if (!this.#fdmon.supportsUserspacePolling) return false;
     let progress = false;
-    for (const node of this.#polling) {
+    let next: AioHandler | null;
+    for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+      next = node.pollNext;
       if (node.pollIdleTimeout === 0) {
         node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
       } else if (now >= node.pollIdleTimeout) {
         node.pollIdleTimeout = 0;
-        node.polling = false;
-        this.#polling.delete(node);
+        this.#pollRemove(node);
         if (this.#pollStarted && node.ioPollEnd !== null) {
           node.ioPollEnd();
           if (node.ioPoll!()) {
@@ -316,13 +345,14 @@ export class AioPosix implements FdMonHost {
       progress = this.#runPollHandlersOnce(ready, start, t);
       elapsed = clockGettimeNs() - start;
       maxNs = soonest(t.timeout, maxNs);
-      if (elapsed >= maxNs) break;
+      // need_wait first, as upstream: io_uring work that came up during the
+      // last round is collected without blocking and poll mode stays on
+      // (QEMU 2025-11), even when the polling time is used up as well.
       if (this.#fdmon.needWait()) {
-        // io_uring has completions or submissions waiting: go and collect
-        // them without blocking, and stay in poll mode (QEMU 2025-11).
         if (this.#fdmon.supportsUserspacePolling) t.timeout = 0;
         break;
       }
+      if (elapsed >= maxNs) break;
     }
     if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
       t.timeout = 0;
@@ -333,9 +363,11 @@ export class AioPosix implements FdMonHost {
   }
 
   #tryPollMode(ready: ReadyList, t: { timeout: number }): boolean {
-    if (this.#polling.size === 0) return false;
+    if (this.#pollHead === null) return false;
     let maxNs = 0;
-    for (const n of this.#polling) if (n.pollNs > maxNs) maxNs = n.pollNs;
+    for (let n: AioHandler | null = this.#pollHead; n !== null; n = n.pollNext) {
+      if (n.pollNs > maxNs) maxNs = n.pollNs;
+    }
     maxNs = soonest(t.timeout, maxNs);
     if (maxNs !== 0 && !this.#fdmon.needWait()) {
       this.#pollSetStarted(ready, true);
@@ -367,24 +399,17 @@ export class AioPosix implements FdMonHost {
     // Start polling a handler once it has had a real event.
     if (!node.deleted && !node.polling && node.ioPoll !== null) {
       if (this.#pollStarted && node.ioPollBegin !== null) node.ioPollBegin();
-      node.polling = true;
-      this.#polling.add(node);
+      this.#pollInsertHead(node);
     }
     if (!node.deleted && pollReady && revents === 0 && node.ioPollReady !== null) {
       // Off the polling list while io_poll_ready runs, so a nested aio_poll
       // cannot call this handler's io_poll again.
-      const wasPolling = node.polling;
-      if (wasPolling) {
-        node.polling = false;
-        this.#polling.delete(node);
-      }
+      this.#pollRemove(node);
       try {
         node.ioPollReady();
       } finally {
-        if (!node.polling && !node.freed) {
-          node.polling = true;
-          this.#polling.add(node);
-        }
+        // Back at the head, as QEMU re-inserts it.
+        if (!node.polling && !node.freed) this.#pollInsertHead(node);
       }
       return !node.isNotifier;
     }
@@ -602,7 +627,8 @@ export class AioPosix implements FdMonHost {
     }
     this.#handlers.clear();
     this.#byFd.clear();
-    this.#polling.clear();
+    for (let n: AioHandler | null = this.#pollHead; n !== null; n = n.pollNext) n.polling = false;
+    this.#pollHead = null;
     this.#deleted.length = 0;
     this.#owed.length = 0;
     this.#liveCount = 0;

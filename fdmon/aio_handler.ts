@@ -50,6 +50,10 @@ export class AioHandler {
   readyOwner: ReadyList | null = null;
   /** On the ctx's polling list (poll_aio_handlers). */
   polling = false;
+  /** Links of the polling list (node_poll), newest first. */
+  pollPrev: AioHandler | null = null;
+  /** The next (older) node of the polling list. */
+  pollNext: AioHandler | null = null;
   /** io_poll said ready during busy polling. */
   pollReady = false;
   /** Adaptive polling time in ns (AioPolledEvent.ns). */
