@@ -545,7 +545,10 @@ for (const fdmon of supportedFdMons()) {
         ctx.setFdHandler(r, { read: () => got += drain(r) });
         // The far timer is the only deadline: the wait gets its timeout
         // (ppoll on poll and epoll, a TIMEOUT SQE on io_uring). The fd is
-        // ready, so the wait returns at once, if the timeout is valid.
+        // ready, so the wait returns at once, if the timeout is valid. No
+        // watchdog timer: it would be the earliest deadline instead; every
+        // blocking poll below has work waiting (a readable fd, a BH), so
+        // none can block.
         write(w, ONE);
         assert(ctx.poll(true));
         assertEquals(got, 1);
