@@ -792,3 +792,31 @@ Deno.test("random mod/del/run sequences match a reference model", () => {
     group.destroy();
   });
 });
+
+Deno.test("mod()/modNs() refuse expiries past the int64 nanosecond range", () => {
+  const group = new TimerListGroup(() => {});
+  try {
+    const ms = new QEMUTimer(group, QEMUClockType.HOST, SCALE_MS, () => {});
+    const ns = new QEMUTimer(group, QEMUClockType.HOST, SCALE_NS, () => {});
+    // 2^53 ms is about 9e21 ns, far past INT64_MAX (about 9.22e18).
+    for (const bad of [2 ** 53, -(2 ** 53), 2 ** 44]) {
+      assertThrows(() => ms.mod(bad), RangeError, "int64");
+      assertThrows(() => ms.modAnticipate(bad), RangeError, "int64");
+    }
+    for (const bad of [2 ** 63, -(2 ** 63) - 2 ** 11, 1e300]) {
+      assertThrows(() => ns.modNs(bad), RangeError, "int64");
+      assertThrows(() => ns.mod(bad), RangeError, "int64");
+    }
+    assertFalse(ms.pending);
+    assertFalse(ns.pending);
+    // The last values inside the range are accepted.
+    ms.mod(9_223_372_036_854); // ms, below 2^63 ns
+    assertStrictEquals(ms.expireTimeNs, 9_223_372_036_854_000_000);
+    ns.modNs(2 ** 63 - 2 ** 10);
+    assertStrictEquals(ns.expireTimeNs, 2 ** 63 - 2 ** 10);
+    ms.del();
+    ns.del();
+  } finally {
+    group.destroy();
+  }
+});

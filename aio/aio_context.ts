@@ -61,6 +61,43 @@ export interface AioContextInfo {
 
 let nextId = 1;
 
+const INT32_MAX = 0x7fffffff;
+
+/** A short description of a bad argument, for error messages. */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  if (typeof v === "function") return "a function";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") {
+    const name = Object.getPrototypeOf(v)?.constructor?.name;
+    return name ? `an object (${name})` : "an object";
+  }
+  return `${typeof v} ${String(v)}`;
+}
+
+/** An fd argument: a number, an integer in [0, INT32_MAX] (a C int). */
+function checkFd(fd: unknown): void {
+  if (typeof fd !== "number") {
+    throw new TypeError(
+      `setFdHandler: fd must be a file descriptor number, got ${describe(fd)}`,
+    );
+  }
+  if (!Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) {
+    throw new RangeError(
+      `setFdHandler: fd must be an open file descriptor, an integer from 0 to ${INT32_MAX}, ` +
+        `got ${fd}`,
+    );
+  }
+}
+
+/** A callback argument: a function, null or undefined. */
+function checkCallback(name: string, f: unknown): void {
+  if (f !== undefined && f !== null && typeof f !== "function") {
+    throw new TypeError(`${name} must be a function, or null for none, got ${describe(f)}`);
+  }
+}
+
 /**
  * An event loop context: bottom halves, timers and fd handlers, run by
  * {@linkcode AioContext.prototype.poll}. The fd path is real libc (poll,
@@ -153,7 +190,9 @@ export class AioContext {
       bhList: this.#bhs,
       tlg: this.#tlg,
       ctl,
-      computeTimeout: () => this.#computeTimeout(),
+      // The GSource must not block while a poll cut short by an exception
+      // still owes its handlers and timers (poll() runs them first itself).
+      computeTimeout: () => this.#posix.owesEnding ? 0 : this.#computeTimeout(),
       notifyAccept: hooks.notifyAccept,
       destroyHooks: [],
       slots: new Map(),
@@ -253,7 +292,11 @@ export class AioContext {
    * deleted or idle BHs do not count.
    *
    * An exception thrown by a callback leaves `poll()`; the context stays
-   * consistent and the next `poll()` carries on.
+   * consistent. The next `poll()` first finishes the interrupted round: the
+   * fd handlers it had found ready but not yet called, then the expired
+   * timers (it returns there if any of them ran). So a handler that throws
+   * without draining its fd keeps the loop busy, as in QEMU, but starves no
+   * other handler and no timer; nothing runs twice.
    *
    * Counterpart: `aio_poll()`.
    *
@@ -412,7 +455,9 @@ export class AioContext {
    *
    * @param fd An open file descriptor.
    * @param handlers The callbacks, or null to remove.
-   * @throws {RangeError} If fd is not a non-negative integer.
+   * @throws {TypeError} If `fd` is not a number, is the context's own
+   * notifier, or `handlers` is neither an object of functions nor null.
+   * @throws {RangeError} If `fd` is not an integer from 0 to 2^31 - 1.
    * @throws {SysError} EBADF if fd is not open (when registering).
    *
    * @example Reading a pipe
@@ -434,22 +479,31 @@ export class AioContext {
    */
   setFdHandler(fd: number, handlers: FdHandlers | null): void {
     this.#checkAlive();
-    if (!Number.isInteger(fd) || fd < 0) {
-      throw new RangeError(`fd must be a non-negative integer, got ${fd}`);
-    }
+    checkFd(fd);
     if (fd === this.#notifier.fd) {
-      throw new TypeError("fd is the context's own notifier");
+      throw new TypeError(
+        `setFdHandler: fd ${fd} is the context's own notifier; register another fd`,
+      );
     }
-    const h = handlers ?? {};
-    for (const k of ["read", "write", "poll", "pollReady"] as const) {
-      const f = h[k];
-      if (f !== undefined && f !== null && typeof f !== "function") {
-        throw new TypeError(`handler '${k}' must be a function or null`);
+    if (handlers !== null && handlers !== undefined) {
+      if (typeof handlers !== "object" || Array.isArray(handlers)) {
+        throw new TypeError(
+          `setFdHandler: handlers must be an object such as { read: () => {...} }, or null ` +
+            `to remove the fd's handlers, got ${describe(handlers)}`,
+        );
+      }
+      for (const k of ["read", "write", "poll", "pollReady"] as const) {
+        checkCallback(`handlers.${k}`, handlers[k]);
       }
     }
+    this.#setFd(fd, handlers ?? {}, null);
+  }
+
+  /** aio_set_fd_handler after validation; `opaque` tags the registration. */
+  #setFd(fd: number, h: FdHandlers, opaque: unknown): void {
     const adding = !!(h.read || h.write || (h.poll && h.pollReady));
     if (adding && !isOpenFd(fd)) throw new SysError(9, "setFdHandler", `fd ${fd} is not open`);
-    this.#posix.setFdHandler(fd, h);
+    this.#posix.setFdHandler(fd, h, false, opaque);
   }
 
   /**
@@ -457,12 +511,22 @@ export class AioContext {
    * The handler should call `notifier.testAndClear()`: a set notifier stays
    * readable.
    *
+   * A notifier may be closed while registered and unregistered afterwards
+   * (`setEventNotifier(n, null)` on the closed notifier removes what was
+   * registered for it, and nothing else even if its fd number was reused).
+   * Until then its dead fd stays watched: unregister it before or right
+   * after `close()`. A closed notifier cannot be registered.
+   *
    * Counterpart: `aio_set_event_notifier()`.
+   *
+   * Thread: home thread only.
    *
    * @param notifier The notifier.
    * @param read Called when it is set, or null to unregister.
    * @param poll Busy-poll check (optional).
    * @param pollReady Called when `poll` returned true (optional).
+   * @throws {TypeError} If `notifier` is not an EventNotifier, a callback
+   * is not a function or null, or a closed notifier is being registered.
    *
    * @example Waiting for a notifier
    * ```ts
@@ -483,11 +547,38 @@ export class AioContext {
     poll?: ((n: EventNotifier) => boolean) | null,
     pollReady?: ((n: EventNotifier) => void) | null,
   ): void {
-    this.setFdHandler(notifier.fd, {
+    this.#checkAlive();
+    if (!(notifier instanceof EventNotifier)) {
+      throw new TypeError(
+        `setEventNotifier: notifier must be an EventNotifier (EventNotifier.create()), ` +
+          `got ${describe(notifier)}`,
+      );
+    }
+    checkCallback("read", read);
+    checkCallback("poll", poll);
+    checkCallback("pollReady", pollReady);
+    const adding = !!(read || (poll && pollReady));
+    if (notifier.closed) {
+      if (adding) {
+        throw new TypeError(
+          "setEventNotifier: notifier is closed; register an open one " +
+            "(EventNotifier.create()), or pass read = null to unregister a closed one",
+        );
+      }
+      // Its fd number may name another file by now: only the registration
+      // made for this notifier goes.
+      const fd = this.#posix.fdOf(notifier);
+      if (fd >= 0) this.#posix.setFdHandler(fd, {});
+      return;
+    }
+    if (notifier.fd === this.#notifier.fd) {
+      throw new TypeError("setEventNotifier: notifier is the context's own; use another one");
+    }
+    this.#setFd(notifier.fd, {
       read: read ? () => read(notifier) : null,
       poll: poll ? () => poll(notifier) : null,
       pollReady: pollReady ? () => pollReady(notifier) : null,
-    });
+    }, notifier);
   }
 
   /**
@@ -564,6 +655,7 @@ export class AioContext {
    * Counterpart: `aio_context_set_poll_params()`.
    *
    * @param params `maxNs` (0 disables), `grow` (0 = double), `shrink` (0 = reset).
+   * @throws {TypeError} If `params` is not an object, or a value is not a number.
    * @throws {RangeError} If a value is not an integer in [0, 2^53).
    *
    * @example Poll up to 32 µs
@@ -576,11 +668,20 @@ export class AioContext {
    */
   setPollParams(params: PollParams): void {
     this.#checkAlive();
+    if (params === null || typeof params !== "object" || Array.isArray(params)) {
+      throw new TypeError(
+        `setPollParams: params must be an object such as { maxNs: 32768 }, ` +
+          `got ${describe(params)}`,
+      );
+    }
     const check = (name: string, v: number | undefined): number => {
+      if (v !== undefined && typeof v !== "number") {
+        throw new TypeError(`setPollParams: params.${name} must be a number, got ${describe(v)}`);
+      }
       const x = v ?? 0;
       if (!Number.isSafeInteger(x) || x < 0) {
         throw new RangeError(
-          `${name} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`,
+          `setPollParams: params.${name} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${v}`,
         );
       }
       return x;

@@ -18,6 +18,17 @@ import { clockGettimeNs } from "../sys/clock.ts";
 const POLL_IDLE_INTERVAL_NS = 7_000_000_000;
 const READ_EVENTS = POLLIN | POLLHUP | POLLERR;
 const WRITE_EVENTS = POLLOUT | POLLERR;
+// Which caller's order AioPosix.#ending follows (aio_poll or aio_dispatch).
+const ENDING_POLL = 0;
+const ENDING_GSOURCE = 1;
+const ENDING_OWED = 2;
+type EndingMode = typeof ENDING_POLL | typeof ENDING_GSOURCE | typeof ENDING_OWED;
+
+/** The rest of an ending that an exception cut short. */
+interface OwedEnding {
+  ready: ReadyList;
+  blockNs: number;
+}
 
 /** What aio_poll needs from the rest of the context (util/async.c). */
 export interface AioPollHooks {
@@ -50,7 +61,11 @@ export class AioPosix implements FdMonHost {
   /** All nodes not yet freed, in registration order (aio_handlers, reversed). */
   #handlers = new Set<AioHandler>();
   #deleted: AioHandler[] = [];
-  #polling = new Set<AioHandler>();
+  /**
+   * Head of poll_aio_handlers, linked through the nodes: QEMU inserts at
+   * the head, so busy polling walks the handlers newest first.
+   */
+  #pollHead: AioHandler | null = null;
   #liveCount = 0;
   /** list_lock's visitor count (QemuLockCnt, single-isolate). */
   #lockcnt = 0;
@@ -64,6 +79,12 @@ export class AioPosix implements FdMonHost {
   #depth = 0;
   /** The timeout being computed; only used before any callback can nest. */
   #t = { timeout: 0 };
+  /**
+   * Endings cut short by an exception: the ready handlers they had left and
+   * their timers. The next poll or GSource dispatch runs them first, so a
+   * handler that throws on every call cannot starve those behind it.
+   */
+  #owed: OwedEnding[] = [];
 
   constructor(hooks: AioPollHooks) {
     this.#hooks = hooks;
@@ -119,8 +140,11 @@ export class AioPosix implements FdMonHost {
 
   // ---- aio_set_fd_handler ----
 
-  /** aio_set_fd_handler; `isNotifier` marks the context's own notifier. */
-  setFdHandler(fd: number, h: FdHandlers, isNotifier = false): void {
+  /**
+   * aio_set_fd_handler; `isNotifier` marks the context's own notifier,
+   * `opaque` what the registration is for (found again by fdOf()).
+   */
+  setFdHandler(fd: number, h: FdHandlers, isNotifier = false, opaque: unknown = null): void {
     let ioPoll = h.poll ?? null;
     const ioPollReady = h.pollReady ?? null;
     const ioRead = h.read ?? null;
@@ -138,6 +162,7 @@ export class AioPosix implements FdMonHost {
       change = (ioPoll === null ? 1 : 0) - (node !== null && node.ioPoll === null ? 1 : 0);
       const events = (ioRead ? READ_EVENTS : 0) | (ioWrite ? WRITE_EVENTS : 0);
       newNode = new AioHandler(fd, events, ioRead, ioWrite, ioPoll, ioPollReady, isNotifier);
+      newNode.opaque = opaque;
       this.#handlers.add(newNode);
       this.#byFd.set(fd, newNode);
       this.#liveCount++;
@@ -167,10 +192,7 @@ export class AioPosix implements FdMonHost {
   #free(node: AioHandler): void {
     node.freed = true;
     node.readyOwner = null;
-    if (node.polling) {
-      node.polling = false;
-      this.#polling.delete(node);
-    }
+    this.#pollRemove(node);
     this.#handlers.delete(node);
   }
 
@@ -184,6 +206,12 @@ export class AioPosix implements FdMonHost {
 
   hasFd(fd: number): boolean {
     return this.#byFd.has(fd);
+  }
+
+  /** The fd of the live registration made for `opaque`, or -1. */
+  fdOf(opaque: unknown): number {
+    for (const [fd, node] of this.#byFd) if (node.opaque === opaque) return fd;
+    return -1;
   }
 
   /** aio_context_set_poll_params (no validation here; the caller validates). */
@@ -218,6 +246,29 @@ export class AioPosix implements FdMonHost {
 
   // ---- polling ----
 
+  /** QLIST_INSERT_HEAD on poll_aio_handlers. */
+  #pollInsertHead(node: AioHandler): void {
+    const head = this.#pollHead;
+    node.pollPrev = null;
+    node.pollNext = head;
+    if (head !== null) head.pollPrev = node;
+    this.#pollHead = node;
+    node.polling = true;
+  }
+
+  /** QLIST_SAFE_REMOVE from poll_aio_handlers (a no-op when not on it). */
+  #pollRemove(node: AioHandler): void {
+    if (!node.polling) return;
+    const prev = node.pollPrev;
+    const next = node.pollNext;
+    if (prev !== null) prev.pollNext = next;
+    else this.#pollHead = next;
+    if (next !== null) next.pollPrev = prev;
+    node.pollPrev = null;
+    node.pollNext = null;
+    node.polling = false;
+  }
+
   #addPollReady(ready: ReadyList, node: AioHandler): void {
     node.pollReady = true;
     ready.add(node, 0);
@@ -230,7 +281,9 @@ export class AioPosix implements FdMonHost {
     let progress = false;
     this.#lockcnt++;
     try {
-      for (const node of this.#polling) {
+      let next: AioHandler | null;
+      for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+        next = node.pollNext;
         if (node.deleted) continue;
         const fn = started ? node.ioPollBegin : node.ioPollEnd;
         if (fn !== null) fn();
@@ -248,7 +301,9 @@ export class AioPosix implements FdMonHost {
 
   #runPollHandlersOnce(ready: ReadyList, now: number, t: { timeout: number }): boolean {
     let progress = false;
-    for (const node of this.#polling) {
+    let next: AioHandler | null;
+    for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+      next = node.pollNext;
       if (node.ioPoll!()) {
         this.#addPollReady(ready, node);
         node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
@@ -262,13 +317,14 @@ export class AioPosix implements FdMonHost {
   #removeIdlePollHandlers(ready: ReadyList, now: number): boolean {
     if (!this.#fdmon.supportsUserspacePolling) return false;
     let progress = false;
-    for (const node of this.#polling) {
+    let next: AioHandler | null;
+    for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
+      next = node.pollNext;
       if (node.pollIdleTimeout === 0) {
         node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
       } else if (now >= node.pollIdleTimeout) {
         node.pollIdleTimeout = 0;
-        node.polling = false;
-        this.#polling.delete(node);
+        this.#pollRemove(node);
         if (this.#pollStarted && node.ioPollEnd !== null) {
           node.ioPollEnd();
           if (node.ioPoll!()) {
@@ -289,13 +345,14 @@ export class AioPosix implements FdMonHost {
       progress = this.#runPollHandlersOnce(ready, start, t);
       elapsed = clockGettimeNs() - start;
       maxNs = soonest(t.timeout, maxNs);
-      if (elapsed >= maxNs) break;
+      // need_wait first, as upstream: io_uring work that came up during the
+      // last round is collected without blocking and poll mode stays on
+      // (QEMU 2025-11), even when the polling time is used up as well.
       if (this.#fdmon.needWait()) {
-        // io_uring has completions or submissions waiting: go and collect
-        // them without blocking, and stay in poll mode (QEMU 2025-11).
         if (this.#fdmon.supportsUserspacePolling) t.timeout = 0;
         break;
       }
+      if (elapsed >= maxNs) break;
     }
     if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
       t.timeout = 0;
@@ -306,9 +363,11 @@ export class AioPosix implements FdMonHost {
   }
 
   #tryPollMode(ready: ReadyList, t: { timeout: number }): boolean {
-    if (this.#polling.size === 0) return false;
+    if (this.#pollHead === null) return false;
     let maxNs = 0;
-    for (const n of this.#polling) if (n.pollNs > maxNs) maxNs = n.pollNs;
+    for (let n: AioHandler | null = this.#pollHead; n !== null; n = n.pollNext) {
+      if (n.pollNs > maxNs) maxNs = n.pollNs;
+    }
     maxNs = soonest(t.timeout, maxNs);
     if (maxNs !== 0 && !this.#fdmon.needWait()) {
       this.#pollSetStarted(ready, true);
@@ -340,24 +399,17 @@ export class AioPosix implements FdMonHost {
     // Start polling a handler once it has had a real event.
     if (!node.deleted && !node.polling && node.ioPoll !== null) {
       if (this.#pollStarted && node.ioPollBegin !== null) node.ioPollBegin();
-      node.polling = true;
-      this.#polling.add(node);
+      this.#pollInsertHead(node);
     }
     if (!node.deleted && pollReady && revents === 0 && node.ioPollReady !== null) {
       // Off the polling list while io_poll_ready runs, so a nested aio_poll
       // cannot call this handler's io_poll again.
-      const wasPolling = node.polling;
-      if (wasPolling) {
-        node.polling = false;
-        this.#polling.delete(node);
-      }
+      this.#pollRemove(node);
       try {
         node.ioPollReady();
       } finally {
-        if (!node.polling && !node.freed) {
-          node.polling = true;
-          this.#polling.add(node);
-        }
+        // Back at the head, as QEMU re-inserts it.
+        if (!node.polling && !node.freed) this.#pollInsertHead(node);
       }
       return !node.isNotifier;
     }
@@ -390,15 +442,26 @@ export class AioPosix implements FdMonHost {
     this.#deleted.length = 0;
   }
 
+  /**
+   * Whether an ending cut short by an exception is still owed: the context
+   * must not block then (aio_compute_timeout is 0, the GSource is ready).
+   */
+  get owesEnding(): boolean {
+    return this.#owed.length !== 0;
+  }
+
   /** aio_poll. Returns progress. */
   poll(blocking: boolean): boolean {
+    // What an exception left undone runs first, as the rest of that round;
+    // if it did something, this call was that round's end.
+    if (this.#owed.length !== 0 && this.#runOwed()) return true;
     const hooks = this.#hooks;
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
     this.#lockcnt++;
     let useNotifyMe = false;
     let progress = false;
-    let unlocked = false;
+    let blockNs: number;
     try {
       const start = this.#pollMaxNs !== 0 ? clockGettimeNs() : 0;
       const t = this.#t;
@@ -427,28 +490,103 @@ export class AioPosix implements FdMonHost {
         hooks.notifyMeAdd(-2);
       }
       hooks.notifyAccept();
-      const blockNs = this.#pollMaxNs !== 0 ? clockGettimeNs() - start : 0;
-      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
-      if (hooks.bhPoll()) progress = true;
-      if (this.#dispatchReady(ready, blockNs)) progress = true;
-      this.#freeDeleted();
-      this.#lockcnt--;
-      unlocked = true;
-      if (hooks.runTimers()) progress = true;
-      return progress;
-    } finally {
-      // Reached with an exception from a callback: keep the counters right
-      // so the next poll starts from a consistent state.
+      blockNs = this.#pollMaxNs !== 0 ? clockGettimeNs() - start : 0;
+    } catch (e) {
+      // A callback of the polling phase (io_poll, io_poll_begin/end) threw:
+      // keep the counters right so the next poll starts from a consistent
+      // state. Level-triggered fds are simply reported again by the next
+      // wait, and io_poll looks again.
       if (useNotifyMe) hooks.notifyMeAdd(-2);
-      if (!unlocked) {
-        this.#freeDeleted();
-        this.#lockcnt--;
-        // Leftover ready nodes keep their revents; level-triggered fds are
-        // simply reported again by the next wait.
-        while (ready.pop() !== null);
-      }
+      this.#dropReady(ready);
+      this.#unlock();
+      this.#depth--;
+      throw e;
+    }
+    try {
+      return this.#ending(ready, blockNs, ENDING_POLL) || progress;
+    } finally {
       this.#depth--;
     }
+  }
+
+  /**
+   * The ending that aio_poll and aio_dispatch share (util/aio-posix.c): the
+   * fd monitor's own completion handlers, BHs, the ready fd handlers, then
+   * freeing deleted nodes, and timers once list_lock is dropped. Upstream
+   * runs the fd monitor's dispatch before the BHs in aio_poll, and after
+   * them in aio_dispatch, where the ready fds are only collected once the
+   * BHs ran; `mode` keeps both orders, and ENDING_OWED is what is left of
+   * an ending that an exception cut short (its handlers, then timers).
+   * Called with list_lock taken (lockcnt incremented); drops it.
+   *
+   * A callback that throws leaves poll() at once, as QEMU has no such
+   * thing; the handlers still on `ready` and the timers are then owed
+   * (#owed) and run first by the next poll, so a handler that throws
+   * without draining its fd only makes the loop busy, as a QEMU handler
+   * that does not drain it would, instead of starving every handler and
+   * timer behind it. Nothing is run twice: the owed nodes keep their
+   * places on their own list (a nested poll may still steal them) and are
+   * skipped once deleted.
+   */
+  #ending(ready: ReadyList, blockNs: number, mode: EndingMode): boolean {
+    const hooks = this.#hooks;
+    let progress = false;
+    try {
+      if (mode === ENDING_POLL) {
+        if (this.#fdmonDispatch()) progress = true;
+        if (hooks.bhPoll()) progress = true;
+      } else if (mode === ENDING_GSOURCE) {
+        if (hooks.bhPoll()) progress = true;
+        this.#fdmon.gsourceDispatch(ready);
+        if (this.#fdmonDispatch()) progress = true;
+      }
+      if (this.#dispatchReady(ready, blockNs)) progress = true;
+    } catch (e) {
+      this.#owe(ready, blockNs);
+      this.#unlock();
+      throw e;
+    }
+    this.#unlock();
+    // A throwing timer needs no bookkeeping: the expired timers after it
+    // stay on their list, due, for the next poll.
+    if (hooks.runTimers()) progress = true;
+    return progress;
+  }
+
+  /** Keeps the rest of an ending an exception cut short, for the next poll. */
+  #owe(ready: ReadyList, blockNs: number): void {
+    // The list now belongs to the owed ending: its depth gets a fresh one.
+    const i = this.#readyLists.indexOf(ready);
+    if (i >= 0) this.#readyLists[i] = new ReadyList();
+    this.#owed.push({ ready, blockNs });
+  }
+
+  /** Runs the owed endings, oldest first; returns progress. */
+  #runOwed(): boolean {
+    let progress = false;
+    while (this.#owed.length !== 0) {
+      const { ready, blockNs } = this.#owed.shift()!;
+      this.#lockcnt++;
+      if (this.#ending(ready, blockNs, ENDING_OWED)) progress = true;
+    }
+    return progress;
+  }
+
+  /** fdmon_ops->dispatch, where the backend has one. */
+  #fdmonDispatch(): boolean {
+    const m = this.#fdmon;
+    return m.dispatch !== undefined && m.dispatch();
+  }
+
+  /** Empties a ready list whose round was cut short by an exception. */
+  #dropReady(ready: ReadyList): void {
+    while (ready.pop() !== null);
+  }
+
+  /** Frees the deleted nodes (outermost walker only) and drops list_lock. */
+  #unlock(): void {
+    this.#freeDeleted();
+    this.#lockcnt--;
   }
 
   // ---- GSource path (aio_prepare / aio_pending / aio_dispatch) ----
@@ -457,39 +595,25 @@ export class AioPosix implements FdMonHost {
   prepare(): void {
     const ready = this.#readyLists[this.#depth] ??= new ReadyList();
     this.#pollSetStarted(ready, false);
-    while (ready.pop() !== null);
+    this.#dropReady(ready);
     this.#fdmon.gsourcePrepare();
   }
 
-  /** aio_pending (fdmon gsource_check). */
+  /** aio_pending (fdmon gsource_check), or an owed ending. */
   pending(): boolean {
-    return this.#fdmon.gsourceCheck();
+    return this.#owed.length !== 0 || this.#fdmon.gsourceCheck();
   }
 
-  /** aio_dispatch: BHs first, then fd handlers, then timers. */
+  /** aio_dispatch: BHs first, then the fds GLib found ready, then timers. */
   dispatch(): boolean {
-    const hooks = this.#hooks;
+    if (this.#owed.length !== 0 && this.#runOwed()) return true;
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
     this.#lockcnt++;
-    let progress = false;
-    let unlocked = false;
     try {
-      if (hooks.bhPoll()) progress = true;
-      this.#fdmon.gsourceDispatch(ready);
-      if (this.#fdmon.dispatch !== undefined && this.#fdmon.dispatch()) progress = true;
-      if (this.#dispatchReady(ready, 0)) progress = true;
-      this.#freeDeleted();
-      this.#lockcnt--;
-      unlocked = true;
-      if (hooks.runTimers()) progress = true;
-      return progress;
+      // block_ns is 0: the GLib loop never busy-polls.
+      return this.#ending(ready, 0, ENDING_GSOURCE);
     } finally {
-      if (!unlocked) {
-        this.#freeDeleted();
-        this.#lockcnt--;
-        while (ready.pop() !== null);
-      }
       this.#depth--;
     }
   }
@@ -503,8 +627,10 @@ export class AioPosix implements FdMonHost {
     }
     this.#handlers.clear();
     this.#byFd.clear();
-    this.#polling.clear();
+    for (let n: AioHandler | null = this.#pollHead; n !== null; n = n.pollNext) n.polling = false;
+    this.#pollHead = null;
     this.#deleted.length = 0;
+    this.#owed.length = 0;
     this.#liveCount = 0;
   }
 }

@@ -265,6 +265,11 @@ export class EventNotifier {
    * is marked closed before the fds go, so it stays consistent even if a
    * close(2) fails (that error is rethrown).
    *
+   * A notifier registered on an AioContext may be closed first and
+   * unregistered afterwards: `ctx.setEventNotifier(n, null)` works on a
+   * closed notifier. Until it is unregistered the context watches a dead
+   * fd, so unregister it right away.
+   *
    * Counterpart: `event_notifier_cleanup()`.
    *
    * Thread: home isolate, once no other thread writes to the fd.

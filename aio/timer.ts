@@ -211,14 +211,21 @@ function checkFunction(v: unknown, what: string): void {
   if (typeof v !== "function") throw new TypeError(`${what} must be a function, got ${typeof v}`);
 }
 
+// QEMU keeps expiries in int64_t ns: [-2^63, 2^63). Past that an expiry
+// has no meaning (and its deadline no valid timespec).
+const INT64_LIMIT = 2 ** 63;
+
 // A finite expiry scaled to ns, rounded up so that a timer never fires
 // early; the clamp of negatives to 0 happens at insertion.
 function scaledNs(expire: unknown, scale: number): number {
-  const ns = checkFinite(expire, "Timer expiry") * scale;
-  if (!Number.isFinite(ns)) {
-    throw new RangeError(`Timer expiry overflows when scaled by ${scale}: ${expire}`);
+  const ns = Math.ceil(checkFinite(expire, "Timer expiry") * scale);
+  if (!(ns < INT64_LIMIT && ns >= -INT64_LIMIT)) {
+    throw new RangeError(
+      `Timer expiry overflows the int64 nanosecond range when scaled by ${scale}: ${expire}` +
+        ` (use an expiry below 2^63 ns, about 292 years)`,
+    );
   }
-  return Math.ceil(ns);
+  return ns;
 }
 
 function checkVirtualNs(ns: unknown, what: string): number {
@@ -970,7 +977,7 @@ export class QEMUTimer {
    *
    * @param expire Absolute expiry in units of the timer's scale.
    * @throws {TypeError} If `expire` is not a number.
-   * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
+   * @throws {RangeError} If `expire` is not finite, or overflows the int64 ns range when scaled.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
    *
    * @example In 10 ms
@@ -999,7 +1006,7 @@ export class QEMUTimer {
    *
    * @param ns Absolute expiry in ns.
    * @throws {TypeError} If `ns` is not a number.
-   * @throws {RangeError} If `ns` is not finite.
+   * @throws {RangeError} If `ns` is not finite, or outside the int64 range.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
    *
    * @example Clamping a negative expiry
@@ -1024,7 +1031,7 @@ export class QEMUTimer {
    *
    * @param expire Absolute expiry in units of the timer's scale.
    * @throws {TypeError} If `expire` is not a number.
-   * @throws {RangeError} If `expire` is not finite, or overflows when scaled.
+   * @throws {RangeError} If `expire` is not finite, or overflows the int64 ns range when scaled.
    * @throws {Deno.errors.BadResource} If the group is destroyed.
    *
    * @example Only ever earlier

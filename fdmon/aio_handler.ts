@@ -40,6 +40,8 @@ export class AioHandler {
   ioPollEnd: IOHandler | null = null;
   /** The ctx's own notifier: its callbacks never count as progress. */
   readonly isNotifier: boolean;
+  /** What the registration is for (QEMU's opaque), e.g. its EventNotifier. */
+  opaque: unknown = null;
   /** On the ctx's deleted list: skip every callback, free at the outermost walk. */
   deleted = false;
   /** Unlinked from the ctx (freed); a backend must drop it. */
@@ -48,6 +50,10 @@ export class AioHandler {
   readyOwner: ReadyList | null = null;
   /** On the ctx's polling list (poll_aio_handlers). */
   polling = false;
+  /** Links of the polling list (node_poll), newest first. */
+  pollPrev: AioHandler | null = null;
+  /** The next (older) node of the polling list. */
+  pollNext: AioHandler | null = null;
   /** io_poll said ready during busy polling. */
   pollReady = false;
   /** Adaptive polling time in ns (AioPolledEvent.ns). */

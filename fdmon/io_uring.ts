@@ -14,6 +14,7 @@ import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { SysError } from "../sys/errno.ts";
+import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
 import { IORING_FEAT_NODROP } from "../sys/io_uring.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
@@ -107,37 +108,34 @@ class IoUringFdMon implements FdMon {
   wait(ready: ReadyList, timeoutNs: number): number {
     this.#checkLive();
     const ring = this.#ring;
-    if (timeoutNs !== 0 && ring.cqReady() > 0) {
-      // Completions are already waiting: if they make a handler ready there
-      // is nothing to block for; if not (a late TIMEOUT or POLL_REMOVE
-      // result), they must not cut the wait short.
-      const numReady = this.#processCq(ready);
-      if (numReady > 0) {
-        // Submit the changes and re-arms, but leave what that brings in to
-        // the next round: one reap per wait keeps a node on the list once.
-        this.#fill();
-        this.#submitAndWait(0);
-        return numReady;
-      }
-    }
+    // fdmon_io_uring_wait(): first every change and re-arm becomes an SQE
+    // and is submitted, then every CQE is reaped, those the submission
+    // itself produced included. Reaping completions that were already
+    // posted before the re-arms go in would let a re-arm complete unseen
+    // (its handler waits one more poll) and would post a completion for an
+    // fd whose handler is about to drain it (a spurious call next time).
     this.#fill();
-    // Only when completions of our own are due can they cut a timed wait
-    // short; only then is the start time needed (reading it allocates).
-    const deadline = timeoutNs > 0 && this.#internalDue > 0 ? clockGettimeNs() + timeoutNs : -1;
+    // Only when completions of our own may come can they end a timed wait
+    // early; only then is the start time needed (reading it allocates).
+    const deadline = timeoutNs > 0 && (this.#internalDue > 0 || ring.cqReady() > 0)
+      ? clockGettimeNs() + timeoutNs
+      : -1;
     for (;;) {
       let waitNr = 0;
-      if (timeoutNs !== 0) {
+      // Completions already posted end a blocking wait at once: submit
+      // without a TIMEOUT, which would only linger in the kernel.
+      if (timeoutNs !== 0 && ring.cqReady() === 0) {
         waitNr = 1;
         if (timeoutNs > 0) this.#prepTimeout(timeoutNs);
       }
       this.#submitAndWait(waitNr);
       const numReady = this.#processCq(ready);
-      if (numReady > 0 || waitNr === 0) return numReady;
+      if (numReady > 0 || timeoutNs === 0) return numReady;
       // Woken by completions of our own (a cancelled poll, a POLL_REMOVE's
       // result): QEMU returns here, a spurious wake-up for the caller; wait
       // on for what is left of the timeout instead.
       if (timeoutNs > 0) {
-        if (this.#timeoutExpired || deadline < 0) return 0;
+        if ((waitNr !== 0 && this.#timeoutExpired) || deadline < 0) return 0;
         timeoutNs = deadline - clockGettimeNs();
         if (timeoutNs <= 0) return 0;
       }
@@ -204,10 +202,11 @@ class IoUringFdMon implements FdMon {
    */
   #prepTimeout(ns: number): void {
     const ts = this.#ts;
-    const sec = Math.floor(ns / 1e9);
+    // A 64-bit tv_sec: no cap needed below the int64 ns range of timers.
+    const sec = timespecSec(ns, Number.MAX_SAFE_INTEGER);
     ts[0] = sec % 0x1_0000_0000;
     ts[1] = Math.floor(sec / 0x1_0000_0000);
-    ts[2] = Math.floor(ns - sec * 1e9);
+    ts[2] = timespecNsec(ns);
     ts[3] = 0;
     this.#timeoutSeq = (this.#timeoutSeq + 1) >>> 0;
     this.#timeoutExpired = false;

@@ -6,6 +6,7 @@
 // check it.
 import { errno, libc } from "./_libc.ts";
 import { SysError } from "./errno.ts";
+import { TIMESPEC_SEC_MAX_PPOLL, timespecNsec, timespecSec } from "./_timespec.ts";
 import type { PollFdArray } from "./poll.ts";
 
 const EINTR = 4;
@@ -51,10 +52,10 @@ export async function pollParked(fds: PollFdArray, timeoutNs: number): Promise<n
     if (timeoutNs <= 0) {
       r = await c.poll_nb(fds.buffer, fds.length, timeoutNs < 0 ? -1 : 0);
     } else {
-      // Seconds capped as QEMU caps them (INT32_MAX).
-      const sec = Math.min(Math.floor(timeoutNs / 1e9), 0x7fffffff);
-      tspec[0] = BigInt(sec);
-      tspec[1] = BigInt(Math.floor(timeoutNs - sec * 1e9));
+      // Seconds capped as QEMU caps them (INT32_MAX); the nanoseconds are
+      // the remainder either way.
+      tspec[0] = BigInt(timespecSec(timeoutNs, TIMESPEC_SEC_MAX_PPOLL));
+      tspec[1] = BigInt(timespecNsec(timeoutNs));
       r = await c.ppoll_nb(fds.buffer, fds.length, tspec, null);
     }
   } finally {

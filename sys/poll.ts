@@ -7,6 +7,7 @@
  */
 import { errno, libc } from "./_libc.ts";
 import { SysError } from "./errno.ts";
+import { TIMESPEC_SEC_MAX_PPOLL, timespecNsec, timespecSec } from "./_timespec.ts";
 
 /** `POLLIN` (same value as GLib's `G_IO_IN`). */
 export const POLLIN = 0x001;
@@ -151,10 +152,10 @@ export function pollNs(fds: PollFdArray, timeoutNs: number): number {
     } else if (timeoutNs === 0) {
       r = c.poll(fds.buffer, fds.length, 0);
     } else {
-      // Seconds are capped as QEMU caps them (INT32_MAX).
-      const sec = Math.min(Math.floor(timeoutNs / 1e9), 0x7fffffff);
-      tspec[0] = BigInt(sec);
-      tspec[1] = BigInt(Math.floor(timeoutNs - sec * 1e9));
+      // Seconds are capped as QEMU caps them (INT32_MAX); the nanoseconds
+      // are the remainder either way.
+      tspec[0] = BigInt(timespecSec(timeoutNs, TIMESPEC_SEC_MAX_PPOLL));
+      tspec[1] = BigInt(timespecNsec(timeoutNs));
       r = c.ppoll(fds.buffer, fds.length, tspec, null);
     }
     if (r >= 0) return r;
