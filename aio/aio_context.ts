@@ -61,6 +61,9 @@ export interface AioContextInfo {
 
 let nextId = 1;
 
+// What removing a handler returns: there is nothing to undo.
+const NO_REGISTRATION: Disposable = Object.freeze({ [Symbol.dispose](): void {} });
+
 /**
  * An event loop context: bottom halves, timers and fd handlers, run by
  * {@linkcode AioContext.prototype.poll}. The fd path is real libc (poll,
@@ -406,12 +409,17 @@ export class AioContext {
    * and its busy-polling state starts afresh. Both reads and writes are
    * level-triggered.
    *
-   * Counterpart: `aio_set_fd_handler()`.
+   * Counterpart: `aio_set_fd_handler()` (the returned Disposable is ours:
+   * QEMU removes with NULL handlers only).
    *
    * Thread: home thread only.
    *
    * @param fd An open file descriptor.
    * @param handlers The callbacks, or null to remove.
+   * @returns A Disposable for `using`: disposing it removes this
+   * registration, unless it was already removed or replaced (or the context
+   * destroyed), in which case it does nothing. Removal returns one that does
+   * nothing. Ignoring it is fine: `setFdHandler(fd, null)` still removes.
    * @throws {RangeError} If fd is not a non-negative integer.
    * @throws {SysError} EBADF if fd is not open (when registering).
    *
@@ -431,8 +439,24 @@ export class AioContext {
    * close(r);
    * close(w);
    * ```
+   *
+   * @example A registration scoped with `using`
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { AioContext } from "@aioloop/aioloop";
+   * import { close, pipe } from "@aioloop/aioloop/sys";
+   * using ctx = AioContext.create();
+   * const [r, w] = pipe();
+   * {
+   *   using _reg = ctx.setFdHandler(r, { read: () => {} });
+   *   assertEquals(ctx.info().handlers.some((h) => h.fd === r), true);
+   * } // removed here
+   * assertEquals(ctx.info().handlers.some((h) => h.fd === r), false);
+   * close(r);
+   * close(w);
+   * ```
    */
-  setFdHandler(fd: number, handlers: FdHandlers | null): void {
+  setFdHandler(fd: number, handlers: FdHandlers | null): Disposable {
     this.#checkAlive();
     if (!Number.isInteger(fd) || fd < 0) {
       throw new RangeError(`fd must be a non-negative integer, got ${fd}`);
@@ -449,7 +473,15 @@ export class AioContext {
     }
     const adding = !!(h.read || h.write || (h.poll && h.pollReady));
     if (adding && !isOpenFd(fd)) throw new SysError(9, "setFdHandler", `fd ${fd} is not open`);
-    this.#posix.setFdHandler(fd, h);
+    const node = this.#posix.setFdHandler(fd, h);
+    if (node === null) return NO_REGISTRATION;
+    // Disposing removes this registration only: not one that replaced it,
+    // nor anything once it was removed or the context destroyed.
+    return {
+      [Symbol.dispose]: (): void => {
+        if (!node.deleted && !this.#destroyed) this.setFdHandler(fd, null);
+      },
+    };
   }
 
   /**
