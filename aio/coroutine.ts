@@ -688,6 +688,8 @@ coroutineHooks.inCoroutine = inCoroutine;
  *
  * @returns A coroutine function to run with `yield*`.
  * @throws {Error} "Co-routine is yielding to no one" outside a coroutine.
+ * @throws {TypeError} If an earlier operation of this coroutine was called
+ * without `yield*` (see the module documentation).
  *
  * @example Yielding from a helper
  * ```ts

@@ -431,7 +431,11 @@ export class CoMutex implements Lockable {
    *
    * Thread: inside a coroutine (blocking needs one).
    *
-   * @returns A coroutine function to run with `yield*`.
+   * @returns A coroutine function to run with `yield*`. Called as a plain
+   * statement it takes nothing; the coroutine then gets a `TypeError`
+   * naming it at its next operation, yield, `unlock()` or end.
+   * @throws {TypeError} If an earlier operation of this coroutine was
+   * called without `yield*`.
    *
    * @example Uncontended
    * ```ts
@@ -475,6 +479,8 @@ export class CoMutex implements Lockable {
    * Thread: the holding coroutine only.
    *
    * @throws {Error} If the mutex is not held by the calling coroutine.
+   * @throws {TypeError} If it is not held because `lock()` was called
+   * without `yield*`.
    *
    * @example Unlock by a non-holder
    * ```ts
