@@ -29,9 +29,10 @@
  * operation, yields or ends, and throws a `TypeError` naming the operation
  * there; `mutex.unlock()` checks too. This covers the operations of this
  * package (`coroutineYield`, `CoMutex.lock`, `CoQueue.wait`/`waitFlags`,
- * `CoRwlock` methods, `coSleep*`, `lockableLock`); it cannot cover your own
- * generator functions called without `yield*` (their bodies never start),
- * nor operations called outside any coroutine.
+ * `CoRwlock` methods, `coSleep*`, `lockableLock`); not (yet) `coAwait`,
+ * `aioCoRescheduleSelf` or the thread pool's `submitCo`. It cannot cover
+ * your own generator functions called without `yield*` (their bodies never
+ * start), nor operations called outside any coroutine.
  *
  * Entering is a trampoline: wake-ups that a coroutine queues (with
  * `aioCoEnter` or `aioCoWake` on its own context) run from the enterer's loop
