@@ -84,13 +84,18 @@ function makeUserProject(): { base: string; app: string } {
 }
 
 /**
- * When a README program asserts with `@std/assert`, the user's project
- * would get it from JSR; this test runs offline, so that one name is mapped
- * to the repository's stand-in (the same one its doc examples use).
+ * When a README program asserts with `@std/assert`, the README's deno.json
+ * must map it (a user's project gets it from JSR); this test runs offline,
+ * so that one mapping is pointed at the repository's stand-in (the same one
+ * its doc examples use).
  */
 function offlineAssert(app: string, source: string): void {
   if (!/from "@std\/assert"/.test(source)) return;
   const config = JSON.parse(Deno.readTextFileSync(`${app}/deno.json`));
+  assert(
+    typeof config.imports?.["@std/assert"] === "string",
+    "a README program imports @std/assert, but the README's deno.json does not map it",
+  );
   config.imports = {
     ...config.imports,
     "@std/assert": new URL("_tests/_assert.ts", ROOT).href,
