@@ -4,6 +4,7 @@
 // exactly the permission flags the README gives under it. Everything is
 // read from README.md, so the test breaks when the README changes.
 import { assert, assertEquals } from "@std/assert";
+import { supportedFdMons } from "./_fd_leak.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const README = Deno.readTextFileSync(new URL("README.md", ROOT));
@@ -44,6 +45,8 @@ interface Program {
   heading: string;
   source: string;
   flags: string[];
+  /** The paragraph under it (for extra flags it mentions). */
+  after: string;
 }
 
 const RUN_LINE = /^Run with `deno run ((?:--[a-z-]+(?:=\S+)? )*)main\.ts`/;
@@ -57,7 +60,7 @@ function programs(): Program[] {
       `README block under "${b.heading}" has no "Run with \`deno run <flags> main.ts\`" line ` +
         `after it, but: ${b.after}`,
     );
-    return { heading: b.heading, source: b.body, flags: m[1].trim().split(/\s+/) };
+    return { heading: b.heading, source: b.body, flags: m[1].trim().split(/\s+/), after: b.after };
   });
 }
 
@@ -122,7 +125,7 @@ function checkOutput(source: string, stdout: string): void {
   }
 }
 
-async function runProgram(p: Program): Promise<void> {
+async function runProgram(p: Program, env: Record<string, string> = {}): Promise<void> {
   const { base, app } = makeUserProject();
   try {
     Deno.writeTextFileSync(`${app}/main.ts`, p.source);
@@ -130,7 +133,7 @@ async function runProgram(p: Program): Promise<void> {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...p.flags, "main.ts"],
       cwd: app,
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -171,6 +174,18 @@ for (const [i, p] of programs().entries()) {
   const name = i === 0 ? "the first example" : `"${p.heading}" example ${i}`;
   Deno.test(`readme: ${name} runs from an outside project with ${p.flags.join(" ")}`, async () => {
     await runProgram(p);
+  });
+}
+
+for (const fdmon of supportedFdMons()) {
+  Deno.test(`readme: the first example with AIOLOOP_FDMON=${fdmon} and the flag the README adds for it [${fdmon}]`, async () => {
+    const first = programs()[0];
+    const m = /add `(--allow-env=AIOLOOP_FDMON)`/.exec(first.after);
+    assert(
+      m !== null,
+      `the first example does not say which flag AIOLOOP_FDMON needs: ${first.after}`,
+    );
+    await runProgram({ ...first, flags: [...first.flags, m[1]] }, { AIOLOOP_FDMON: fdmon });
   });
 }
 
