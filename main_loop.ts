@@ -285,6 +285,10 @@ function live(): LoopState {
  * Thread: home thread only.
  *
  * @param options The fd monitor of the two contexts.
+ * @returns A Disposable for `using loop = qemuInitMainLoop()`: disposing it
+ * runs {@linkcode qemuCleanupMainLoop}, unless this main loop was already
+ * cleaned up (then it does nothing). Ignoring it is fine: call
+ * {@linkcode qemuCleanupMainLoop} yourself, as before.
  * @throws {Error} When the main loop is already initialized, or another
  * AioContext is current in this isolate.
  * @throws {SysError} When the contexts' fds cannot be created.
@@ -296,8 +300,26 @@ function live(): LoopState {
  * console.log(qemuGetAioContext().fdmon); // "poll"
  * qemuCleanupMainLoop();
  * ```
+ *
+ * @example Scoped with `using`
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mainLoopIsRunning, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
+ * {
+ *   using _loop = qemuInitMainLoop();
+ *   assertEquals(qemuGetAioContext().name, "aio-context");
+ *   assertEquals(mainLoopIsRunning(), false);
+ * } // qemuCleanupMainLoop() runs here
+ * let initialized = true;
+ * try {
+ *   qemuGetAioContext();
+ * } catch {
+ *   initialized = false;
+ * }
+ * assertEquals(initialized, false);
+ * ```
  */
-export function qemuInitMainLoop(options: MainLoopOptions = {}): void {
+export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
   if (state !== null) throw new Error("The main loop is already initialized");
   if (options === null || typeof options !== "object") {
     throw new TypeError("Main loop options must be an object");
@@ -339,6 +361,14 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): void {
     } catch { /* the first error is the one to report */ }
     throw e;
   }
+  const mine = state;
+  // Disposing cleans up this main loop only: not a later one made after
+  // an explicit cleanup and a new init.
+  return {
+    [Symbol.dispose](): void {
+      if (state === mine) qemuCleanupMainLoop();
+    },
+  };
 }
 
 /**
@@ -486,13 +516,16 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  * main AioContext. Level-triggered: a handler is called again as long as
  * the condition holds.
  *
- * Counterpart: `qemu_set_fd_handler()`.
+ * Counterpart: `qemu_set_fd_handler()` (the returned Disposable is ours).
  *
  * Thread: home thread only.
  *
  * @param fd An open file descriptor.
  * @param read Called when `fd` is readable (or on HUP/ERR), or null.
  * @param write Called when `fd` is writable (or on ERR), or null.
+ * @returns A Disposable for `using`: disposing it removes this registration
+ * unless it was already removed or replaced, or the main loop cleaned up
+ * (see `AioContext.setFdHandler`). Passing null for both still removes.
  * @throws {Error} When the main loop is not initialized.
  * @throws {RangeError} When `fd` is not a non-negative integer.
  * @throws {TypeError} When a callback is neither a function nor null.
@@ -514,12 +547,31 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  * close(w);
  * qemuCleanupMainLoop();
  * ```
+ *
+ * @example Everything scoped with `using`
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { iohandlerGetAioContext, mainLoopWait, qemuInitMainLoop, qemuSetFdHandler } from "@aioloop/aioloop/main-loop";
+ * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
+ * using _loop = qemuInitMainLoop();
+ * const [r, w] = pipe();
+ * let got = 0;
+ * {
+ *   using _watch = qemuSetFdHandler(r, () => got += read(r, new Uint8Array(16)));
+ *   write(w, new Uint8Array([1, 2]));
+ *   mainLoopWait(false);
+ * } // the handler is removed here, before the fds are closed
+ * assertEquals(got, 2);
+ * assertEquals(iohandlerGetAioContext().info().handlers.some((h) => h.fd === r), false);
+ * close(r);
+ * close(w);
+ * ```
  */
 export function qemuSetFdHandler(
   fd: number,
   read: (() => void) | null,
   write: (() => void) | null = null,
-): void {
+): Disposable {
   const s = live();
   if (read !== null && read !== undefined && typeof read !== "function") {
     throw new TypeError("Read handler must be a function or null");
@@ -527,7 +579,7 @@ export function qemuSetFdHandler(
   if (write !== null && write !== undefined && typeof write !== "function") {
     throw new TypeError("Write handler must be a function or null");
   }
-  s.iohandler.setFdHandler(fd, { read: read ?? null, write: write ?? null });
+  return s.iohandler.setFdHandler(fd, { read: read ?? null, write: write ?? null });
 }
 
 /**

@@ -14,9 +14,9 @@ class Demo {
   #reading: Promise<void>;
   #stderr: Promise<string>;
 
-  constructor(args: string[] = []) {
+  constructor(args: string[] = [], reportFds = true) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", DEMO, ...args],
+      args: ["run", "-A", DEMO, ...(reportFds ? ["--report-fds"] : []), ...args],
       cwd: ROOT,
       stdin: "piped",
       stdout: "piped",
@@ -84,7 +84,21 @@ class Demo {
   }
 }
 
-/** The exit line reports as many fds as at start. */
+/** Runs the demo to completion with no stdin; returns its exit code and output. */
+async function runDemo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", DEMO, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+/** The exit line (--report-fds) reports as many fds as at start. */
 function assertNoFdLeak(lines: string[]): void {
   const exit = lines.find((l) => l.startsWith("exit:"));
   assert(exit !== undefined, `no exit line in:\n${lines.join("\n")}`);
@@ -116,8 +130,9 @@ Deno.test("demo: info aio, bh, timer 50, info timers, then quit exits 0", async 
   await demo.send("info timers\n");
   await demo.waitFor(/^timers: timer-50ms in /);
   await demo.waitFor(/^timer: 50 ms timer fired \(/);
-  // The demo's own appends to its temp file come back through inotify.
-  await demo.waitFor(/^watch: \S+ grew to \d+ bytes \(\+\d+\)$/);
+  // The demo's own appends to its temp file come back through inotify, line by line.
+  await demo.waitFor(/^watch: \S+: tick 1$/);
+  await demo.waitFor(/^watch: \S+: tick 2$/);
   await demo.send("help\nnonsense\n");
   await demo.waitFor(/^help: quit /);
   await demo.waitFor(/^error: unknown command 'nonsense'/);
@@ -128,8 +143,8 @@ Deno.test("demo: info aio, bh, timer 50, info timers, then quit exits 0", async 
   assertNoFdLeak(demo.lines);
 });
 
-Deno.test("demo: end of input quits cleanly, piped in one go", async () => {
-  const demo = new Demo(["--status-ms", "0"]);
+Deno.test("demo: end of input quits cleanly, piped in one go, with no debug line at exit", async () => {
+  const demo = new Demo(["--status-ms", "0"], false);
   await demo.send("info aio\nbh\n");
   await demo.closeStdin();
   const { code, stderr } = await demo.done();
@@ -137,7 +152,7 @@ Deno.test("demo: end of input quits cleanly, piped in one go", async () => {
   assert(demo.lines.some((l) => l.startsWith("aio: context 'aio-context'")));
   assert(demo.lines.some((l) => l.startsWith("bh: ran")));
   assert(demo.lines.some((l) => l === "eof: end of input, quitting"));
-  assertNoFdLeak(demo.lines);
+  assertEquals(demo.lines.at(-1), "eof: end of input, quitting");
 });
 
 Deno.test("demo: SIGINT after the first status line exits 0 and removes the temp file", async () => {
@@ -160,19 +175,77 @@ Deno.test("demo: SIGINT after the first status line exits 0 and removes the temp
   assert(!exists, `temp file ${path} left behind`);
 });
 
-Deno.test("demo: --watch reports another file's growth", async () => {
+Deno.test("demo: --watch prints another file's new lines, not what was there before", async () => {
   const path = Deno.makeTempFileSync({ prefix: "aioloop-demo-test-" });
   try {
+    Deno.writeTextFileSync(path, "old line\n");
     const demo = new Demo(["--watch", path, "--status-ms", "0"]);
     await demo.waitFor(/^demo: type 'help'/);
-    Deno.writeTextFileSync(path, "12345\n", { append: true });
-    await demo.waitFor(new RegExp(`^watch: ${path} grew to 6 bytes \\(\\+6\\)$`));
+    Deno.writeTextFileSync(path, "hello\nworld\n", { append: true });
+    await demo.waitFor(new RegExp(`^watch: ${path}: world$`));
+    // A line written in two pieces is printed once, whole.
+    Deno.writeTextFileSync(path, "par", { append: true });
+    await new Promise((r) => setTimeout(r, 200));
+    Deno.writeTextFileSync(path, "tial\n", { append: true });
+    await demo.waitFor(new RegExp(`^watch: ${path}: partial$`));
     await demo.closeStdin();
-    const { code } = await demo.done();
-    assertStrictEquals(code, 0);
+    const { code, stderr } = await demo.done();
+    assertEquals({ code, stderr }, { code: 0, stderr: "" });
+    const watched = demo.lines.filter((l) => l.startsWith("watch: "));
+    assertEquals(watched, [
+      `watch: ${path}: hello`,
+      `watch: ${path}: world`,
+      `watch: ${path}: partial`,
+    ]);
+    assertNoFdLeak(demo.lines);
     // Not the demo's own file: it is left in place.
-    assertStrictEquals(Deno.statSync(path).size, 6);
+    assertStrictEquals(Deno.readTextFileSync(path), "old line\nhello\nworld\npartial\n");
   } finally {
     Deno.removeSync(path);
   }
+});
+
+Deno.test("demo: --help prints the options and every command, then exits 0", async () => {
+  const { code, stdout, stderr } = await runDemo(["--help"]);
+  assertEquals({ code, stderr }, { code: 0, stderr: "" });
+  assert(stdout.startsWith("Usage: deno task demo [options]\n"), stdout);
+  for (const word of ["--watch <path>", "--status-ms", "--append-ms", "--fdmon", "-h, --help"]) {
+    assert(stdout.includes(word), `--help lacks ${word}:\n${stdout}`);
+  }
+  for (const cmd of ["help", "info aio", "info timers", "bh", "timer <ms>", "quit"]) {
+    assert(new RegExp(`^  ${cmd} +\\S`, "m").test(stdout), `--help lacks '${cmd}':\n${stdout}`);
+  }
+});
+
+Deno.test("demo: a missing --watch file is a one-line error, not a stack trace", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "aioloop-demo-test-" });
+  try {
+    const path = `${dir}/missing.log`;
+    const { code, stdout, stderr } = await runDemo(["--watch", path]);
+    assertEquals(
+      { code, stdout, stderr },
+      { code: 1, stdout: "", stderr: `demo: cannot watch ${path}: no such file\n` },
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("demo: a bad option is a one-line error with exit status 2", async () => {
+  assertEquals(await runDemo(["--status-ms", "soon"]), {
+    code: 2,
+    stdout: "",
+    stderr: "demo: option --status-ms needs an integer >= 0\n",
+  });
+  assertEquals((await runDemo(["--fdmon", "kqueue"])).stderr.split("\n").length, 2);
+});
+
+Deno.test("demo: imports only the package's public entry points", () => {
+  const source = Deno.readTextFileSync(DEMO);
+  const exportsMap = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).exports;
+  const names = Object.keys(exportsMap).map((k) => `@aioloop/aioloop${k.slice(1)}`);
+  const specifiers = [...source.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+"([^"]+)"/gms)]
+    .map((m) => m[1]);
+  assert(specifiers.length > 0);
+  for (const s of specifiers) assert(names.includes(s), `demo imports ${s}, not an entry point`);
 });

@@ -14,6 +14,20 @@ export interface CoroutineInternals {
   queueWakeup(self: Coroutine, co: Coroutine): void;
   /** Adds `delta` to `co->locks_held`. */
   addLocksHeld(co: Coroutine, delta: number): void;
+  /**
+   * Called by a coroutine operation (a plain function returning its
+   * generator) when it is called: counts the operation as not yet run in
+   * the calling coroutine. Returns that coroutine, or null outside one.
+   */
+  opCreated(what: string): Coroutine | null;
+  /**
+   * The first statement of an operation's generator: it runs, so it is no
+   * longer pending. Throws the misuse TypeError if another operation of
+   * the same coroutine was called and never run (a `yield*` was missing).
+   */
+  opStarted(owner: Coroutine | null): void;
+  /** Throws the misuse TypeError if `co` has an operation called and never run. */
+  checkNoPendingOp(co: Coroutine): void;
 }
 
 /** Filled in by coroutine.ts when it loads. */

@@ -75,7 +75,8 @@ export class TimerNode {
   /** Expiry in ns, clamped to ≥ 0 while pending; -1 when idle. */
   expire = -1;
   readonly list: TimerList;
-  readonly cb: () => void;
+  /** What firing calls: the user's callback, or a periodic timer's re-arming wrapper. */
+  cb: () => void;
   readonly name: string;
   readonly attributes: number;
 

@@ -98,6 +98,9 @@ function checkCallback(name: string, f: unknown): void {
   }
 }
 
+// What removing a handler returns: there is nothing to undo.
+const NO_REGISTRATION: Disposable = Object.freeze({ [Symbol.dispose](): void {} });
+
 /**
  * An event loop context: bottom halves, timers and fd handlers, run by
  * {@linkcode AioContext.prototype.poll}. The fd path is real libc (poll,
@@ -449,12 +452,17 @@ export class AioContext {
    * and its busy-polling state starts afresh. Both reads and writes are
    * level-triggered.
    *
-   * Counterpart: `aio_set_fd_handler()`.
+   * Counterpart: `aio_set_fd_handler()` (the returned Disposable is ours:
+   * QEMU removes with NULL handlers only).
    *
    * Thread: home thread only.
    *
    * @param fd An open file descriptor.
    * @param handlers The callbacks, or null to remove.
+   * @returns A Disposable for `using`: disposing it removes this
+   * registration, unless it was already removed or replaced (or the context
+   * destroyed), in which case it does nothing. Removal returns one that does
+   * nothing. Ignoring it is fine: `setFdHandler(fd, null)` still removes.
    * @throws {TypeError} If `fd` is not a number, is the context's own
    * notifier, or `handlers` is neither an object of functions nor null.
    * @throws {RangeError} If `fd` is not an integer from 0 to 2^31 - 1.
@@ -476,8 +484,24 @@ export class AioContext {
    * close(r);
    * close(w);
    * ```
+   *
+   * @example A registration scoped with `using`
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { AioContext } from "@aioloop/aioloop";
+   * import { close, pipe } from "@aioloop/aioloop/sys";
+   * using ctx = AioContext.create();
+   * const [r, w] = pipe();
+   * {
+   *   using _reg = ctx.setFdHandler(r, { read: () => {} });
+   *   assertEquals(ctx.info().handlers.some((h) => h.fd === r), true);
+   * } // removed here
+   * assertEquals(ctx.info().handlers.some((h) => h.fd === r), false);
+   * close(r);
+   * close(w);
+   * ```
    */
-  setFdHandler(fd: number, handlers: FdHandlers | null): void {
+  setFdHandler(fd: number, handlers: FdHandlers | null): Disposable {
     this.#checkAlive();
     checkFd(fd);
     if (fd === this.#notifier.fd) {
@@ -496,14 +520,22 @@ export class AioContext {
         checkCallback(`handlers.${k}`, handlers[k]);
       }
     }
-    this.#setFd(fd, handlers ?? {}, null);
+    return this.#setFd(fd, handlers ?? {}, null);
   }
 
   /** aio_set_fd_handler after validation; `opaque` tags the registration. */
-  #setFd(fd: number, h: FdHandlers, opaque: unknown): void {
+  #setFd(fd: number, h: FdHandlers, opaque: unknown): Disposable {
     const adding = !!(h.read || h.write || (h.poll && h.pollReady));
     if (adding && !isOpenFd(fd)) throw new SysError(9, "setFdHandler", `fd ${fd} is not open`);
-    this.#posix.setFdHandler(fd, h, false, opaque);
+    const node = this.#posix.setFdHandler(fd, h, false, opaque);
+    if (node === null) return NO_REGISTRATION;
+    // Disposing removes this registration only: not one that replaced it,
+    // nor anything once it was removed or the context destroyed.
+    return {
+      [Symbol.dispose]: (): void => {
+        if (!node.deleted && !this.#destroyed) this.setFdHandler(fd, null);
+      },
+    };
   }
 
   /**

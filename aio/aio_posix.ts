@@ -143,8 +143,14 @@ export class AioPosix implements FdMonHost {
   /**
    * aio_set_fd_handler; `isNotifier` marks the context's own notifier,
    * `opaque` what the registration is for (found again by fdOf()).
+   * Returns the new registration's node (null on removal).
    */
-  setFdHandler(fd: number, h: FdHandlers, isNotifier = false, opaque: unknown = null): void {
+  setFdHandler(
+    fd: number,
+    h: FdHandlers,
+    isNotifier = false,
+    opaque: unknown = null,
+  ): AioHandler | null {
     let ioPoll = h.poll ?? null;
     const ioPollReady = h.pollReady ?? null;
     const ioRead = h.read ?? null;
@@ -154,7 +160,7 @@ export class AioPosix implements FdMonHost {
     let newNode: AioHandler | null = null;
     let change: number;
     if (ioRead === null && ioWrite === null && ioPoll === null) {
-      if (node === null) return;
+      if (node === null) return null;
       node.pfd.events = 0;
       change = node.ioPoll === null ? -1 : 0;
       this.#byFd.delete(fd);
@@ -171,6 +177,7 @@ export class AioPosix implements FdMonHost {
     this.#fdmon.update(node, newNode);
     if (node !== null) this.#removeNode(node);
     this.#hooks.notify();
+    return newNode;
   }
 
   /** aio_remove_fd_handler: free now, or mark deleted while a walk is on. */

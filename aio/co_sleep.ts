@@ -128,7 +128,12 @@ export class CoSleepTicket {
  * console.log(woke); // true
  * ```
  */
-export function* coSleep(ticket: CoSleepTicket): CoroutineFn {
+export function coSleep(ticket: CoSleepTicket): CoroutineFn {
+  return coSleepCo(coInternals.opCreated("coSleep(ticket)"), ticket);
+}
+
+function* coSleepCo(owner: Coroutine | null, ticket: CoSleepTicket): CoroutineFn {
+  coInternals.opStarted(owner);
   if (!(ticket instanceof CoSleepTicket)) throw new TypeError("Not a CoSleepTicket");
   if (!inCoroutine()) throw new Error("Co-routine is yielding to no one");
   if (getToWake(ticket) !== null) throw new Error("CoSleepTicket already has a sleeper");
@@ -170,11 +175,22 @@ export function* coSleep(ticket: CoSleepTicket): CoroutineFn {
  * console.log(co.done); // true
  * ```
  */
-export function* coSleepNsWakeable(
+export function coSleepNsWakeable(
   ticket: CoSleepTicket,
   clock: QEMUClockType,
   ns: number,
 ): CoroutineFn {
+  const owner = coInternals.opCreated("coSleepNsWakeable(ticket, clock, ns)");
+  return coSleepNsWakeableCo(owner, ticket, clock, ns);
+}
+
+function* coSleepNsWakeableCo(
+  owner: Coroutine | null,
+  ticket: CoSleepTicket,
+  clock: QEMUClockType,
+  ns: number,
+): CoroutineFn {
+  coInternals.opStarted(owner);
   if (!Number.isSafeInteger(ns)) {
     throw new RangeError(`Sleep time must be a safe integer, got ${ns}`);
   }
@@ -221,5 +237,6 @@ export function* coSleepNsWakeable(
  * ```
  */
 export function coSleepNs(clock: QEMUClockType, ns: number): CoroutineFn {
-  return coSleepNsWakeable(new CoSleepTicket(), clock, ns);
+  const owner = coInternals.opCreated("coSleepNs(clock, ns)");
+  return coSleepNsWakeableCo(owner, new CoSleepTicket(), clock, ns);
 }

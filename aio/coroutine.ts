@@ -23,6 +23,17 @@
  *   throws "Co-routine is yielding to no one" when driven outside a
  *   coroutine, as QEMU aborts.
  *
+ * A forgotten `*` is not a silent no-op. `yield m.lock()` throws a
+ * `TypeError` into the body at once. `m.lock();` as a plain statement (or
+ * a generator kept for later) is found when the coroutine next runs an
+ * operation, yields or ends, and throws a `TypeError` naming the operation
+ * there; `mutex.unlock()` checks too. This covers the operations of this
+ * package (`coroutineYield`, `CoMutex.lock`, `CoQueue.wait`/`waitFlags`,
+ * `CoRwlock` methods, `coSleep*`, `lockableLock`); not (yet) `coAwait`,
+ * `aioCoRescheduleSelf` or the thread pool's `submitCo`. It cannot cover
+ * your own generator functions called without `yield*` (their bodies never
+ * start), nor operations called outside any coroutine.
+ *
  * Entering is a trampoline: wake-ups that a coroutine queues (with
  * `aioCoEnter` or `aioCoWake` on its own context) run from the enterer's loop
  * after the coroutine yields or ends, depth-first, never nested inside it, so
@@ -131,6 +142,23 @@ let enterImpl: (ctx: AioContext | null, co: Coroutine) => void;
 const YIELD_VALUE_MESSAGE =
   "Coroutine yielded a value: call coroutine functions with yield*, and yield nothing else";
 
+function yieldValueMessage(value: unknown): string {
+  const v = value as { next?: unknown; [Symbol.iterator]?: unknown } | null;
+  if (
+    v !== null && typeof v === "object" && typeof v.next === "function" &&
+    typeof v[Symbol.iterator] === "function"
+  ) {
+    return "Coroutine yielded a generator: write `yield* op()`, not `yield op()`, " +
+      "to run a coroutine operation";
+  }
+  return YIELD_VALUE_MESSAGE;
+}
+
+function misuseMessage(what: string): string {
+  return `${what} was called but never run: coroutine operations are generators and do ` +
+    `nothing until run with yield* (write \`yield* ${what}\`)`;
+}
+
 /**
  * A coroutine: a generator-backed body that can be entered, yields back to
  * its enterer, and is woken through its AioContext.
@@ -175,6 +203,10 @@ export class Coroutine {
   #error: unknown = undefined;
   #termination: PromiseWithResolvers<void> | null = null;
   #promise: Promise<void> | null = null;
+  // Operations called in this coroutine whose generator has not started
+  // (a missing yield*), and the first one's name for the error.
+  #unstarted = 0;
+  #unstartedWhat = "";
 
   static {
     coInternals.casScheduled = (co, expected, value) => {
@@ -188,6 +220,26 @@ export class Coroutine {
     coInternals.addLocksHeld = (co, delta) => {
       co.#locksHeld += delta;
     };
+    coInternals.opCreated = (what) => {
+      const co = Coroutine.#current;
+      if (co.#state === LEADER) return null;
+      if (co.#unstarted++ === 0) co.#unstartedWhat = what;
+      return co;
+    };
+    coInternals.opStarted = (owner) => {
+      if (owner === null) return;
+      if (owner.#unstarted > 0) owner.#unstarted--;
+      if (owner.#unstarted !== 0) throw Coroutine.#misuse(owner);
+    };
+    coInternals.checkNoPendingOp = (co) => {
+      if (co.#unstarted !== 0) throw Coroutine.#misuse(co);
+    };
+  }
+
+  /** The error for an operation called without yield*; forgets the count. */
+  static #misuse(co: Coroutine): TypeError {
+    co.#unstarted = 0;
+    return new TypeError(misuseMessage(co.#unstartedWhat));
   }
 
   private constructor(entry: CoroutineEntry<any> | null, arg: unknown, isLeader: boolean) {
@@ -496,7 +548,19 @@ export class Coroutine {
         to.#gen = gen;
       }
       r = gen.next();
-      while (!r.done && r.value !== undefined) r = gen.throw(new TypeError(YIELD_VALUE_MESSAGE));
+      for (;;) {
+        if (!r.done && r.value !== undefined) {
+          // `yield op()` made an operation it will never run: one error.
+          to.#unstarted = 0;
+          r = gen.throw(new TypeError(yieldValueMessage(r.value)));
+        } else if (to.#unstarted !== 0) {
+          // An operation called as a plain statement (`m.lock();`), found
+          // at the body's next yield or its end.
+          const e = Coroutine.#misuse(to);
+          if (r.done) throw e;
+          r = gen.throw(e);
+        } else break;
+      }
     } catch (e) {
       Coroutine.#current = from;
       Coroutine.#terminate(to, true, e);
@@ -625,6 +689,8 @@ coroutineHooks.inCoroutine = inCoroutine;
  *
  * @returns A coroutine function to run with `yield*`.
  * @throws {Error} "Co-routine is yielding to no one" outside a coroutine.
+ * @throws {TypeError} If an earlier operation of this coroutine was called
+ * without `yield*` (see the module documentation).
  *
  * @example Yielding from a helper
  * ```ts
@@ -641,7 +707,12 @@ coroutineHooks.inCoroutine = inCoroutine;
  * console.log(n); // 2
  * ```
  */
-export function* coroutineYield(): CoroutineFn {
+export function coroutineYield(): CoroutineFn {
+  return yieldCo(coInternals.opCreated("coroutineYield()"));
+}
+
+function* yieldCo(owner: Coroutine | null): CoroutineFn {
+  coInternals.opStarted(owner);
   if (!Coroutine.self().entered) throw new Error("Co-routine is yielding to no one");
   yield;
 }

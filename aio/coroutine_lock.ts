@@ -107,7 +107,12 @@ export function makeLockable(lock: Lockable | null | undefined): Lockable | null
  * }).enter();
  * ```
  */
-export function* lockableLock(lock: Lockable): CoroutineFn {
+export function lockableLock(lock: Lockable): CoroutineFn {
+  return lockableLockCo(coInternals.opCreated("lockableLock(lock)"), lock);
+}
+
+function* lockableLockCo(owner: Coroutine | null, lock: Lockable): CoroutineFn {
+  coInternals.opStarted(owner);
   const g = lock.lock();
   if (g !== undefined) yield* g;
 }
@@ -214,7 +219,11 @@ export class CoQueue {
    * ```
    */
   wait(lock?: Lockable | null): CoroutineFn {
-    return this.waitFlags(lock, CoQueueWaitFlags.NONE);
+    return this.#waitFlagsCo(
+      coInternals.opCreated("queue.wait(lock)"),
+      lock,
+      CoQueueWaitFlags.NONE,
+    );
   }
 
   /**
@@ -243,7 +252,16 @@ export class CoQueue {
    * console.log(order); // [ "front", "tail" ]
    * ```
    */
-  *waitFlags(lock: Lockable | null | undefined, flags: number): CoroutineFn {
+  waitFlags(lock: Lockable | null | undefined, flags: number): CoroutineFn {
+    return this.#waitFlagsCo(coInternals.opCreated("queue.waitFlags(lock, flags)"), lock, flags);
+  }
+
+  *#waitFlagsCo(
+    owner: Coroutine | null,
+    lock: Lockable | null | undefined,
+    flags: number,
+  ): CoroutineFn {
+    coInternals.opStarted(owner);
     if (!inCoroutine()) throw new Error("CoQueue.wait() must be called from a coroutine");
     const self = Coroutine.self();
     if (flags & CoQueueWaitFlags.WAIT_FRONT) this.#entries.unshift(self);
@@ -321,7 +339,7 @@ export class CoQueue {
    * ```
    */
   enterNext(lock?: Lockable | null): boolean {
-    if (lock && lock.lock instanceof GeneratorFunction) {
+    if (lock && (lock instanceof CoMutex || lock.lock instanceof GeneratorFunction)) {
       throw new TypeError("enterNext() needs a plain lock, not a coroutine lock");
     }
     const co = this.#entries.shift();
@@ -413,7 +431,11 @@ export class CoMutex implements Lockable {
    *
    * Thread: inside a coroutine (blocking needs one).
    *
-   * @returns A coroutine function to run with `yield*`.
+   * @returns A coroutine function to run with `yield*`. Called as a plain
+   * statement it takes nothing; the coroutine then gets a `TypeError`
+   * naming it at its next operation, yield, `unlock()` or end.
+   * @throws {TypeError} If an earlier operation of this coroutine was
+   * called without `yield*`.
    *
    * @example Uncontended
    * ```ts
@@ -426,7 +448,12 @@ export class CoMutex implements Lockable {
    * }).enter();
    * ```
    */
-  *lock(): CoroutineFn {
+  lock(): CoroutineFn {
+    return this.#lockCo(coInternals.opCreated("mutex.lock()"));
+  }
+
+  *#lockCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     const self = Coroutine.self();
     if (this.#lockers === 0) {
       this.#lockers = 1;
@@ -452,6 +479,8 @@ export class CoMutex implements Lockable {
    * Thread: the holding coroutine only.
    *
    * @throws {Error} If the mutex is not held by the calling coroutine.
+   * @throws {TypeError} If it is not held because `lock()` was called
+   * without `yield*`.
    *
    * @example Unlock by a non-holder
    * ```ts
@@ -465,6 +494,8 @@ export class CoMutex implements Lockable {
    */
   unlock(): void {
     const self = Coroutine.self();
+    // `m.lock();` without yield* took nothing: say so, not "not held".
+    if (this.#holder !== self) coInternals.checkNoPendingOp(self);
     if (this.#lockers === 0 || this.#holder !== self) {
       throw new Error("CoMutex unlocked by a coroutine that does not hold it");
     }
@@ -639,7 +670,12 @@ export class CoRwlock {
    * }).enter();
    * ```
    */
-  *rdlock(): CoroutineFn {
+  rdlock(): CoroutineFn {
+    return this.#rdlockCo(coInternals.opCreated("rwlock.rdlock()"));
+  }
+
+  *#rdlockCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     const self = Coroutine.self();
     yield* this.#mutex.lock();
     if (this.#owners === 0 || (this.#owners > 0 && this.#tickets.length === 0)) {
@@ -677,7 +713,12 @@ export class CoRwlock {
    * }).enter();
    * ```
    */
-  *wrlock(): CoroutineFn {
+  wrlock(): CoroutineFn {
+    return this.#wrlockCo(coInternals.opCreated("rwlock.wrlock()"));
+  }
+
+  *#wrlockCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     const self = Coroutine.self();
     yield* this.#mutex.lock();
     if (this.#owners === 0) {
@@ -713,7 +754,12 @@ export class CoRwlock {
    * console.log(rw.owners); // 0
    * ```
    */
-  *unlock(): CoroutineFn {
+  unlock(): CoroutineFn {
+    return this.#unlockCo(coInternals.opCreated("rwlock.unlock()"));
+  }
+
+  *#unlockCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     if (!inCoroutine()) throw new Error("CoRwlock.unlock() must be called from a coroutine");
     if (this.#owners === 0) throw new Error("CoRwlock unlocked while not held");
     const self = Coroutine.self();
@@ -747,7 +793,12 @@ export class CoRwlock {
    * }).enter();
    * ```
    */
-  *downgrade(): CoroutineFn {
+  downgrade(): CoroutineFn {
+    return this.#downgradeCo(coInternals.opCreated("rwlock.downgrade()"));
+  }
+
+  *#downgradeCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     if (this.#owners !== -1) throw new Error("CoRwlock downgraded while not write-locked");
     yield* this.#mutex.lock();
     this.#owners = 1;
@@ -779,7 +830,12 @@ export class CoRwlock {
    * }).enter();
    * ```
    */
-  *upgrade(): CoroutineFn {
+  upgrade(): CoroutineFn {
+    return this.#upgradeCo(coInternals.opCreated("rwlock.upgrade()"));
+  }
+
+  *#upgradeCo(owner: Coroutine | null): CoroutineFn {
+    coInternals.opStarted(owner);
     if (this.#owners <= 0) throw new Error("CoRwlock upgraded while not read-locked");
     yield* this.#mutex.lock();
     if (this.#owners === 1 && this.#tickets.length === 0) {

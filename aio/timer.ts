@@ -805,6 +805,12 @@ export interface QEMUTimerOptions {
  * armed; it fires once, when its group runs timers at or after its expiry,
  * and is idle again when its callback starts (the callback may re-arm it).
  *
+ * `mod()` takes an **absolute** time on the timer's clock, as QEMU's
+ * `timer_mod()` does: `t.mod(500)` on a REALTIME ms timer means "at 500 ms
+ * of CLOCK_MONOTONIC", long past, so it fires at once. To arm relative to
+ * now use {@linkcode QEMUTimer.prototype.modIn}; for a timer that keeps
+ * firing, {@linkcode QEMUTimer.prototype.modPeriodic}.
+ *
  * Counterpart: `QEMUTimer` (`timer_new_full()` / `aio_timer_new()`).
  * Thread: home thread only (the group's isolate).
  *
@@ -843,6 +849,11 @@ export class QEMUTimer {
   #node: TimerNode;
   #clock: QEMUClockType;
   #scale: number;
+  #cb: () => void;
+  // Periodic mode (modPeriodic): the period and the expiry it was armed
+  // for, so that re-arming does not drift by the callback's lateness.
+  #periodNs = 0;
+  #dueNs = 0;
 
   /**
    * Makes an idle timer.
@@ -892,6 +903,7 @@ export class QEMUTimer {
     this.#node = new TimerNode(listOf(group, clock), cb, name, attributes);
     this.#clock = clock;
     this.#scale = scale;
+    this.#cb = cb;
   }
 
   /**
@@ -1023,6 +1035,146 @@ export class QEMUTimer {
   }
 
   /**
+   * Arms (or re-arms) the timer to fire `delta` units of its scale from now
+   * on its clock: `t.modIn(500)` on a ms timer fires in 500 ms. Like every
+   * `mod*`, it ends periodic mode.
+   *
+   * Counterpart: QEMU's relative idiom `timer_mod(ts,
+   * qemu_clock_get_ms(clock) + delta)` (`qemu_clock_get_ns`/`_us` for other
+   * scales), in one call.
+   * Thread: home thread only.
+   *
+   * @param delta How long from now, in units of the timer's scale; 0 means
+   * due at once. Fractions are allowed and rounded up to whole ns.
+   * @throws {TypeError} If `delta` is not a number.
+   * @throws {RangeError} If `delta` is negative, not finite, or overflows
+   * when scaled (for an absolute time, use {@linkcode QEMUTimer.prototype.mod}).
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example In 500 ms, not at 500 ms
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { clockGetNs, QEMUClockType, SCALE_MS, timerNewMs } from "@aioloop/aioloop/aio";
+   * const t = timerNewMs(QEMUClockType.REALTIME, () => {});
+   * const before = clockGetNs(QEMUClockType.REALTIME);
+   * t.modIn(500);
+   * const after = clockGetNs(QEMUClockType.REALTIME);
+   * assertEquals(t.expireTimeNs >= before + 500 * SCALE_MS, true);
+   * assertEquals(t.expireTimeNs <= after + 500 * SCALE_MS, true);
+   * t.del();
+   * ```
+   */
+  modIn(delta: number): void {
+    const ns = scaledNs(delta, this.#scale);
+    if (ns < 0) {
+      throw new RangeError(
+        `Timer delay must be >= 0, got ${delta}: for an absolute expiry use mod()`,
+      );
+    }
+    this.#modNs(readClockNs(this.#clock) + ns);
+  }
+
+  /**
+   * Makes the timer periodic: it fires every `period` units of its scale,
+   * first one period from now. Each firing re-arms it **before** its
+   * callback runs, at the previous expiry plus the period, so lateness does
+   * not accumulate; if whole periods were missed (the loop was blocked), they
+   * are skipped rather than fired back to back. The callback can stop it
+   * with {@linkcode QEMUTimer.prototype.del}, or make it one-shot again with
+   * any `mod*` call; a callback that throws leaves it armed for the next
+   * period.
+   *
+   * Counterpart: the re-arm-from-the-callback idiom of QEMU device models
+   * (`timer_mod(ts, expire + period)` in the callback); QEMU's `ptimer`
+   * (`ptimer_set_period()` + `ptimer_run(s, 0)`) is its device-level form.
+   * Thread: home thread only.
+   *
+   * @param period The period, in units of the timer's scale (> 0; rounded
+   * up to whole ns).
+   * @throws {TypeError} If `period` is not a number.
+   * @throws {RangeError} If `period` is not > 0, not finite, or overflows
+   * when scaled.
+   * @throws {Deno.errors.BadResource} If the group is destroyed.
+   *
+   * @example Every 10 ms of virtual time
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import {
+   *   clockAdvanceVirtualNs, clockEnable, clockSetVirtualNs, QEMUClockType, SCALE_MS, TimerListGroup,
+   *   QEMUTimer,
+   * } from "@aioloop/aioloop/aio";
+   * using group = new TimerListGroup(() => {});
+   * clockSetVirtualNs(0);
+   * clockEnable(QEMUClockType.VIRTUAL, true);
+   * let ticks = 0;
+   * const t = new QEMUTimer(group, QEMUClockType.VIRTUAL, SCALE_MS, () => ticks++);
+   * t.modPeriodic(10);
+   * for (let i = 0; i < 3; i++) {
+   *   clockAdvanceVirtualNs(10 * SCALE_MS);
+   *   group.runTimers();
+   * }
+   * assertEquals(ticks, 3);
+   * assertEquals(t.expireTimeNs, 40 * SCALE_MS); // armed for the next period
+   * t.del();
+   * clockEnable(QEMUClockType.VIRTUAL, false);
+   * clockSetVirtualNs(0);
+   * ```
+   */
+  modPeriodic(period: number): void {
+    const ns = scaledNs(period, this.#scale);
+    if (!(ns > 0)) throw new RangeError(`Timer period must be > 0, got ${period}`);
+    const due = readClockNs(this.#clock) + ns;
+    this.#modNs(due);
+    this.#periodNs = ns;
+    this.#dueNs = due;
+    // A closure only for timers made periodic: plain timers call their
+    // callback directly.
+    this.#node.cb = () => this.#firePeriodic();
+  }
+
+  /**
+   * The period in ns while the timer is periodic and pending
+   * ({@linkcode QEMUTimer.prototype.modPeriodic}), else 0.
+   *
+   * Counterpart: none (a QEMU timer does not know it is re-armed).
+   * Thread: home thread only.
+   *
+   * @returns The period in ns, or 0.
+   *
+   * @example One-shot again after mod
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
+   * const t = timerNewUs(QEMUClockType.REALTIME, () => {});
+   * t.modPeriodic(250);
+   * assertEquals(t.periodNs, 250_000);
+   * t.modIn(1);
+   * assertEquals(t.periodNs, 0);
+   * t.del();
+   * ```
+   */
+  get periodNs(): number {
+    // A destroyed group idles its timers without telling them.
+    return this.#node.expire >= 0 ? this.#periodNs : 0;
+  }
+
+  // The node's callback while periodic: re-arm first (the user callback
+  // may del() or mod() the timer, or throw), then call it.
+  #firePeriodic(): void {
+    const period = this.#periodNs;
+    if (period > 0) {
+      const node = this.#node;
+      let next = this.#dueNs + period;
+      const now = readClockNs(this.#clock);
+      if (next <= now) next += (Math.floor((now - next) / period) + 1) * period;
+      this.#dueNs = next;
+      if (!node.list.destroyed) node.list.modNs(node, next);
+    }
+    const cb = this.#cb;
+    cb();
+  }
+
+  /**
    * Like {@linkcode QEMUTimer.prototype.mod}, but only ever moves a pending
    * timer earlier; an idle timer is armed.
    *
@@ -1093,6 +1245,7 @@ export class QEMUTimer {
    */
   del(): void {
     const node = this.#node;
+    this.#periodNs = 0;
     node.list.del(node);
   }
 
@@ -1189,12 +1342,14 @@ export class QEMUTimer {
   #modNs(ns: number): void {
     const node = this.#node;
     if (node.list.destroyed) throw new Deno.errors.BadResource("Timer list group is destroyed");
+    this.#periodNs = 0;
     node.list.modNs(node, ns);
   }
 
   #modAnticipateNs(ns: number): void {
     const node = this.#node;
     if (node.list.destroyed) throw new Deno.errors.BadResource("Timer list group is destroyed");
+    this.#periodNs = 0;
     node.list.modAnticipateNs(node, ns);
   }
 }

@@ -10,6 +10,7 @@
  * ```
  *
  * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`.
+ * New lines of the watched file are printed as they are written.
  * Ctrl-C (SIGINT) and end of input quit cleanly. Every output line starts
  * with a tag (`status:`, `watch:`, `aio:` ...), so scripts can parse it.
  *
@@ -24,9 +25,11 @@
  *   nonblocking FFI poll, so Deno's timers and promises run meanwhile (the
  *   demo counts Deno `setInterval` ticks to prove it).
  *
- * Options: `--watch <path>`, `--status-ms <n>` (0: no status line),
- * `--append-ms <n>` (how often the demo appends to its temp file),
- * `--fdmon poll|epoll|io_uring`.
+ * Options: see `--help`. A file that cannot be watched (`--watch` of a
+ * missing path, say) or a bad option is a one-line error on stderr.
+ *
+ * The demo imports only the package's public entry points, as a program of
+ * yours would. To add a console command, add a row to `COMMANDS`.
  *
  * @module
  */
@@ -38,7 +41,6 @@ import {
   mainLoopPollAddNotifier,
   mainLoopQuit,
   mainLoopRun,
-  qemuCleanupMainLoop,
   qemuGetAioContext,
   qemuInitMainLoop,
   qemuSetFdHandler,
@@ -52,47 +54,90 @@ import {
   type QEMUTimer,
   timerNewMs,
 } from "@aioloop/aioloop";
-import { close, isOpenFd, read } from "@aioloop/aioloop/sys";
 import {
+  close,
   IN_ATTRIB,
   IN_DELETE_SELF,
   IN_MODIFY,
   IN_MOVE_SELF,
   inotifyAddWatch,
   inotifyInit,
+  isOpenFd,
+  read,
   readInotifyEvents,
-} from "../sys/inotify.ts";
+} from "@aioloop/aioloop/sys";
 
 // ---- options ---------------------------------------------------------------
 
 interface Options {
+  help: boolean;
   watch: string | null;
   statusMs: number;
   appendMs: number;
   fdmon: FdMonName | "auto";
+  reportFds: boolean;
 }
 
+const USAGE = `Usage: deno task demo [options]
+
+A QEMU-monitor-style console on aioloop's main loop: reads commands from
+stdin, watches a file through inotify and prints its new lines, and prints
+a status line, while Deno's own event loop keeps turning.
+
+Options:
+  --watch <path>        watch this file (default: a temp file the demo appends to)
+  --status-ms <n>       status line period in ms; 0: none (default 1000)
+  --append-ms <n>       how often the demo appends to its temp file; 0: never (default 700)
+  --fdmon <name>        fd monitor: poll, epoll, io_uring or auto (default auto)
+  --report-fds          at exit, print how many fds are open (for tests)
+  -h, --help            this text
+
+Commands (type 'help' inside): `;
+
+const FDMONS = ["poll", "epoll", "io_uring", "auto"];
+
 function parseArgs(args: string[]): Options {
-  const o: Options = { watch: null, statusMs: 1000, appendMs: 700, fdmon: "auto" };
+  const o: Options = {
+    help: false,
+    watch: null,
+    statusMs: 1000,
+    appendMs: 700,
+    fdmon: "auto",
+    reportFds: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
       const v = args[++i];
-      if (v === undefined) throw new TypeError(`Option ${a} needs a value`);
+      if (v === undefined) throw new UsageError(`option ${a} needs a value`);
       return v;
     };
     const ms = (): number => {
       const v = Number(value());
-      if (!Number.isInteger(v) || v < 0) throw new RangeError(`Option ${a} needs an integer >= 0`);
+      if (!Number.isInteger(v) || v < 0) throw new UsageError(`option ${a} needs an integer >= 0`);
       return v;
     };
-    if (a === "--watch") o.watch = value();
+    if (a === "-h" || a === "--help") o.help = true;
+    else if (a === "--watch") o.watch = value();
     else if (a === "--status-ms") o.statusMs = ms();
     else if (a === "--append-ms") o.appendMs = ms();
-    else if (a === "--fdmon") o.fdmon = value() as FdMonName;
-    else throw new TypeError(`Unknown option ${a} (see examples/demo.ts)`);
+    else if (a === "--report-fds") o.reportFds = true;
+    else if (a === "--fdmon") {
+      const v = value();
+      if (!FDMONS.includes(v)) throw new UsageError(`--fdmon must be one of ${FDMONS.join(", ")}`);
+      o.fdmon = v as FdMonName | "auto";
+    } else throw new UsageError(`unknown option ${a} (see --help)`);
   }
   return o;
+}
+
+/** A bad command line: reported in one line, exit status 2. */
+class UsageError extends Error {}
+
+/** Reports a fatal error in one line on stderr and exits. */
+function fail(message: string, code: number): never {
+  Deno.stderr.writeSync(new TextEncoder().encode(`demo: ${message}\n`));
+  Deno.exit(code);
 }
 
 // ---- output ----------------------------------------------------------------
@@ -110,23 +155,149 @@ function say(tag: string, ...lines: string[]): void {
   Deno.stdout.writeSync(encoder.encode(text));
 }
 
-// Deno opens its signal-driver sockets on the first signal listener, once
-// per process: do that before counting fds, so the exit line compares ours.
-const noop = (): void => {};
-Deno.addSignalListener("SIGUSR2", noop);
-Deno.removeSignalListener("SIGUSR2", noop);
-const fdsAtStart = countFds();
-
 function countFds(): number {
   let n = 0;
   for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
   return n;
 }
 
-// ---- setup -----------------------------------------------------------------
+// ---- the console's commands ------------------------------------------------
 
-const opts = parseArgs(Deno.args);
-qemuInitMainLoop({ fdmon: opts.fdmon });
+/** One console command: add a row to `COMMANDS` to add a command. */
+interface Command {
+  /** The words that select it, e.g. "info aio". */
+  name: string;
+  /** Its argument, for help ("<ms>"), or "" for none. */
+  args: string;
+  /** One line of help. */
+  help: string;
+  /** Runs it with the rest of the line (already trimmed). */
+  run: (rest: string) => void;
+}
+
+const COMMANDS: Command[] = [
+  { name: "help", args: "", help: "this text", run: () => say("help", ...helpLines()) },
+  {
+    name: "info aio",
+    args: "",
+    help: "handlers, BHs and fd monitor of the main and iohandler contexts",
+    run: () => say("aio", ...describe(mainCtx, "main"), ...describe(ioCtx, "iohandler")),
+  },
+  { name: "info timers", args: "", help: "pending main-loop timers", run: infoTimers },
+  { name: "bh", args: "", help: "schedule a bottom half on the main context", run: scheduleBh },
+  {
+    name: "timer",
+    args: "<ms>",
+    help: "arm a main-loop timer that reports when it fires",
+    run: armTimer,
+  },
+  {
+    name: "quit",
+    args: "",
+    help: "leave (so do Ctrl-C and end of input)",
+    run: () => {
+      say("quit", "bye");
+      mainLoopQuit();
+    },
+  },
+];
+
+function helpLines(): string[] {
+  return COMMANDS.map((c) => `${`${c.name} ${c.args}`.trim().padEnd(14)}${c.help}`);
+}
+
+/** Runs a console line: the longest command name that starts it wins. */
+function command(line: string): void {
+  const words = line.trim().split(/\s+/).filter((w) => w !== "");
+  if (words.length === 0) return;
+  let best: Command | null = null;
+  let used = 0;
+  for (const c of COMMANDS) {
+    const n = c.name.split(" ");
+    if (n.length > used && n.every((w, i) => words[i] === w)) {
+      best = c;
+      used = n.length;
+    }
+  }
+  const rest = words.slice(used).join(" ");
+  if (best === null || (best.args === "" && rest !== "")) {
+    say("error", `unknown command '${line.trim()}' (try 'help')`);
+    return;
+  }
+  best.run(rest);
+}
+
+// ---- setup: options and the watched file, before the loop exists -----------
+
+let opts: Options;
+try {
+  opts = parseArgs(Deno.args);
+} catch (e) {
+  if (e instanceof UsageError) fail(e.message, 2);
+  throw e;
+}
+if (opts.help) {
+  Deno.stdout.writeSync(
+    encoder.encode(`${USAGE}\n${helpLines().map((l) => `  ${l}`).join("\n")}\n`),
+  );
+  Deno.exit(0);
+}
+
+// Deno opens its signal-driver sockets on the first signal listener, once
+// per process: do that before counting fds, so --report-fds compares ours.
+const noop = (): void => {};
+Deno.addSignalListener("SIGUSR2", noop);
+Deno.removeSignalListener("SIGUSR2", noop);
+const fdsAtStart = countFds();
+
+// The watched file: ours (a temp file we append to) unless --watch says otherwise.
+const ownFile = opts.watch === null;
+const watchPath = opts.watch ?? Deno.makeTempFileSync({ prefix: "aioloop-demo-", suffix: ".log" });
+const inotifyFd = inotifyInit();
+try {
+  if (!Deno.statSync(watchPath).isFile) throw new Error("not a regular file");
+  inotifyAddWatch(inotifyFd, watchPath, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
+} catch (e) {
+  close(inotifyFd);
+  const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
+  fail(`cannot watch ${watchPath}: ${why}`, 1);
+}
+
+/** The watched file's new lines: what was read so far, and a partial last line. */
+const watched = { offset: Deno.statSync(watchPath).size, partial: "", lines: 0 };
+const fileDecoder = new TextDecoder();
+
+/** Prints the lines appended since the last call; a shrunk file is read again from its start. */
+function readNewLines(): void {
+  const size = Deno.statSync(watchPath).size;
+  if (size < watched.offset) {
+    say("watch", `${watchPath} was truncated to ${size} bytes`);
+    watched.offset = 0;
+    watched.partial = "";
+  }
+  if (size === watched.offset) return;
+  using f = Deno.openSync(watchPath, { read: true });
+  f.seekSync(watched.offset, Deno.SeekMode.Start);
+  const buf = new Uint8Array(size - watched.offset);
+  let got = 0;
+  while (got < buf.length) {
+    const n = f.readSync(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  watched.offset += got;
+  const text = watched.partial + fileDecoder.decode(buf.subarray(0, got), { stream: true });
+  const parts = text.split("\n");
+  watched.partial = parts.pop()!;
+  for (const l of parts) {
+    watched.lines++;
+    say("watch", `${watchPath}: ${l}`);
+  }
+}
+
+// ---- setup: the main loop ----------------------------------------------------
+
+using _loop = qemuInitMainLoop({ fdmon: opts.fdmon });
 const mainCtx = qemuGetAioContext();
 const ioCtx = iohandlerGetAioContext();
 const t0 = clockGetNs(QEMUClockType.REALTIME);
@@ -137,38 +308,23 @@ mainLoopPollAddNotifier((p: MainLoopPoll) => {
   if (p.state === MAIN_LOOP_POLL_FILL) stats.turns++;
 });
 
-// The watched file: ours (a temp file we append to) unless --watch says otherwise.
-const ownFile = opts.watch === null;
-const watchPath = opts.watch ?? Deno.makeTempFileSync({ prefix: "aioloop-demo-", suffix: ".log" });
-let watchedSize = fileSize(watchPath);
-const inotifyFd = inotifyInit();
-inotifyAddWatch(inotifyFd, watchPath, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
 const labels = new Map<number, string>([[0, "stdin"], [inotifyFd, `inotify ${watchPath}`]]);
 
-function fileSize(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return -1;
-  }
-}
-
-qemuSetFdHandler(inotifyFd, () => {
+let watching: Disposable | null = qemuSetFdHandler(inotifyFd, () => {
   let gone = false;
   for (const ev of readInotifyEvents(inotifyFd)) {
     if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF)) gone = true;
   }
-  const size = fileSize(watchPath);
-  if (gone || size < 0) {
+  try {
+    readNewLines();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    gone = true;
+  }
+  if (gone) {
     say("watch", `${watchPath} was removed or moved; no longer watching`);
-    qemuSetFdHandler(inotifyFd, null);
-  } else if (size !== watchedSize) {
-    const d = size - watchedSize;
-    say(
-      "watch",
-      `${watchPath} ${d > 0 ? "grew" : "shrank"} to ${size} bytes (${d > 0 ? "+" : ""}${d})`,
-    );
-    watchedSize = size;
+    watching?.[Symbol.dispose]();
+    watching = null;
   }
 });
 
@@ -176,32 +332,25 @@ qemuSetFdHandler(inotifyFd, () => {
 let appendTimer: QEMUTimer | null = null;
 if (ownFile && opts.appendMs > 0) {
   let n = 0;
-  const t = timerNewMs(QEMUClockType.REALTIME, () => {
+  appendTimer = timerNewMs(QEMUClockType.REALTIME, () => {
     Deno.writeTextFileSync(watchPath, `tick ${++n}\n`, { append: true });
-    t.mod(nowMs() + opts.appendMs);
   }, { name: "demo-append" });
-  t.mod(nowMs() + opts.appendMs);
-  appendTimer = t;
+  appendTimer.modPeriodic(opts.appendMs);
 }
 
-// The status line, from a main-loop timer.
+// The status line, from a periodic main-loop timer.
 let statusTimer: QEMUTimer | null = null;
 if (opts.statusMs > 0) {
-  const t = timerNewMs(QEMUClockType.REALTIME, () => {
+  statusTimer = timerNewMs(QEMUClockType.REALTIME, () => {
     const up = ((clockGetNs(QEMUClockType.REALTIME) - t0) / 1e9).toFixed(1);
     say(
       "status",
       `up ${up}s, ${stats.turns} loop turns, ${stats.bhs} BHs, ${stats.timers} timers, ` +
-        `${stats.denoTicks} Deno ticks, ${watchPath} is ${watchedSize} bytes`,
+        `${stats.denoTicks} Deno ticks, ${watchPath}: ${watched.lines} new lines, ` +
+        `${watched.offset} bytes`,
     );
-    t.mod(nowMs() + opts.statusMs);
   }, { name: "demo-status" });
-  t.mod(nowMs() + opts.statusMs);
-  statusTimer = t;
-}
-
-function nowMs(): number {
-  return clockGetNs(QEMUClockType.REALTIME) / 1e6;
+  statusTimer.modPeriodic(opts.statusMs);
 }
 
 // Deno's own loop, turning beside ours.
@@ -215,16 +364,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-// ---- the console -----------------------------------------------------------
-
-const HELP = [
-  "help          this text",
-  "info aio      handlers, BHs and fd monitor of the main and iohandler contexts",
-  "info timers   pending main-loop timers",
-  "bh            schedule a bottom half on the main context",
-  "timer <ms>    arm a main-loop timer that reports when it fires",
-  "quit          leave (so do Ctrl-C and end of input)",
-];
+// ---- the commands' bodies ------------------------------------------------------
 
 const EVENTS: [number, string][] = [[0x1, "in"], [0x4, "out"], [0x8, "err"], [0x10, "hup"]];
 
@@ -242,47 +382,41 @@ function describe(ctx: AioContext, role: string): string[] {
   return out;
 }
 
+function infoTimers(): void {
+  const now = clockGetNs(QEMUClockType.REALTIME);
+  const rows = mainLoopTlg().debugTimers().map((t) =>
+    `${t.name} in ${((t.expireNs - now) / 1e6).toFixed(1)} ms`
+  );
+  say("timers", ...(rows.length > 0 ? rows : ["none pending"]));
+}
+
+function scheduleBh(): void {
+  const at = performance.now();
+  mainCtx.bhScheduleOneshot(() => {
+    stats.bhs++;
+    say("bh", `ran ${(performance.now() - at).toFixed(3)} ms after scheduling`);
+  }, "demo-bh");
+}
+
 /** Timers armed with `timer <ms>` that have not fired yet. */
 const userTimers = new Set<QEMUTimer>();
 
-function command(line: string): void {
-  const [cmd = "", ...args] = line.trim().split(/\s+/);
-  const sub = args.join(" ");
-  if (cmd === "") return;
-  if (cmd === "help") {
-    say("help", ...HELP);
-  } else if (cmd === "info" && sub === "aio") {
-    say("aio", ...describe(mainCtx, "main"), ...describe(ioCtx, "iohandler"));
-  } else if (cmd === "info" && sub === "timers") {
-    const now = clockGetNs(QEMUClockType.REALTIME);
-    const rows = mainLoopTlg().debugTimers().map((t) =>
-      `${t.name} in ${((t.expireNs - now) / 1e6).toFixed(1)} ms`
-    );
-    say("timers", ...(rows.length > 0 ? rows : ["none pending"]));
-  } else if (cmd === "bh") {
-    const at = performance.now();
-    mainCtx.bhScheduleOneshot(() => {
-      stats.bhs++;
-      say("bh", `ran ${(performance.now() - at).toFixed(3)} ms after scheduling`);
-    }, "demo-bh");
-  } else if (cmd === "timer" && /^\d+$/.test(sub)) {
-    const ms = Number(sub);
-    const expire = clockGetNs(QEMUClockType.REALTIME) + ms * 1e6;
-    const t = timerNewMs(QEMUClockType.REALTIME, () => {
-      userTimers.delete(t);
-      stats.timers++;
-      const late = (clockGetNs(QEMUClockType.REALTIME) - expire) / 1e6;
-      say("timer", `${ms} ms timer fired (${late.toFixed(3)} ms late)`);
-    }, { name: `timer-${ms}ms` });
-    t.modNs(expire);
-    userTimers.add(t);
-    say("timer", `armed for ${ms} ms`);
-  } else if (cmd === "quit") {
-    say("quit", "bye");
-    mainLoopQuit();
-  } else {
-    say("error", `unknown command '${line.trim()}' (try 'help')`);
+function armTimer(arg: string): void {
+  if (!/^\d+$/.test(arg)) {
+    say("error", `timer needs a whole number of ms, got '${arg}'`);
+    return;
   }
+  const ms = Number(arg);
+  const t = timerNewMs(QEMUClockType.REALTIME, () => {
+    userTimers.delete(t);
+    stats.timers++;
+    const late = (clockGetNs(QEMUClockType.REALTIME) - expire) / 1e6;
+    say("timer", `${ms} ms timer fired (${late.toFixed(3)} ms late)`);
+  }, { name: `timer-${ms}ms` });
+  t.modIn(ms);
+  const expire = t.expireTimeNs;
+  userTimers.add(t);
+  say("timer", `armed for ${ms} ms`);
 }
 
 // stdin through qemu_set_fd_handler. A readable fd gives at least one byte
@@ -290,14 +424,14 @@ function command(line: string): void {
 const inBuf = new Uint8Array(4096);
 const decoder = new TextDecoder();
 let pending = "";
-let stdinOn = false;
+let stdinReg: Disposable | null = null;
 
 function onStdin(): void {
   const n = read(0, inBuf);
   if (n < 0) return; // EAGAIN: someone made stdin non-blocking; try again later
   if (n === 0) {
-    qemuSetFdHandler(0, null);
-    stdinOn = false;
+    stdinReg?.[Symbol.dispose]();
+    stdinReg = null;
     if (pending.trim() !== "") command(pending);
     say("eof", "end of input, quitting");
     mainLoopQuit();
@@ -313,10 +447,7 @@ function onStdin(): void {
   }
 }
 
-if (isOpenFd(0)) {
-  qemuSetFdHandler(0, onStdin);
-  stdinOn = true;
-}
+if (isOpenFd(0)) stdinReg = qemuSetFdHandler(0, onStdin);
 
 say(
   "demo",
@@ -325,21 +456,24 @@ say(
   "type 'help' for commands",
 );
 
-// ---- run, then tear down ---------------------------------------------------
+// ---- run, then tear down (the main loop itself goes with `using`) ----------
 
 try {
   await mainLoopRun();
 } finally {
   clearInterval(ticker);
-  if (stdinOn) qemuSetFdHandler(0, null);
-  qemuSetFdHandler(inotifyFd, null);
+  stdinReg?.[Symbol.dispose]();
+  watching?.[Symbol.dispose]();
   close(inotifyFd);
   appendTimer?.del();
   statusTimer?.del();
   for (const t of userTimers) t.del();
-  qemuCleanupMainLoop();
   if (ownFile) Deno.removeSync(watchPath);
 }
 if (interactive) Deno.stdout.writeSync(encoder.encode("\n"));
-const fdsAtExit = countFds();
-console.log(`exit: ${fdsAtExit} fds open, ${fdsAtStart} at start`);
+if (opts.reportFds) {
+  // Checked after `using` has torn the main loop down: at the module's end.
+  addEventListener("unload", () => {
+    say("exit", `${countFds()} fds open, ${fdsAtStart} at start`);
+  });
+}

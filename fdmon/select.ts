@@ -46,10 +46,13 @@ export function supportedFdMons(): FdMonName[] {
   return [...supportedCache];
 }
 
-function readEnvChoice(): string | undefined {
+function envGranted(): boolean {
   // Never prompt: a library must not stop a script to ask for env access.
-  const status = Deno.permissions.querySync({ name: "env", variable: ENV_VAR });
-  if (status.state !== "granted") return undefined;
+  return Deno.permissions.querySync({ name: "env", variable: ENV_VAR }).state === "granted";
+}
+
+function readEnvChoice(): string | undefined {
+  if (!envGranted()) return undefined;
   const value = Deno.env.get(ENV_VAR);
   return value === "" ? undefined : value;
 }
@@ -66,6 +69,10 @@ function autoFdMon(): FdMonOps {
  * is never prompted for); else `auto`. `auto` is the fastest backend that
  * works: for now `poll`, which switches a context to `epoll` once it polls
  * 64 fds or more, as QEMU does where io_uring is missing.
+ *
+ * Without `--allow-env=AIOLOOP_FDMON` (or `--allow-env`) the variable is
+ * **silently ignored**: a library must neither prompt nor print. Ask
+ * {@linkcode fdmonChoiceReason} to learn which choice was made and why.
  *
  * Counterpart: the backend choice of `aio_context_setup()`.
  *
@@ -108,4 +115,51 @@ export function resolveFdMon(choice?: FdMonName | "auto"): FdMonOps {
     throw new Deno.errors.NotSupported(`The ${name} fd monitor is not supported by this kernel`);
   }
   return ops;
+}
+
+const AUTO_WHAT = "auto (poll, moving to epoll at 64 fds)";
+
+/**
+ * Says which fd monitor a new context made with `choice` gets, and why, in
+ * one line: chosen by the caller, taken from `AIOLOOP_FDMON`, or the default
+ * because the variable is unset or **ignored for want of env permission**
+ * (the case {@linkcode resolveFdMon} cannot report, since it never prompts
+ * or prints). Nothing is probed and nothing throws: an unknown name in
+ * `AIOLOOP_FDMON` is reported as such.
+ *
+ * Counterpart: none (QEMU's backend choice is fixed at build time).
+ *
+ * Thread: any isolate.
+ *
+ * @param choice As for {@linkcode resolveFdMon}: a name, `"auto"`, or
+ * undefined to defer to `AIOLOOP_FDMON`.
+ * @returns A sentence such as `auto (poll, moving to epoll at 64 fds):
+ * AIOLOOP_FDMON ignored: no env permission (run with
+ * --allow-env=AIOLOOP_FDMON)`.
+ *
+ * @example Why a context got its fd monitor
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { fdmonChoiceReason } from "@aioloop/aioloop/fdmon";
+ * assertEquals(fdmonChoiceReason("epoll"), "epoll: chosen by the caller");
+ * // With no choice, the variable decides if it may be read:
+ * const why = fdmonChoiceReason();
+ * assertEquals(/AIOLOOP_FDMON/.test(why), true);
+ * ```
+ */
+export function fdmonChoiceReason(choice?: FdMonName | "auto"): string {
+  if (choice !== undefined) {
+    return `${choice === "auto" ? AUTO_WHAT : String(choice)}: chosen by the caller`;
+  }
+  if (!envGranted()) {
+    return `${AUTO_WHAT}: ${ENV_VAR} ignored: no env permission ` +
+      `(run with --allow-env=${ENV_VAR})`;
+  }
+  const value = Deno.env.get(ENV_VAR);
+  if (value === undefined || value === "") return `${AUTO_WHAT}: ${ENV_VAR} not set`;
+  if (value === "auto") return `${AUTO_WHAT}: from ${ENV_VAR}`;
+  if (!Object.hasOwn(BACKENDS, value)) {
+    return `${ENV_VAR}="${value}" is not an fd monitor: creating a context throws a TypeError`;
+  }
+  return `${value}: from ${ENV_VAR}`;
 }

@@ -1,0 +1,65 @@
+// AIOLOOP_FDMON and the env permission, as a user meets them: a program run
+// without --allow-env gets the default fd monitor, silently, and
+// fdmonChoiceReason() says why; with the permission the variable decides.
+import { assertEquals } from "@std/assert";
+
+const PROGRAM = `
+import { AioContext } from "${new URL("../mod.ts", import.meta.url).href}";
+import { fdmonChoiceReason } from "${new URL("../fdmon/mod.ts", import.meta.url).href}";
+using ctx = AioContext.create();
+console.log(JSON.stringify({ fdmon: ctx.fdmon, why: fdmonChoiceReason() }));
+`;
+
+async function run(flags: string[], fdmon: string): Promise<{ fdmon: string; why: string }> {
+  const dir = Deno.makeTempDirSync({ prefix: "aioloop-fdmon-env-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/main.ts`, PROGRAM);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, `${dir}/main.ts`],
+      env: { AIOLOOP_FDMON: fdmon, NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, stderr);
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("fdmon env: AIOLOOP_FDMON is ignored without env permission, and the reason says so", async () => {
+  assertEquals(await run(["--allow-ffi"], "epoll"), {
+    fdmon: "poll",
+    why: "auto (poll, moving to epoll at 64 fds): AIOLOOP_FDMON ignored: no env permission " +
+      "(run with --allow-env=AIOLOOP_FDMON)",
+  });
+});
+
+Deno.test("fdmon env: with --allow-env=AIOLOOP_FDMON the variable picks the fd monitor", async () => {
+  assertEquals(await run(["--allow-ffi", "--allow-env=AIOLOOP_FDMON"], "epoll"), {
+    fdmon: "epoll",
+    why: "epoll: from AIOLOOP_FDMON",
+  });
+});
+
+Deno.test("fdmon env: an unknown AIOLOOP_FDMON value is reported, not guessed", async () => {
+  const { fdmonChoiceReason } = await import("../fdmon/mod.ts");
+  const old = Deno.env.get("AIOLOOP_FDMON");
+  Deno.env.set("AIOLOOP_FDMON", "kqueue");
+  try {
+    assertEquals(
+      fdmonChoiceReason(),
+      'AIOLOOP_FDMON="kqueue" is not an fd monitor: creating a context throws a TypeError',
+    );
+    assertEquals(
+      fdmonChoiceReason("auto"),
+      "auto (poll, moving to epoll at 64 fds): chosen by the caller",
+    );
+  } finally {
+    if (old === undefined) Deno.env.delete("AIOLOOP_FDMON");
+    else Deno.env.set("AIOLOOP_FDMON", old);
+  }
+});
