@@ -1,4 +1,4 @@
-// The main loop (main_loop.ts, parity/qemu.md §2.7 and §5 point 10): the two
+// The main loop (main_loop.ts; docs/parity.md, "The main loop ..."): the two
 // AioContexts on the default GMainContext, qemuSetFdHandler vs a nested
 // poll(), qemuNotifyEvent and cross-thread wakes, poll notifiers, and the
 // async run beside Deno's own loop (timers, fetch, signals, clean stop, one

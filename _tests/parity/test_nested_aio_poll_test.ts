@@ -1,4 +1,4 @@
-// Parity with QEMU's tests/unit/test-nested-aio-poll.c (parity/qemu.md §1.5):
+// Parity with QEMU's tests/unit/test-nested-aio-poll.c:
 // a busy-polled handler whose io_poll_ready runs a nested blocking poll must
 // not be polled or dispatched again by that nested poll.
 //
