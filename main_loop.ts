@@ -23,6 +23,7 @@
  *
  * @example A BH, a main-loop timer and an fd handler
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop, qemuSetFdHandler,
  * } from "@aioloop/aioloop/main-loop";
@@ -41,7 +42,7 @@
  * });
  * write(w, new Uint8Array([1]));
  * while (log.length < 3) mainLoopWait(false);
- * console.log(log); // [ "bh", "fd", "timer" ]
+ * assertEquals(log, [ "bh", "fd", "timer" ]);
  * qemuSetFdHandler(r, null);
  * close(r);
  * close(w);
@@ -218,8 +219,12 @@ export interface MainLoopRunOptions {
  *
  * @example A handler
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { MainLoopSignalHandler } from "@aioloop/aioloop/main-loop";
- * const h: MainLoopSignalHandler = (sig) => console.log(`got ${sig}`);
+ * const seen: Deno.Signal[] = [];
+ * const h: MainLoopSignalHandler = (sig) => seen.push(sig);
+ * h("SIGUSR1");
+ * assertEquals(seen, ["SIGUSR1"]);
  * ```
  */
 export type MainLoopSignalHandler = (signal: Deno.Signal) => void;
@@ -291,9 +296,10 @@ function live(): LoopState {
  *
  * @example Init and cleanup
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop({ fdmon: "poll" });
- * console.log(qemuGetAioContext().fdmon); // "poll"
+ * assertEquals(qemuGetAioContext().fdmon, "poll");
  * qemuCleanupMainLoop();
  * ```
  */
@@ -417,12 +423,13 @@ export function qemuCleanupMainLoop(): void {
  *
  * @example Scheduling work on the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let ran = false;
  * qemuGetAioContext().bhScheduleOneshot(() => ran = true);
  * mainLoopWait(true);
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -445,9 +452,10 @@ export function qemuGetAioContext(): AioContext {
  *
  * @example Two distinct contexts
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { iohandlerGetAioContext, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * console.log(iohandlerGetAioContext() !== qemuGetAioContext()); // true
+ * assertEquals(iohandlerGetAioContext() !== qemuGetAioContext(), true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -468,9 +476,10 @@ export function iohandlerGetAioContext(): AioContext {
  *
  * @example Its name
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { iohandlerGetGSource, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * console.log(iohandlerGetGSource().getName()); // "io-handler"
+ * assertEquals(iohandlerGetGSource().getName(), "io-handler");
  * qemuCleanupMainLoop();
  * ```
  */
@@ -500,6 +509,7 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  *
  * @example Watching a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop, qemuSetFdHandler } from "@aioloop/aioloop/main-loop";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * qemuInitMainLoop();
@@ -508,7 +518,7 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  * qemuSetFdHandler(r, () => got += read(r, new Uint8Array(16)));
  * write(w, new Uint8Array([1, 2]));
  * mainLoopWait(false);
- * console.log(got); // 2
+ * assertEquals(got, 2);
  * qemuSetFdHandler(r, null);
  * close(r);
  * close(w);
@@ -545,6 +555,7 @@ export function qemuSetFdHandler(
  *
  * @example A notifier on the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { EventNotifier } from "@aioloop/aioloop";
  * import { eventNotifierSetHandler, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
@@ -556,7 +567,7 @@ export function qemuSetFdHandler(
  * });
  * e.set();
  * mainLoopWait(false);
- * console.log(n); // 1
+ * assertEquals(n, 1);
  * eventNotifierSetHandler(e, null);
  * qemuCleanupMainLoop();
  * ```
@@ -607,6 +618,7 @@ export function qemuNotifyEvent(): void {
  *
  * @example Polling an extra fd from a notifier
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   MAIN_LOOP_POLL_FILL, MAIN_LOOP_POLL_OK, type MainLoopPoll, mainLoopPollAddNotifier,
  *   mainLoopPollRemoveNotifier, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop,
@@ -623,7 +635,7 @@ export function qemuNotifyEvent(): void {
  * };
  * mainLoopPollAddNotifier(notifier);
  * mainLoopWait(false);
- * console.log(seen & G_IO_IN); // 1
+ * assertEquals(seen & G_IO_IN, 1);
  * mainLoopPollRemoveNotifier(notifier);
  * close(fd);
  * qemuCleanupMainLoop();
@@ -773,6 +785,7 @@ function checkNotParked(what: string): void {
  *
  * @example Draining ready work without blocking
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let n = 0;
@@ -781,7 +794,7 @@ function checkNotParked(what: string): void {
  * });
  * bh.schedule();
  * for (let i = 0; i < 3; i++) mainLoopWait(true);
- * console.log(n); // 3
+ * assertEquals(n, 3);
  * bh.delete();
  * qemuCleanupMainLoop();
  * ```
@@ -841,12 +854,13 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
  *
  * @example One parked iteration
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWaitAsync, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let ran = false;
  * setTimeout(() => qemuGetAioContext().bhScheduleOneshot(() => ran = true), 10);
  * while (!ran) await mainLoopWaitAsync();
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -962,8 +976,9 @@ export function mainLoopQuit(): void {
  *
  * @example Not running
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopIsRunning } from "@aioloop/aioloop/main-loop";
- * console.log(mainLoopIsRunning()); // false
+ * assertEquals(mainLoopIsRunning(), false);
  * ```
  */
 export function mainLoopIsRunning(): boolean {
@@ -994,12 +1009,13 @@ export function mainLoopIsRunning(): boolean {
  *
  * @example Handling SIGUSR2
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   mainLoopAddSignalHandler, mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuInitMainLoop,
  * } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * mainLoopAddSignalHandler("SIGUSR2", (sig) => {
- *   console.log(sig); // "SIGUSR2"
+ *   assertEquals(sig, "SIGUSR2");
  *   mainLoopQuit();
  * });
  * setTimeout(() => Deno.kill(Deno.pid, "SIGUSR2"), 10);

@@ -18,6 +18,7 @@
  *
  * @example A mutex serialises two coroutines
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * const log: string[] = [];
@@ -32,7 +33,7 @@
  * a.enter();
  * b.enter(); // blocks on the lock
  * a.enter(); // a unlocks and ends; b then runs up to its yield
- * console.log(log); // [ "a", "b" ]
+ * assertEquals(log, [ "a", "b" ]);
  * b.enter();
  * ```
  *
@@ -53,11 +54,12 @@ import { coInternals } from "./_coroutine_internal.ts";
  *
  * @example A plain lock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { Lockable } from "@aioloop/aioloop";
  * let held = false;
  * const flag: Lockable = { lock() { held = true; }, unlock() { held = false; } };
  * flag.lock();
- * console.log(held); // true
+ * assertEquals(held, true);
  * ```
  */
 export interface Lockable {
@@ -77,8 +79,10 @@ export interface Lockable {
  *
  * @example Null in, null out
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, makeLockable } from "@aioloop/aioloop";
- * console.log(makeLockable(null), makeLockable(new CoMutex()) !== null); // null true
+ * assertEquals(makeLockable(null), null);
+ * assertEquals(makeLockable(new CoMutex()) !== null, true);
  * ```
  */
 export function makeLockable(lock: Lockable | null | undefined): Lockable | null {
@@ -97,12 +101,13 @@ export function makeLockable(lock: Lockable | null | undefined): Lockable | null
  *
  * @example Through the wrapper
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine, lockableLock, lockableUnlock, makeLockable } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * const l = makeLockable(m)!;
  * Coroutine.create(function* () {
  *   yield* lockableLock(l);
- *   console.log(m.locked); // true
+ *   assertEquals(m.locked, true);
  *   lockableUnlock(l);
  * }).enter();
  * ```
@@ -121,10 +126,11 @@ export function* lockableLock(lock: Lockable): CoroutineFn {
  *
  * @example Plain lock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { lockableUnlock } from "@aioloop/aioloop";
  * let held = true;
  * lockableUnlock({ lock() { held = true; }, unlock() { held = false; } });
- * console.log(held); // false
+ * assertEquals(held, false);
  * ```
  */
 export function lockableUnlock(lock: Lockable): void {
@@ -148,8 +154,9 @@ function relockPlain(lock: Lockable): void {
  *
  * @example Wait at the front
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoQueueWaitFlags } from "@aioloop/aioloop";
- * console.log(CoQueueWaitFlags.WAIT_FRONT); // 1
+ * assertEquals(CoQueueWaitFlags.WAIT_FRONT, 1);
  * ```
  */
 export const CoQueueWaitFlags = {
@@ -170,6 +177,7 @@ export const CoQueueWaitFlags = {
  *
  * @example Wait and wake
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, CoQueue } from "@aioloop/aioloop";
  * const q = new CoQueue();
  * let woke = false;
@@ -177,9 +185,11 @@ export const CoQueueWaitFlags = {
  *   yield* q.wait();
  *   woke = true;
  * }).enter();
- * console.log(woke, q.empty); // false false
+ * assertEquals(woke, false);
+ * assertEquals(q.empty, false);
  * q.enterNext();
- * console.log(woke, q.empty); // true true
+ * assertEquals(woke, true);
+ * assertEquals(q.empty, true);
  * ```
  */
 export class CoQueue {
@@ -198,6 +208,7 @@ export class CoQueue {
    *
    * @example With a mutex
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex, CoQueue, Coroutine } from "@aioloop/aioloop";
    * const m = new CoMutex();
    * const q = new CoQueue();
@@ -210,7 +221,7 @@ export class CoQueue {
    * waiter.enter();
    * ready = true;
    * q.enterNext();
-   * console.log(waiter.done); // true
+   * assertEquals(waiter.done, true);
    * ```
    */
   wait(lock?: Lockable | null): CoroutineFn {
@@ -231,6 +242,7 @@ export class CoQueue {
    *
    * @example Front insertion
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue, CoQueueWaitFlags } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * const order: string[] = [];
@@ -240,7 +252,7 @@ export class CoQueue {
    *   order.push("front");
    * }).enter();
    * q.enterAll();
-   * console.log(order); // [ "front", "tail" ]
+   * assertEquals(order, [ "front", "tail" ]);
    * ```
    */
   *waitFlags(lock: Lockable | null | undefined, flags: number): CoroutineFn {
@@ -265,8 +277,9 @@ export class CoQueue {
    *
    * @example Nothing to wake
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoQueue } from "@aioloop/aioloop";
-   * console.log(new CoQueue().next()); // false
+   * assertEquals(new CoQueue().next(), false);
    * ```
    */
   next(): boolean {
@@ -285,12 +298,13 @@ export class CoQueue {
    *
    * @example Restart all
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * for (let i = 0; i < 3; i++) Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
    * q.restartAll();
-   * console.log(n); // 3
+   * assertEquals(n, 3);
    * ```
    */
   restartAll(): void {
@@ -313,11 +327,14 @@ export class CoQueue {
    *
    * @example Enter the next waiter
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
-   * console.log(q.enterNext(), n, q.enterNext()); // true 1 false
+   * assertEquals(q.enterNext(), true);
+   * assertEquals(n, 1);
+   * assertEquals(q.enterNext(), false);
    * ```
    */
   enterNext(lock?: Lockable | null): boolean {
@@ -348,12 +365,14 @@ export class CoQueue {
    *
    * @example Enter all waiters
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * for (let i = 0; i < 2; i++) Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
    * q.enterAll();
-   * console.log(n, q.empty); // 2 true
+   * assertEquals(n, 2);
+   * assertEquals(q.empty, true);
    * ```
    */
   enterAll(lock?: Lockable | null): void {
@@ -367,8 +386,9 @@ export class CoQueue {
    *
    * @example A new queue
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoQueue } from "@aioloop/aioloop";
-   * console.log(new CoQueue().empty); // true
+   * assertEquals(new CoQueue().empty, true);
    * ```
    */
   get empty(): boolean {
@@ -388,6 +408,7 @@ export class CoQueue {
  *
  * @example Lock and unlock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * Coroutine.create(function* () {
@@ -395,7 +416,7 @@ export class CoQueue {
  *   m.assertLocked();
  *   m.unlock();
  * }).enter();
- * console.log(m.locked); // false
+ * assertEquals(m.locked, false);
  * ```
  */
 export class CoMutex implements Lockable {
@@ -417,11 +438,12 @@ export class CoMutex implements Lockable {
    *
    * @example Uncontended
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex, Coroutine } from "@aioloop/aioloop";
    * const m = new CoMutex();
    * Coroutine.create(function* () {
    *   yield* m.lock();
-   *   console.log(m.locked); // true
+   *   assertEquals(m.locked, true);
    *   m.unlock();
    * }).enter();
    * ```
@@ -455,12 +477,13 @@ export class CoMutex implements Lockable {
    *
    * @example Unlock by a non-holder
    * ```ts
+   * import { assertThrows } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * try {
-   *   new CoMutex().unlock();
-   * } catch (e) {
-   *   console.log((e as Error).message); // CoMutex unlocked by a coroutine that does not hold it
-   * }
+   * assertThrows(
+   *   () => new CoMutex().unlock(),
+   *   Error,
+   *   "CoMutex unlocked by a coroutine that does not hold it",
+   * );
    * ```
    */
   unlock(): void {
@@ -487,12 +510,13 @@ export class CoMutex implements Lockable {
    *
    * @example Not locked
    * ```ts
+   * import { assertThrows } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * try {
-   *   new CoMutex().assertLocked();
-   * } catch (e) {
-   *   console.log((e as Error).message); // CoMutex is not held by the calling coroutine
-   * }
+   * assertThrows(
+   *   () => new CoMutex().assertLocked(),
+   *   Error,
+   *   "CoMutex is not held by the calling coroutine",
+   * );
    * ```
    */
   assertLocked(): void {
@@ -509,8 +533,9 @@ export class CoMutex implements Lockable {
    *
    * @example A new mutex is free
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * console.log(new CoMutex().locked); // false
+   * assertEquals(new CoMutex().locked, false);
    * ```
    */
   get locked(): boolean {
@@ -525,8 +550,9 @@ export class CoMutex implements Lockable {
    *
    * @example Free mutex
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * console.log(new CoMutex().ctx); // null
+   * assertEquals(new CoMutex().ctx, null);
    * ```
    */
   get ctx(): AioContext | null {
@@ -552,6 +578,7 @@ interface RwTicket {
  *
  * @example Two readers share it
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
  * const rw = new CoRwlock();
  * const reader = function* () {
@@ -563,10 +590,10 @@ interface RwTicket {
  * const b = Coroutine.create(reader);
  * a.enter();
  * b.enter();
- * console.log(rw.owners); // 2
+ * assertEquals(rw.owners, 2);
  * a.enter();
  * b.enter();
- * console.log(rw.owners); // 0
+ * assertEquals(rw.owners, 0);
  * ```
  */
 export class CoRwlock {
@@ -582,8 +609,9 @@ export class CoRwlock {
    *
    * @example Free
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock } from "@aioloop/aioloop";
-   * console.log(new CoRwlock().owners); // 0
+   * assertEquals(new CoRwlock().owners, 0);
    * ```
    */
   get owners(): number {
@@ -630,11 +658,12 @@ export class CoRwlock {
    *
    * @example Read lock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.rdlock();
-   *   console.log(rw.owners); // 1
+   *   assertEquals(rw.owners, 1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -668,11 +697,12 @@ export class CoRwlock {
    *
    * @example Write lock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
-   *   console.log(rw.owners); // -1
+   *   assertEquals(rw.owners, -1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -704,13 +734,14 @@ export class CoRwlock {
    *
    * @example Unlock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
    *   yield* rw.unlock();
    * }).enter();
-   * console.log(rw.owners); // 0
+   * assertEquals(rw.owners, 0);
    * ```
    */
   *unlock(): CoroutineFn {
@@ -737,12 +768,13 @@ export class CoRwlock {
    *
    * @example Downgrade
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
    *   yield* rw.downgrade();
-   *   console.log(rw.owners); // 1
+   *   assertEquals(rw.owners, 1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -769,12 +801,13 @@ export class CoRwlock {
    *
    * @example Sole reader upgrades at once
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.rdlock();
    *   yield* rw.upgrade();
-   *   console.log(rw.owners); // -1
+   *   assertEquals(rw.owners, -1);
    *   yield* rw.unlock();
    * }).enter();
    * ```

@@ -34,11 +34,12 @@ export const EFD_CLOEXEC = 0o2000000;
  *
  * @example Reading a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
  * write(w, new TextEncoder().encode("hi"));
  * const buf = new Uint8Array(8);
- * console.log(read(r, buf)); // 2
+ * assertEquals(read(r, buf), 2);
  * close(r);
  * close(w);
  * ```
@@ -68,9 +69,10 @@ export function read(fd: number, buf: Uint8Array, len: number = buf.byteLength):
  *
  * @example Writing to a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, pipe, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
- * console.log(write(w, new Uint8Array([1, 2, 3]))); // 3
+ * assertEquals(write(w, new Uint8Array([1, 2, 3])), 3);
  * close(r);
  * close(w);
  * ```
@@ -213,8 +215,9 @@ export function setNonblocking(fd: number, nonblocking: boolean): void {
  *
  * @example Checking stdin
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isOpenFd } from "@aioloop/aioloop/sys";
- * console.log(isOpenFd(-1)); // false
+ * assertEquals(isOpenFd(-1), false);
  * ```
  */
 export function isOpenFd(fd: number): boolean {
