@@ -98,7 +98,8 @@ export const QEMUClockType = {
  * function elapsed(clock: QEMUClockType, since: number): number {
  *   return clockGetNs(clock) - since;
  * }
- * assertEquals(elapsed(QEMUClockType.VIRTUAL, 0), 0);
+ * const since = clockGetNs(QEMUClockType.VIRTUAL);
+ * assertEquals(elapsed(QEMUClockType.VIRTUAL, since), 0); // the virtual clock moves only when told
  * ```
  */
 export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
