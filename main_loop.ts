@@ -107,8 +107,10 @@ export const MAIN_LOOP_POLL_ERR = 1;
  *
  * @example Reading results
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_OK, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const done = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_OK;
+ * assertEquals(done({ state: MAIN_LOOP_POLL_OK } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_OK = 2;

@@ -511,12 +511,14 @@ export class AioContext {
    *
    * @example Begin/end hooks
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, EventNotifier } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * using e = EventNotifier.create();
    * ctx.setEventNotifier(e, () => e.testAndClear(), () => false, () => {});
    * ctx.setEventNotifierPoll(e, () => {}, () => {});
    * ctx.setEventNotifier(e, null);
+   * assertEquals(ctx.info().handlers.length, 1); // only the context's own notifier
    * ```
    */
   setEventNotifierPoll(

@@ -111,8 +111,12 @@ export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
  *
  * @example Walking every clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockIsEnabled, QEMU_CLOCK_MAX, type QEMUClockType } from "@aioloop/aioloop/aio";
- * for (let c = 0; c < QEMU_CLOCK_MAX; c++) clockIsEnabled(c as QEMUClockType);
+ * const enabled: boolean[] = [];
+ * for (let c = 0; c < QEMU_CLOCK_MAX; c++) enabled.push(clockIsEnabled(c as QEMUClockType));
+ * assertEquals(enabled.length, 4);
+ * assertEquals(enabled[0], true); // REALTIME always runs
  * ```
  */
 export const QEMU_CLOCK_MAX = 4;

@@ -43,8 +43,11 @@ export const G_PRIORITY_DEFAULT = 0;
  *
  * @example An idle callback above the default idle priority
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_HIGH_IDLE, idleSourceNew } from "@aioloop/aioloop/glib";
- * idleSourceNew().setPriority(G_PRIORITY_HIGH_IDLE);
+ * const s = idleSourceNew();
+ * s.setPriority(G_PRIORITY_HIGH_IDLE);
+ * assertEquals(s.getPriority(), G_PRIORITY_HIGH_IDLE);
  * ```
  */
 export const G_PRIORITY_HIGH_IDLE = 100;
@@ -71,8 +74,11 @@ export const G_PRIORITY_DEFAULT_IDLE = 200;
  *
  * @example A low-priority source
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_LOW, idleSourceNew } from "@aioloop/aioloop/glib";
- * idleSourceNew().setPriority(G_PRIORITY_LOW);
+ * const s = idleSourceNew();
+ * s.setPriority(G_PRIORITY_LOW);
+ * assertEquals(s.getPriority(), G_PRIORITY_LOW);
  * ```
  */
 export const G_PRIORITY_LOW = 300;

@@ -80,6 +80,7 @@ export class GMainLoop {
    *
    * @example A nested run
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GMainLoop, idleSourceNew, timeoutSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const outer = new GMainLoop(ctx);
@@ -95,6 +96,7 @@ export class GMainLoop {
    * });
    * i.attach(ctx);
    * outer.run();
+   * assertEquals([inner.isRunning(), outer.isRunning()], [false, false]);
    * ctx.destroy();
    * ```
    */

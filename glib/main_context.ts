@@ -519,9 +519,11 @@ export class GMainContext {
    *
    * @example See prepare
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.dispatch(); // nothing queued
+   * assertEquals(ctx.pending(), false);
    * ctx.destroy();
    * ```
    */
@@ -548,9 +550,11 @@ export class GMainContext {
    *
    * @example Draining ready work
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * while (ctx.iteration(false));
+   * assertEquals(ctx.iteration(false), false); // nothing left to dispatch
    * ctx.destroy();
    * ```
    */
@@ -625,11 +629,12 @@ export class GMainContext {
    *
    * @example Ringing through the fd
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * import { write } from "@aioloop/aioloop/sys";
    * const ctx = new GMainContext();
    * write(ctx.wakeupFd, new Uint8Array(new BigUint64Array([1n]).buffer));
-   * ctx.iteration(true); // returns at once
+   * assertEquals(ctx.iteration(true), false); // returns at once: a wakeup, nothing dispatched
    * ctx.destroy();
    * ```
    */
@@ -878,10 +883,11 @@ export class GMainContext {
    *
    * @example Scoped context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * {
    *   using ctx = new GMainContext();
-   *   ctx.iteration(false);
+   *   assertEquals(ctx.iteration(false), false);
    * }
    * ```
    */

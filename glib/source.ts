@@ -33,9 +33,11 @@ import {
  *
  * @example A callback that runs three times
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourceFunc } from "@aioloop/aioloop/glib";
  * let n = 0;
  * const cb: GSourceFunc = () => ++n < 3;
+ * assertEquals([cb(), cb(), cb()], [true, true, false]);
  * ```
  */
 export type GSourceFunc = () => boolean;
@@ -48,8 +50,11 @@ export type GSourceFunc = () => boolean;
  *
  * @example A callback with arguments is a GSourceCallback
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourceCallback } from "@aioloop/aioloop/glib";
- * const cb: GSourceCallback = (fd: number, cond: number) => fd >= 0 && cond !== 0;
+ * const onFd = (fd: number, cond: number): boolean => fd >= 0 && cond !== 0;
+ * const cb: GSourceCallback = onFd; // any callback shape that returns a boolean
+ * assertEquals(onFd(0, 1), true);
  * ```
  */
 export type GSourceCallback = (...args: never[]) => boolean;
@@ -65,8 +70,10 @@ export type GSourceCallback = (...args: never[]) => boolean;
  *
  * @example Not ready, but poll at most 5 ms
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourcePrepareResult } from "@aioloop/aioloop/glib";
  * const r: GSourcePrepareResult = [false, 5];
+ * assertEquals(r[1], 5); // poll at most 5 ms
  * ```
  */
 export type GSourcePrepareResult = boolean | readonly [ready: boolean, timeoutMs: number];
@@ -483,13 +490,14 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example The GLib idiom: attach, then unref
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * s.setCallback(() => false);
    * s.attach(ctx);
    * s.unref(); // the context now owns it
-   * ctx.iteration(false);
+   * assertEquals(ctx.iteration(false), true); // dispatched, then destroyed by its callback
    * ctx.destroy();
    * ```
    */
@@ -508,9 +516,11 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Raising a source
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { G_PRIORITY_HIGH, idleSourceNew } from "@aioloop/aioloop/glib";
    * const s = idleSourceNew();
    * s.setPriority(G_PRIORITY_HIGH);
+   * assertEquals(s.getPriority(), G_PRIORITY_HIGH);
    * ```
    */
   setPriority(priority: number): void {

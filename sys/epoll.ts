@@ -56,9 +56,11 @@ export function epollCreate(): number {
  *
  * @example Watching an eventfd
  * ```ts
+ * import { assertThrows } from "@std/assert";
  * import { close, EPOLL_CTL_ADD, epollCreate, epollCtl, eventfd, POLLIN } from "@aioloop/aioloop/sys";
  * const ep = epollCreate(), fd = eventfd();
  * epollCtl(ep, EPOLL_CTL_ADD, fd, POLLIN, 7);
+ * assertThrows(() => epollCtl(ep, EPOLL_CTL_ADD, fd, POLLIN, 7)); // EEXIST: already added
  * close(fd);
  * close(ep);
  * ```

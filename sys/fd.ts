@@ -171,8 +171,10 @@ export function socketpair(): [number, number] {
  *
  * @example An eventfd
  * ```ts
- * import { close, eventfd } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, eventfd, isOpenFd } from "@aioloop/aioloop/sys";
  * const fd = eventfd();
+ * assertEquals(isOpenFd(fd), true);
  * close(fd);
  * ```
  */

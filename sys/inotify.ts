@@ -84,8 +84,10 @@ const decoder = new TextDecoder();
  *
  * @example Create and close
  * ```ts
- * import { close, inotifyInit } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, inotifyInit, isOpenFd } from "@aioloop/aioloop/sys";
  * const fd = inotifyInit();
+ * assertEquals(isOpenFd(fd), true);
  * close(fd);
  * ```
  */
