@@ -80,8 +80,10 @@ import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
  *
  * @example Telling the phases apart
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const filling = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_FILL;
+ * assertEquals(filling({ state: MAIN_LOOP_POLL_FILL } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_FILL = 0;
@@ -93,8 +95,10 @@ export const MAIN_LOOP_POLL_FILL = 0;
  *
  * @example Reacting to a failed poll
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_ERR, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const failed = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_ERR;
+ * assertEquals(failed({ state: MAIN_LOOP_POLL_ERR } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_ERR = 1;
@@ -141,10 +145,14 @@ export type MainLoopPollState =
  *
  * @example A notifier that caps every wait at 10 ms
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const cap = (p: MainLoopPoll): void => {
  *   if (p.state === MAIN_LOOP_POLL_FILL && p.timeout > 10) p.timeout = 10;
  * };
+ * const p = { state: MAIN_LOOP_POLL_FILL, timeout: 1000 } as MainLoopPoll;
+ * cap(p);
+ * assertEquals(p.timeout, 10);
  * ```
  */
 export interface MainLoopPoll {
@@ -167,11 +175,14 @@ export interface MainLoopPoll {
  *
  * @example A notifier counting iterations
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPollNotifier } from "@aioloop/aioloop/main-loop";
  * let turns = 0;
  * const count: MainLoopPollNotifier = (p) => {
  *   if (p.state === MAIN_LOOP_POLL_FILL) turns++;
  * };
+ * count({ state: MAIN_LOOP_POLL_FILL } as Parameters<MainLoopPollNotifier>[0]);
+ * assertEquals(turns, 1);
  * ```
  */
 export type MainLoopPollNotifier = (poll: MainLoopPoll) => void;
@@ -371,10 +382,13 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): void {
  *
  * @example Re-initializing with another fd monitor
  * ```ts
- * import { qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
+ * import { assertEquals } from "@std/assert";
+ * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop({ fdmon: "poll" });
+ * assertEquals(qemuGetAioContext().fdmon, "poll");
  * qemuCleanupMainLoop();
  * qemuInitMainLoop({ fdmon: "epoll" });
+ * assertEquals(qemuGetAioContext().fdmon, "epoll");
  * qemuCleanupMainLoop();
  * ```
  */
@@ -900,12 +914,14 @@ export async function mainLoopWaitAsync(): Promise<void> {
  *
  * @example Run until a timer quits
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * import { clockGetMs, QEMUClockType, timerNewMs } from "@aioloop/aioloop";
  * qemuInitMainLoop();
  * const t = timerNewMs(QEMUClockType.REALTIME, () => mainLoopQuit());
  * t.mod(clockGetMs(QEMUClockType.REALTIME) + 20);
  * await mainLoopRun();
+ * assertEquals(t.pending, false); // it fired and quit the loop
  * qemuCleanupMainLoop();
  * ```
  */
@@ -953,10 +969,13 @@ export async function mainLoopRun(options: MainLoopRunOptions = {}): Promise<voi
  *
  * @example Quitting from a BH
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * qemuGetAioContext().bhScheduleOneshot(() => mainLoopQuit());
+ * let ran = false;
+ * qemuGetAioContext().bhScheduleOneshot(() => (ran = true, mainLoopQuit()));
  * await mainLoopRun();
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */

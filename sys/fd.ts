@@ -99,8 +99,10 @@ export function write(fd: number, buf: Uint8Array, len: number = buf.byteLength)
  *
  * @example Closing both ends of a pipe
  * ```ts
- * import { close, pipe } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, pipe } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
+ * assertEquals([isOpenFd(r), isOpenFd(w)], [true, true]);
  * close(r);
  * close(w);
  * ```
@@ -125,8 +127,10 @@ const pairBuf = new Int32Array(2);
  *
  * @example Making a pipe
  * ```ts
- * import { close, pipe } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, pipe } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
+ * assertEquals([isOpenFd(r), isOpenFd(w)], [true, true]);
  * close(r);
  * close(w);
  * ```
@@ -146,8 +150,10 @@ export function pipe(flags: number = O_NONBLOCK | O_CLOEXEC): [number, number] {
  *
  * @example A socket pair
  * ```ts
- * import { close, socketpair } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, socketpair } from "@aioloop/aioloop/sys";
  * const [a, b] = socketpair();
+ * assertEquals([isOpenFd(a), isOpenFd(b)], [true, true]);
  * close(a);
  * close(b);
  * ```
