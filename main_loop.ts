@@ -23,6 +23,7 @@
  *
  * @example A BH, a main-loop timer and an fd handler
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop, qemuSetFdHandler,
  * } from "@aioloop/aioloop/main-loop";
@@ -41,7 +42,7 @@
  * });
  * write(w, new Uint8Array([1]));
  * while (log.length < 3) mainLoopWait(false);
- * console.log(log); // [ "bh", "fd", "timer" ]
+ * assertEquals(log, [ "bh", "fd", "timer" ]);
  * qemuSetFdHandler(r, null);
  * close(r);
  * close(w);
@@ -79,8 +80,10 @@ import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
  *
  * @example Telling the phases apart
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const filling = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_FILL;
+ * assertEquals(filling({ state: MAIN_LOOP_POLL_FILL } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_FILL = 0;
@@ -92,8 +95,10 @@ export const MAIN_LOOP_POLL_FILL = 0;
  *
  * @example Reacting to a failed poll
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_ERR, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const failed = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_ERR;
+ * assertEquals(failed({ state: MAIN_LOOP_POLL_ERR } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_ERR = 1;
@@ -106,8 +111,10 @@ export const MAIN_LOOP_POLL_ERR = 1;
  *
  * @example Reading results
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_OK, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const done = (p: MainLoopPoll): boolean => p.state === MAIN_LOOP_POLL_OK;
+ * assertEquals(done({ state: MAIN_LOOP_POLL_OK } as MainLoopPoll), true);
  * ```
  */
 export const MAIN_LOOP_POLL_OK = 2;
@@ -138,10 +145,14 @@ export type MainLoopPollState =
  *
  * @example A notifier that caps every wait at 10 ms
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPoll } from "@aioloop/aioloop/main-loop";
  * const cap = (p: MainLoopPoll): void => {
  *   if (p.state === MAIN_LOOP_POLL_FILL && p.timeout > 10) p.timeout = 10;
  * };
+ * const p = { state: MAIN_LOOP_POLL_FILL, timeout: 1000 } as MainLoopPoll;
+ * cap(p);
+ * assertEquals(p.timeout, 10);
  * ```
  */
 export interface MainLoopPoll {
@@ -164,11 +175,14 @@ export interface MainLoopPoll {
  *
  * @example A notifier counting iterations
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { MAIN_LOOP_POLL_FILL, type MainLoopPollNotifier } from "@aioloop/aioloop/main-loop";
  * let turns = 0;
  * const count: MainLoopPollNotifier = (p) => {
  *   if (p.state === MAIN_LOOP_POLL_FILL) turns++;
  * };
+ * count({ state: MAIN_LOOP_POLL_FILL } as Parameters<MainLoopPollNotifier>[0]);
+ * assertEquals(turns, 1);
  * ```
  */
 export type MainLoopPollNotifier = (poll: MainLoopPoll) => void;
@@ -218,8 +232,12 @@ export interface MainLoopRunOptions {
  *
  * @example A handler
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { MainLoopSignalHandler } from "@aioloop/aioloop/main-loop";
- * const h: MainLoopSignalHandler = (sig) => console.log(`got ${sig}`);
+ * const seen: Deno.Signal[] = [];
+ * const h: MainLoopSignalHandler = (sig) => seen.push(sig);
+ * h("SIGUSR1");
+ * assertEquals(seen, ["SIGUSR1"]);
  * ```
  */
 export type MainLoopSignalHandler = (signal: Deno.Signal) => void;
@@ -295,9 +313,10 @@ function live(): LoopState {
  *
  * @example Init and cleanup
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop({ fdmon: "poll" });
- * console.log(qemuGetAioContext().fdmon); // "poll"
+ * assertEquals(qemuGetAioContext().fdmon, "poll");
  * qemuCleanupMainLoop();
  * ```
  *
@@ -393,10 +412,13 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
  *
  * @example Re-initializing with another fd monitor
  * ```ts
- * import { qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
+ * import { assertEquals } from "@std/assert";
+ * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop({ fdmon: "poll" });
+ * assertEquals(qemuGetAioContext().fdmon, "poll");
  * qemuCleanupMainLoop();
  * qemuInitMainLoop({ fdmon: "epoll" });
+ * assertEquals(qemuGetAioContext().fdmon, "epoll");
  * qemuCleanupMainLoop();
  * ```
  */
@@ -447,12 +469,13 @@ export function qemuCleanupMainLoop(): void {
  *
  * @example Scheduling work on the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let ran = false;
  * qemuGetAioContext().bhScheduleOneshot(() => ran = true);
  * mainLoopWait(true);
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -475,9 +498,10 @@ export function qemuGetAioContext(): AioContext {
  *
  * @example Two distinct contexts
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { iohandlerGetAioContext, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * console.log(iohandlerGetAioContext() !== qemuGetAioContext()); // true
+ * assertEquals(iohandlerGetAioContext() !== qemuGetAioContext(), true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -498,9 +522,10 @@ export function iohandlerGetAioContext(): AioContext {
  *
  * @example Its name
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { iohandlerGetGSource, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * console.log(iohandlerGetGSource().getName()); // "io-handler"
+ * assertEquals(iohandlerGetGSource().getName(), "io-handler");
  * qemuCleanupMainLoop();
  * ```
  */
@@ -533,6 +558,7 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  *
  * @example Watching a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop, qemuSetFdHandler } from "@aioloop/aioloop/main-loop";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * qemuInitMainLoop();
@@ -541,7 +567,7 @@ export function iohandlerGetGSource(): GSource<GSourceFunc> {
  * qemuSetFdHandler(r, () => got += read(r, new Uint8Array(16)));
  * write(w, new Uint8Array([1, 2]));
  * mainLoopWait(false);
- * console.log(got); // 2
+ * assertEquals(got, 2);
  * qemuSetFdHandler(r, null);
  * close(r);
  * close(w);
@@ -597,6 +623,7 @@ export function qemuSetFdHandler(
  *
  * @example A notifier on the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { EventNotifier } from "@aioloop/aioloop";
  * import { eventNotifierSetHandler, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
@@ -608,7 +635,7 @@ export function qemuSetFdHandler(
  * });
  * e.set();
  * mainLoopWait(false);
- * console.log(n); // 1
+ * assertEquals(n, 1);
  * eventNotifierSetHandler(e, null);
  * qemuCleanupMainLoop();
  * ```
@@ -659,6 +686,7 @@ export function qemuNotifyEvent(): void {
  *
  * @example Polling an extra fd from a notifier
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   MAIN_LOOP_POLL_FILL, MAIN_LOOP_POLL_OK, type MainLoopPoll, mainLoopPollAddNotifier,
  *   mainLoopPollRemoveNotifier, mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop,
@@ -675,7 +703,7 @@ export function qemuNotifyEvent(): void {
  * };
  * mainLoopPollAddNotifier(notifier);
  * mainLoopWait(false);
- * console.log(seen & G_IO_IN); // 1
+ * assertEquals(seen & G_IO_IN, 1);
  * mainLoopPollRemoveNotifier(notifier);
  * close(fd);
  * qemuCleanupMainLoop();
@@ -825,6 +853,7 @@ function checkNotParked(what: string): void {
  *
  * @example Draining ready work without blocking
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWait, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let n = 0;
@@ -833,7 +862,7 @@ function checkNotParked(what: string): void {
  * });
  * bh.schedule();
  * for (let i = 0; i < 3; i++) mainLoopWait(true);
- * console.log(n); // 3
+ * assertEquals(n, 3);
  * bh.delete();
  * qemuCleanupMainLoop();
  * ```
@@ -893,12 +922,13 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
  *
  * @example One parked iteration
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopWaitAsync, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let ran = false;
  * setTimeout(() => qemuGetAioContext().bhScheduleOneshot(() => ran = true), 10);
  * while (!ran) await mainLoopWaitAsync();
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -936,12 +966,14 @@ export async function mainLoopWaitAsync(): Promise<void> {
  *
  * @example Run until a timer quits
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * import { clockGetMs, QEMUClockType, timerNewMs } from "@aioloop/aioloop";
  * qemuInitMainLoop();
  * const t = timerNewMs(QEMUClockType.REALTIME, () => mainLoopQuit());
  * t.mod(clockGetMs(QEMUClockType.REALTIME) + 20);
  * await mainLoopRun();
+ * assertEquals(t.pending, false); // it fired and quit the loop
  * qemuCleanupMainLoop();
  * ```
  */
@@ -989,10 +1021,13 @@ export async function mainLoopRun(options: MainLoopRunOptions = {}): Promise<voi
  *
  * @example Quitting from a BH
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
- * qemuGetAioContext().bhScheduleOneshot(() => mainLoopQuit());
+ * let ran = false;
+ * qemuGetAioContext().bhScheduleOneshot(() => (ran = true, mainLoopQuit()));
  * await mainLoopRun();
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  */
@@ -1014,8 +1049,9 @@ export function mainLoopQuit(): void {
  *
  * @example Not running
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopIsRunning } from "@aioloop/aioloop/main-loop";
- * console.log(mainLoopIsRunning()); // false
+ * assertEquals(mainLoopIsRunning(), false);
  * ```
  */
 export function mainLoopIsRunning(): boolean {
@@ -1046,12 +1082,13 @@ export function mainLoopIsRunning(): boolean {
  *
  * @example Handling SIGUSR2
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   mainLoopAddSignalHandler, mainLoopQuit, mainLoopRun, qemuCleanupMainLoop, qemuInitMainLoop,
  * } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * mainLoopAddSignalHandler("SIGUSR2", (sig) => {
- *   console.log(sig); // "SIGUSR2"
+ *   assertEquals(sig, "SIGUSR2");
  *   mainLoopQuit();
  * });
  * setTimeout(() => Deno.kill(Deno.pid, "SIGUSR2"), 10);

@@ -17,6 +17,7 @@
  *
  * @example React to a pipe, a bottom half and a timer in one loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, clockGetNs, QEMUClockType, SCALE_MS } from "@aioloop/aioloop";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  *
@@ -29,7 +30,7 @@
  * t.mod(clockGetNs(QEMUClockType.REALTIME) / 1e6 + 2);
  * write(w, new Uint8Array([1]));
  * while (events.length < 3) ctx.poll(true);
- * console.log(events); // [ "bh", "fd", "timer" ]
+ * assertEquals(events, [ "bh", "fd", "timer" ]);
  * ctx.setFdHandler(r, null);
  * close(r);
  * close(w);

@@ -1,5 +1,5 @@
-// The AioContext as a GSource (aio/aio_gsource.ts, parity/qemu.md §2.6 and
-// §5 point 10): the prepare / check / dispatch contract on a private
+// The AioContext as a GSource (aio/aio_gsource.ts; docs/parity.md, "The main
+// loop and the GSource contract"): the prepare / check / dispatch contract on a private
 // GMainContext, the poll set kept in step with the fd handlers, the
 // notify_me bit 0 handshake, and the lifetimes of source and context.
 import {

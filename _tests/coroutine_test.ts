@@ -40,6 +40,7 @@ import {
   QEMUClockType,
 } from "../aio/timer.ts";
 import { assertNoFdLeak } from "./_fd_leak.ts";
+import { withContext } from "./_harness.ts";
 
 // ---------------------------------------------------------------------------
 // Context-free
@@ -618,8 +619,7 @@ Deno.test("promise adapters: coAwait without a context resumes from the callback
 // ---------------------------------------------------------------------------
 
 Deno.test("aioCoSchedule: FIFO order, not synchronous, one progress", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     const order: number[] = [];
     const cos = [1, 2, 3, 4].map((i) =>
       Coroutine.create(function* () {
@@ -638,8 +638,7 @@ Deno.test("aioCoSchedule: FIFO order, not synchronous, one progress", async () =
 });
 
 Deno.test("aioCoSchedule: double schedule throws; enter of a scheduled coroutine throws", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     let n = 0;
     const co = Coroutine.create(function* () {
       n++;
@@ -658,8 +657,7 @@ Deno.test("aioCoSchedule: double schedule throws; enter of a scheduled coroutine
 });
 
 Deno.test("aioCoSchedule: a throwing coroutine leaves the rest scheduled for the next poll", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     const order: string[] = [];
     aioCoSchedule(
       ctx,
@@ -723,8 +721,7 @@ Deno.test("aioCoWake: a coroutine of another context is scheduled there", async 
 });
 
 Deno.test("aioCoEnter: same context outside a coroutine enters at once", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     let ran = false;
     withCurrentAioContext(ctx, () =>
       aioCoEnter(
@@ -796,8 +793,7 @@ Deno.test("aioCoRescheduleSelf: moves through a BH in the old context", async ()
 });
 
 Deno.test("coSleepNs on the VIRTUAL clock wakes only when virtual time passes", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     clockSetVirtualNs(0);
     clockEnable(QEMUClockType.VIRTUAL, true);
     try {
@@ -825,8 +821,7 @@ Deno.test("coSleepNs on the VIRTUAL clock wakes only when virtual time passes", 
 });
 
 Deno.test("coSleepNsWakeable: woken early, the timer is gone", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     const w = new CoSleepTicket();
     const co = Coroutine.create(function* () {
       yield* coSleepNsWakeable(w, QEMUClockType.REALTIME, 3_600_000_000_000);
@@ -843,8 +838,7 @@ Deno.test("coSleepNsWakeable: woken early, the timer is gone", async () => {
 });
 
 Deno.test("coSleepNs: realtime sleep never wakes early", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     const ns = 2_000_000;
     let t0 = 0, t1 = 0;
     const co = Coroutine.create(function* () {
@@ -877,8 +871,7 @@ Deno.test("coSleepNs: needs a current context and an integer time", () => {
 });
 
 Deno.test("aioWaitWhile: polls the current context until the condition clears", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     let n = 0;
     const bh = ctx.bhNew(() => {
       if (++n < 3) bh.schedule();
@@ -970,8 +963,7 @@ Deno.test("aioWaitBhOneshot: runs the callback in the context and waits for it",
 });
 
 Deno.test("coAwait: resumed through a BH in the coroutine's context", async () => {
-  await assertNoFdLeak(async () => {
-    using ctx = AioContext.create();
+  await withContext(async (ctx) => {
     const { promise, resolve } = Promise.withResolvers<string>();
     let got = "";
     const co = Coroutine.create(function* () {
@@ -991,8 +983,7 @@ Deno.test("coAwait: resumed through a BH in the coroutine's context", async () =
 });
 
 Deno.test("qemuAioCoroutineEnter records the context given", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     let seen: AioContext | null = null;
     const co = Coroutine.create(function* () {
       yield;
@@ -1007,8 +998,7 @@ Deno.test("qemuAioCoroutineEnter records the context given", async () => {
 });
 
 Deno.test("AioContext.poll() refuses to run inside a coroutine", async () => {
-  await assertNoFdLeak(() => {
-    using ctx = AioContext.create();
+  await withContext((ctx) => {
     let msg = "";
     Coroutine.create(function* () {
       try {

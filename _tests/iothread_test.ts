@@ -1,7 +1,7 @@
 // deno-lint-ignore-file require-yield -- a coroutine body need not yield, as in QEMU
-// IOThreads (iothread.c and the test helper tests/unit/iothread.c, parity
-// §1.6, §2.10) and the named remote requests they are driven by, including
-// the Worker form of /aio/coroutine/worker-thread-co-enter (parity §1.7).
+// IOThreads (iothread.c and the test helper tests/unit/iothread.c) and the
+// named remote requests they are driven by, including the Worker form of
+// /aio/coroutine/worker-thread-co-enter (docs/parity.md).
 import {
   assert,
   assertEquals,

@@ -1,4 +1,4 @@
-// The main loop (main_loop.ts, parity/qemu.md §2.7 and §5 point 10): the two
+// The main loop (main_loop.ts; docs/parity.md, "The main loop ..."): the two
 // AioContexts on the default GMainContext, qemuSetFdHandler vs a nested
 // poll(), qemuNotifyEvent and cross-thread wakes, poll notifiers, and the
 // async run beside Deno's own loop (timers, fetch, signals, clean stop, one
@@ -40,69 +40,31 @@ import { getCurrentAioContext } from "../aio/current.ts";
 import { getMainAioContext } from "../aio/_main_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import type { QEMUBH } from "../aio/bh.ts";
-import { clockGetNs, QEMUClockType, type QEMUTimer, timerNewNs } from "../aio/timer.ts";
+import { clockGetNs, QEMUClockType, timerNewNs } from "../aio/timer.ts";
 import { GMainContext } from "../glib/main_context.ts";
 import { G_IO_IN } from "../glib/constants.ts";
 import { idleAdd } from "../glib/idle_source.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
-import type { FdMonName } from "../fdmon/mod.ts";
 import { close, eventfd, pipe, read, write } from "../sys/fd.ts";
 import { getrlimit, RLIMIT_NOFILE } from "../sys/rlimit.ts";
 import { SysError } from "../sys/errno.ts";
-import { assertNoFdLeak, openFdCount, supportedFdMons } from "./_fd_leak.ts";
+import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
+import {
+  fdCountSettles,
+  settleDenoFds,
+  testOnEachFdMon,
+  watchdog,
+  withMainLoop,
+} from "./_harness.ts";
 
 const ONE = new Uint8Array([1]);
 const buf = new Uint8Array(64);
 
-// Deno opens its signal-driver sockets on the first signal listener of the
-// process and keeps them, and the runtime of a terminated Worker (an eventfd
-// and an epoll fd) lingers until the next one replaces it: get both in place
-// now, so fd counts compare our fds only.
-{
-  const noop = (): void => {};
-  Deno.addSignalListener("SIGUSR2", noop);
-  Deno.removeSignalListener("SIGUSR2", noop);
-  const url = URL.createObjectURL(
-    new Blob(["self.onmessage = () => self.postMessage(0);"], { type: "application/javascript" }),
-  );
-  const w = new Worker(url, { type: "module" });
-  await new Promise((r) => {
-    w.onmessage = r;
-    w.postMessage(0);
-  });
-  w.terminate();
-  URL.revokeObjectURL(url);
-}
-
-/** Runs fn between qemuInitMainLoop and qemuCleanupMainLoop, checking fds. */
-async function withMainLoop(
-  fn: () => unknown | Promise<unknown>,
-  fdmon: FdMonName | "auto" = "auto",
-): Promise<void> {
-  await assertNoFdLeak(async () => {
-    qemuInitMainLoop({ fdmon });
-    try {
-      await fn();
-    } finally {
-      if (mainLoopIsRunning()) mainLoopQuit();
-      qemuCleanupMainLoop();
-    }
-  });
-}
-
-/**
- * A main-loop timer that fails the wait it guards instead of letting a lost
- * wake-up hang the test: `fired` tells whether the wait had to be rescued.
- */
-function watchdog(ms = 10_000): { fired: boolean; timer: QEMUTimer } {
-  const w = { fired: false, timer: null as unknown as QEMUTimer };
-  w.timer = timerNewNs(QEMUClockType.REALTIME, () => w.fired = true, { name: "watchdog" });
-  w.timer.modNs(clockGetNs(QEMUClockType.REALTIME) + ms * 1e6);
-  return w;
-}
+await settleDenoFds();
 
 /** A Worker (from a Blob URL) that sleeps, then schedules a shared BH of ours. */
-function ringFromWorker(bh: QEMUBH, delayMs: number): Promise<void> {
+async function ringFromWorker(bh: QEMUBH, delayMs: number): Promise<void> {
+  const fdsBefore = openFdCount();
   const handleUrl = new URL("../aio/handle.ts", import.meta.url).href;
   const code = `import { RemoteAioContext } from "${handleUrl}";
 self.onmessage = (e) => {
@@ -119,7 +81,8 @@ self.onmessage = (e) => {
     resolve();
   };
   w.postMessage({ bh: bh.remote(), delayMs });
-  return promise;
+  await promise;
+  await fdCountSettles(fdsBefore);
 }
 
 // ---------------------------------------------------------------------------
@@ -155,8 +118,9 @@ Deno.test("qemuInitMainLoop makes the main and iohandler contexts; cleanup close
 // The iohandler context vs a nested poll() of the main context
 // ---------------------------------------------------------------------------
 
-for (const fdmon of supportedFdMons()) {
-  Deno.test(`qemuSetFdHandler runs from mainLoopWait, never from a nested poll() [${fdmon}]`, async () => {
+testOnEachFdMon(
+  "qemuSetFdHandler runs from mainLoopWait, never from a nested poll()",
+  async (fdmon) => {
     await withMainLoop(() => {
       const main = qemuGetAioContext();
       const [r, w] = pipe();
@@ -204,15 +168,16 @@ for (const fdmon of supportedFdMons()) {
         close(w);
       }
     }, fdmon);
-  });
-}
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Waking a blocked mainLoopWait
 // ---------------------------------------------------------------------------
 
-for (const fdmon of supportedFdMons()) {
-  Deno.test(`a blocked mainLoopWait(false) wakes for qemuNotifyEvent, a Worker, a timer [${fdmon}]`, async () => {
+testOnEachFdMon(
+  "a blocked mainLoopWait(false) wakes for qemuNotifyEvent, a Worker, a timer",
+  async (fdmon) => {
     await withMainLoop(async () => {
       const wd = watchdog();
       // Nothing to do: a non-blocking wait returns.
@@ -244,8 +209,8 @@ for (const fdmon of supportedFdMons()) {
       assertFalse(wd.fired);
       wd.timer.del();
     }, fdmon);
-  });
-}
+  },
+);
 
 // ---------------------------------------------------------------------------
 // MainLoopPoll notifiers
@@ -343,8 +308,9 @@ Deno.test("a failed poll reaches the notifiers as MAIN_LOOP_POLL_ERR, then throw
 // The async run beside Deno's loop
 // ---------------------------------------------------------------------------
 
-for (const fdmon of supportedFdMons()) {
-  Deno.test(`mainLoopRun interleaves with Deno timers and fetch, busy or idle [${fdmon}]`, async () => {
+testOnEachFdMon(
+  "mainLoopRun interleaves with Deno timers and fetch, busy or idle",
+  async (fdmon) => {
     await withMainLoop(async () => {
       const client = Deno.createHttpClient({});
       const server = Deno.serve(
@@ -416,8 +382,8 @@ for (const fdmon of supportedFdMons()) {
         await new Promise((r) => setTimeout(r, 10));
       }
     }, fdmon);
-  });
-}
+  },
+);
 
 Deno.test("work from Deno callbacks cuts the parked wait short (BH, timers, handler, notify, GLib)", async () => {
   await withMainLoop(async () => {
@@ -585,6 +551,4 @@ Deno.test("a signal sent while the async run is active is handled inside the loo
     assertStrictEquals(other, 1);
     // Cleanup removes the rest (h2).
   });
-  const fds = openFdCount();
-  assertStrictEquals(openFdCount(), fds);
 });

@@ -1,6 +1,5 @@
 // The cross-thread part of an AioContext lives in one SharedArrayBuffer so
-// that a Worker given the handle can ring the context (DESIGN.md, "The
-// threading model"). Int32 slots; Atomics ops are sequentially consistent,
+// that a Worker given the handle can ring the context (docs/threading.md). Int32 slots; Atomics ops are sequentially consistent,
 // which gives the full barriers the notify handshake needs.
 
 /** notify_me: bit 0 = GSource prepare..check, counter in steps of 2 = aio_poll. */

@@ -114,6 +114,7 @@ const NO_REGISTRATION: Disposable = Object.freeze({ [Symbol.dispose](): void {} 
  *
  * @example A bottom half and a timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, QEMUClockType, SCALE_MS } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * const log: string[] = [];
@@ -121,7 +122,7 @@ const NO_REGISTRATION: Disposable = Object.freeze({ [Symbol.dispose](): void {} 
  * const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_MS, () => log.push("timer"));
  * t.mod(0); // already expired: runs in the next poll
  * while (log.length < 2) ctx.poll(true);
- * console.log(log); // [ "bh", "timer" ]
+ * assertEquals(log, [ "bh", "timer" ]);
  * ```
  */
 export class AioContext {
@@ -232,9 +233,10 @@ export class AioContext {
    *
    * @example Choosing the fd monitor
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create({ fdmon: "epoll" });
-   * console.log(ctx.fdmon); // "epoll"
+   * assertEquals(ctx.fdmon, "epoll");
    * ```
    */
   static create(options: AioContextOptions = {}): AioContext {
@@ -310,9 +312,10 @@ export class AioContext {
    *
    * @example A non-blocking poll with nothing to do
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
-   * console.log(ctx.poll(false)); // false
+   * assertEquals(ctx.poll(false), false);
    * ```
    */
   poll(blocking: boolean): boolean {
@@ -338,10 +341,11 @@ export class AioContext {
    *
    * @example A kick
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * ctx.notify();
-   * console.log(ctx.poll(true)); // false: woken, but nothing ran
+   * assertEquals(ctx.poll(true), false); // woken, but nothing ran
    * ```
    */
   notify(): void {
@@ -360,10 +364,11 @@ export class AioContext {
    *
    * @example A named BH
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * const bh = ctx.bhNew(() => {}, { name: "flush" });
-   * console.log(bh.name); // "flush"
+   * assertEquals(bh.name, "flush");
    * bh.delete();
    * ```
    */
@@ -394,12 +399,13 @@ export class AioContext {
    *
    * @example One shot
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let ran = false;
    * ctx.bhScheduleOneshot(() => ran = true);
    * ctx.poll(false);
-   * console.log(ran); // true
+   * assertEquals(ran, true);
    * ```
    */
   bhScheduleOneshot(cb: () => void, name?: string): void {
@@ -434,10 +440,11 @@ export class AioContext {
    *
    * @example A handle survives structuredClone
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * const h = structuredClone(ctx.handle());
-   * console.log(new RemoteAioContext(h).id === ctx.id); // true
+   * assertEquals(new RemoteAioContext(h).id === ctx.id, true);
    * ```
    */
   handle(): AioContextHandle {
@@ -470,6 +477,7 @@ export class AioContext {
    *
    * @example Reading a pipe
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
    * using ctx = AioContext.create();
@@ -479,7 +487,7 @@ export class AioContext {
    * ctx.setFdHandler(r, { read: () => got += read(r, buf) });
    * write(w, new Uint8Array([1, 2, 3]));
    * ctx.poll(true);
-   * console.log(got); // 3
+   * assertEquals(got, 3);
    * ctx.setFdHandler(r, null);
    * close(r);
    * close(w);
@@ -562,6 +570,7 @@ export class AioContext {
    *
    * @example Waiting for a notifier
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, EventNotifier } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * using e = EventNotifier.create();
@@ -569,7 +578,7 @@ export class AioContext {
    * ctx.setEventNotifier(e, () => { e.testAndClear(); n++; });
    * e.set();
    * ctx.poll(true);
-   * console.log(n); // 1
+   * assertEquals(n, 1);
    * ctx.setEventNotifier(e, null);
    * ```
    */
@@ -625,12 +634,14 @@ export class AioContext {
    *
    * @example Begin/end hooks
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, EventNotifier } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * using e = EventNotifier.create();
    * ctx.setEventNotifier(e, () => e.testAndClear(), () => false, () => {});
    * ctx.setEventNotifierPoll(e, () => {}, () => {});
    * ctx.setEventNotifier(e, null);
+   * assertEquals(ctx.info().handlers.length, 1); // only the context's own notifier
    * ```
    */
   setEventNotifierPoll(
@@ -660,13 +671,14 @@ export class AioContext {
    *
    * @example A 1 ms timer
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, clockGetNs, QEMUClockType, SCALE_MS } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let fired = false;
    * const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_MS, () => fired = true);
    * t.mod(clockGetNs(QEMUClockType.REALTIME) / 1e6 + 1);
    * while (!fired) ctx.poll(true);
-   * console.log(fired); // true
+   * assertEquals(fired, true);
    * ```
    */
   timerNew(
@@ -692,10 +704,11 @@ export class AioContext {
    *
    * @example Poll up to 32 µs
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * ctx.setPollParams({ maxNs: 32768 });
-   * console.log(ctx.pollParams.maxNs); // 32768
+   * assertEquals(ctx.pollParams.maxNs, 32768);
    * ```
    */
   setPollParams(params: PollParams): void {
@@ -748,6 +761,7 @@ export class AioContext {
    *
    * @example Servicing a context from a GLib main context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * using ctx = AioContext.create();
@@ -755,7 +769,8 @@ export class AioContext {
    * ctx.getGSource().attach(gctx);
    * let ran = false;
    * ctx.bhScheduleOneshot(() => ran = true);
-   * console.log(gctx.iteration(false), ran); // true true
+   * assertEquals(gctx.iteration(false), true);
+   * assertEquals(ran, true);
    * gctx.destroy();
    * ```
    */
@@ -774,9 +789,10 @@ export class AioContext {
    *
    * @example Inspecting a fresh context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create({ fdmon: "poll" });
-   * console.log(ctx.info().handlers.length); // 1: its own notifier
+   * assertEquals(ctx.info().handlers.length, 1); // its own notifier
    * ```
    */
   info(): AioContextInfo {
@@ -804,10 +820,11 @@ export class AioContext {
    *
    * @example Explicit destroy
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * const ctx = AioContext.create();
    * ctx.destroy();
-   * console.log(ctx.destroyed); // true
+   * assertEquals(ctx.destroyed, true);
    * ```
    */
   destroy(): void {

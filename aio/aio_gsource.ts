@@ -120,6 +120,7 @@ export interface GSourceOwner {
  *
  * @example Running a context from a GMainContext
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { GMainContext } from "@aioloop/aioloop/glib";
  * using ctx = AioContext.create();
@@ -127,7 +128,8 @@ export interface GSourceOwner {
  * ctx.getGSource().attach(gctx); // AioContext.prototype.getGSource calls aioGetGSource
  * let ran = false;
  * ctx.bhScheduleOneshot(() => ran = true);
- * console.log(gctx.iteration(false), ran); // true true
+ * assertEquals(gctx.iteration(false), true);
+ * assertEquals(ran, true);
  * gctx.destroy();
  * ```
  */

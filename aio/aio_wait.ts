@@ -11,12 +11,13 @@
  *
  * @example Wait for a bottom half of another context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { aioWaitBhOneshot } from "@aioloop/aioloop";
  * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * let ran = false;
  * aioWaitBhOneshot(qemuGetAioContext(), () => ran = true);
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * qemuCleanupMainLoop();
  * ```
  *
@@ -52,11 +53,12 @@ function dummyBh(): void {
  *
  * @example Wait until a bottom half ran
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, aioWaitWhile, withCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * let done = false;
  * ctx.bhScheduleOneshot(() => done = true);
- * console.log(withCurrentAioContext(ctx, () => aioWaitWhile(ctx, () => !done))); // true
+ * assertEquals(withCurrentAioContext(ctx, () => aioWaitWhile(ctx, () => !done)), true);
  * ```
  */
 export function aioWaitWhile(ctx: AioContext | null, cond: () => boolean): boolean {
@@ -123,13 +125,14 @@ export function aioWaitKick(): void {
  *
  * @example Run a callback in the main context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { aioWaitBhOneshot } from "@aioloop/aioloop";
  * import { qemuCleanupMainLoop, qemuGetAioContext, qemuInitMainLoop } from "@aioloop/aioloop/main-loop";
  * qemuInitMainLoop();
  * const order: string[] = [];
  * aioWaitBhOneshot(qemuGetAioContext(), () => order.push("cb"));
  * order.push("after");
- * console.log(order); // [ "cb", "after" ]
+ * assertEquals(order, [ "cb", "after" ]);
  * qemuCleanupMainLoop();
  * ```
  */

@@ -45,12 +45,15 @@ export interface BhOptions {
  *
  * @example Schedule, then poll
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * let n = 0;
  * const bh = ctx.bhNew(() => n++);
  * bh.schedule();
- * console.log(n, ctx.poll(true), n); // 0 true 1
+ * assertEquals(n, 0);
+ * assertEquals(ctx.poll(true), true);
+ * assertEquals(n, 1);
  * bh.delete();
  * ```
  */
@@ -89,6 +92,7 @@ export class QEMUBH {
    *
    * @example Scheduling twice runs once
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let n = 0;
@@ -96,7 +100,7 @@ export class QEMUBH {
    * bh.schedule();
    * bh.schedule();
    * ctx.poll(false);
-   * console.log(n); // 1
+   * assertEquals(n, 1);
    * bh.delete();
    * ```
    */
@@ -113,12 +117,14 @@ export class QEMUBH {
    *
    * @example An idle BH
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let n = 0;
    * const bh = ctx.bhNew(() => n++);
    * bh.scheduleIdle();
-   * console.log(ctx.poll(false), n); // false 1
+   * assertEquals(ctx.poll(false), false);
+   * assertEquals(n, 1);
    * bh.delete();
    * ```
    */
@@ -134,13 +140,15 @@ export class QEMUBH {
    *
    * @example Cancel before the poll
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let n = 0;
    * const bh = ctx.bhNew(() => n++);
    * bh.schedule();
    * bh.cancel();
-   * console.log(ctx.poll(false), n); // false 0
+   * assertEquals(ctx.poll(false), false);
+   * assertEquals(n, 0);
    * bh.delete();
    * ```
    */
@@ -157,12 +165,13 @@ export class QEMUBH {
    *
    * @example Delete from the callback
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * const bh = ctx.bhNew(() => bh.delete());
    * bh.schedule();
    * ctx.poll(true);
-   * console.log(bh.deleted); // true
+   * assertEquals(bh.deleted, true);
    * ```
    */
   delete(): void {
@@ -181,10 +190,11 @@ export class QEMUBH {
    *
    * @example A shared BH
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * const bh = ctx.bhNew(() => {}, { shared: true });
-   * console.log(typeof bh.remote().slot); // "number"
+   * assertEquals(typeof bh.remote().slot, "number");
    * bh.delete();
    * ```
    */

@@ -12,6 +12,7 @@
  *
  * @example Await a promise inside a coroutine
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, coAwait, Coroutine, withCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * let got = 0;
@@ -21,7 +22,7 @@
  * withCurrentAioContext(ctx, () => co.enter());
  * await Promise.resolve(); // let the promise callback schedule the coroutine
  * while (!co.done) withCurrentAioContext(ctx, () => ctx.poll(false));
- * console.log(got); // 42
+ * assertEquals(got, 42);
  * ```
  *
  * @module
@@ -47,12 +48,13 @@ import { aioCoSchedule } from "./co_schedule.ts";
  *
  * @example Await the end
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, coroutineToPromise } from "@aioloop/aioloop";
  * const co = Coroutine.create(function* () {});
  * const p = coroutineToPromise(co);
  * co.enter();
  * await p;
- * console.log(co.done); // true
+ * assertEquals(co.done, true);
  * ```
  */
 export function coroutineToPromise(co: Coroutine): Promise<void> {
@@ -80,6 +82,7 @@ export function coroutineToPromise(co: Coroutine): Promise<void> {
  *
  * @example No context: resumed from the promise callback
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { coAwait, Coroutine } from "@aioloop/aioloop";
  * let msg = "";
  * const co = Coroutine.create(function* () {
@@ -91,7 +94,7 @@ export function coroutineToPromise(co: Coroutine): Promise<void> {
  * });
  * co.enter();
  * await co.promise;
- * console.log(msg); // boom
+ * assertEquals(msg, "boom");
  * ```
  */
 export function* coAwait<T>(value: T | PromiseLike<T>): CoroutineFn<Awaited<T>> {

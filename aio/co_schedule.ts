@@ -18,6 +18,7 @@
  *
  * @example Schedule a coroutine into a context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, aioCoSchedule, Coroutine } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * let ran = false;
@@ -25,9 +26,11 @@
  *   ran = true;
  * });
  * aioCoSchedule(ctx, co);
- * console.log(ran, co.scheduled); // false aio_co_schedule
+ * assertEquals(ran, false);
+ * assertEquals(co.scheduled, "aio_co_schedule");
  * ctx.poll(true);
- * console.log(ran, co.scheduled); // true null
+ * assertEquals(ran, true);
+ * assertEquals(co.scheduled, null);
  * ```
  *
  * @module
@@ -120,6 +123,7 @@ function coScheduleBh(ctx: AioContext, st: CoScheduleState): void {
  *
  * @example FIFO order
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, aioCoSchedule, Coroutine } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * const order: number[] = [];
@@ -127,7 +131,7 @@ function coScheduleBh(ctx: AioContext, st: CoScheduleState): void {
  *   aioCoSchedule(ctx, Coroutine.create(function* () { order.push(i); }));
  * }
  * ctx.poll(true);
- * console.log(order); // [ 1, 2, 3 ]
+ * assertEquals(order, [ 1, 2, 3 ]);
  * ```
  */
 export function aioCoSchedule(ctx: AioContext, co: Coroutine): void {
@@ -162,6 +166,7 @@ export function aioCoSchedule(ctx: AioContext, co: Coroutine): void {
  *
  * @example Queued behind the running coroutine
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { aioCoEnter, Coroutine } from "@aioloop/aioloop";
  * const log: string[] = [];
  * const b = Coroutine.create(function* () { log.push("b"); });
@@ -170,7 +175,7 @@ export function aioCoSchedule(ctx: AioContext, co: Coroutine): void {
  *   log.push("a");
  * });
  * a.enter();
- * console.log(log); // [ "a", "b" ]
+ * assertEquals(log, [ "a", "b" ]);
  * ```
  */
 export function aioCoEnter(ctx: AioContext | null, co: Coroutine): void {
@@ -204,6 +209,7 @@ export function aioCoEnter(ctx: AioContext | null, co: Coroutine): void {
  *
  * @example Waking a parked coroutine
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { aioCoWake, Coroutine } from "@aioloop/aioloop";
  * let n = 0;
  * const co = Coroutine.create(function* () {
@@ -213,7 +219,7 @@ export function aioCoEnter(ctx: AioContext | null, co: Coroutine): void {
  * });
  * co.enter();
  * aioCoWake(co); // no context anywhere: entered directly
- * console.log(n); // 2
+ * assertEquals(n, 2);
  * ```
  */
 export function aioCoWake(co: Coroutine): void {
@@ -237,6 +243,7 @@ export function aioCoWake(co: Coroutine): void {
  *
  * @example Hop from one context to another
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, aioCoRescheduleSelf, Coroutine, getCurrentAioContext, withCurrentAioContext } from "@aioloop/aioloop";
  * using a = AioContext.create();
  * using b = AioContext.create();
@@ -249,7 +256,8 @@ export function aioCoWake(co: Coroutine): void {
  * withCurrentAioContext(a, () => co.enter());
  * withCurrentAioContext(a, () => a.poll(false)); // a's BH schedules co into b
  * b.poll(false); // b enters co
- * console.log(seen[0] === a.name, seen[1] === b.name); // true true
+ * assertEquals(seen[0] === a.name, true);
+ * assertEquals(seen[1] === b.name, true);
  * ```
  */
 export function* aioCoRescheduleSelf(newCtx: AioContext): CoroutineFn {

@@ -7,6 +7,7 @@
  *
  * @example Sleep 1 ms on the realtime clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine, coSleepNs, QEMUClockType, withCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * const co = Coroutine.create(function* () {
@@ -16,7 +17,7 @@
  *   co.enter();
  *   while (!co.done) ctx.poll(true);
  * });
- * console.log(co.done); // true
+ * assertEquals(co.done, true);
  * ```
  *
  * @module
@@ -43,15 +44,17 @@ let getToWake: (t: CoSleepTicket) => Coroutine | null;
  *
  * @example Wake a coroutine sleeping with no timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, coSleep, CoSleepTicket } from "@aioloop/aioloop";
  * const w = new CoSleepTicket();
  * const co = Coroutine.create(function* () {
  *   yield* coSleep(w);
  * });
  * co.enter();
- * console.log(co.scheduled, w.sleeping); // qemu_co_sleep_ns true
+ * assertEquals(co.scheduled, "qemu_co_sleep_ns");
+ * assertEquals(w.sleeping, true);
  * w.wake();
- * console.log(co.done); // true
+ * assertEquals(co.done, true);
  * ```
  */
 export class CoSleepTicket {
@@ -71,8 +74,9 @@ export class CoSleepTicket {
    *
    * @example A fresh ticket
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoSleepTicket } from "@aioloop/aioloop";
-   * console.log(new CoSleepTicket().sleeping); // false
+   * assertEquals(new CoSleepTicket().sleeping, false);
    * ```
    */
   get sleeping(): boolean {
@@ -117,6 +121,7 @@ export class CoSleepTicket {
  *
  * @example Sleep until woken
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, coSleep, CoSleepTicket } from "@aioloop/aioloop";
  * const w = new CoSleepTicket();
  * let woke = false;
@@ -125,7 +130,7 @@ export class CoSleepTicket {
  *   woke = true;
  * }).enter();
  * w.wake();
- * console.log(woke); // true
+ * assertEquals(woke, true);
  * ```
  */
 export function coSleep(ticket: CoSleepTicket): CoroutineFn {
@@ -162,6 +167,7 @@ function* coSleepCo(owner: Coroutine | null, ticket: CoSleepTicket): CoroutineFn
  *
  * @example Cut a sleep short
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine, CoSleepTicket, coSleepNsWakeable, QEMUClockType, withCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * const w = new CoSleepTicket();
@@ -172,7 +178,7 @@ function* coSleepCo(owner: Coroutine | null, ticket: CoSleepTicket): CoroutineFn
  *   co.enter();
  *   w.wake();
  * });
- * console.log(co.done); // true
+ * assertEquals(co.done, true);
  * ```
  */
 export function coSleepNsWakeable(
@@ -221,6 +227,7 @@ function* coSleepNsWakeableCo(
  *
  * @example Virtual time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, clockAdvanceVirtualNs, clockEnable, Coroutine, coSleepNs, QEMUClockType, withCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * clockEnable(QEMUClockType.VIRTUAL, true);
@@ -232,7 +239,7 @@ function* coSleepNsWakeableCo(
  *   clockAdvanceVirtualNs(1000);
  *   ctx.poll(false);
  * });
- * console.log(co.done); // true
+ * assertEquals(co.done, true);
  * clockEnable(QEMUClockType.VIRTUAL, false);
  * ```
  */

@@ -56,6 +56,7 @@
  *
  * @example A coroutine that takes a lock and yields
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine, type CoroutineFn } from "@aioloop/aioloop";
  *
  * const log: string[] = [];
@@ -73,7 +74,7 @@
  * b.enter(); // b queues on the lock and yields
  * a.enter(); // a unlocks and ends; then b runs until its own yield
  * b.enter();
- * console.log(log.join(", ")); // a in, a out, b in, b out
+ * assertEquals(log, ["a in", "a out", "b in", "b out"]);
  * ```
  *
  * @module
@@ -93,6 +94,7 @@ import { coroutineHooks } from "./_internal.ts";
  *
  * @example A coroutine function returning a value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, type CoroutineFn } from "@aioloop/aioloop";
  * function* twice(x: number): CoroutineFn<number> {
  *   yield;
@@ -104,7 +106,7 @@ import { coroutineHooks } from "./_internal.ts";
  * });
  * co.enter();
  * co.enter();
- * console.log(out); // 42
+ * assertEquals(out, 42);
  * ```
  */
 export type CoroutineFn<R = void> = Generator<void, R, unknown>;
@@ -119,13 +121,14 @@ export type CoroutineFn<R = void> = Generator<void, R, unknown>;
  *
  * @example A body
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, type CoroutineEntry } from "@aioloop/aioloop";
  * const body: CoroutineEntry<{ n: number }> = function* (s) {
  *   s.n++;
  * };
  * const s = { n: 0 };
  * Coroutine.create(body, s).enter();
- * console.log(s.n); // 1
+ * assertEquals(s.n, 1);
  * ```
  */
 export type CoroutineEntry<A> = (arg: A) => CoroutineFn<unknown>;
@@ -173,6 +176,7 @@ function misuseMessage(what: string): string {
  *
  * @example Yield and re-enter
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine } from "@aioloop/aioloop";
  * const steps: number[] = [];
  * const co = Coroutine.create(function* () {
@@ -182,7 +186,8 @@ function misuseMessage(what: string): string {
  * });
  * co.enter();
  * co.enter();
- * console.log(steps, co.done); // [ 1, 2 ] true
+ * assertEquals(steps, [ 1, 2 ]);
+ * assertEquals(co.done, true);
  * ```
  */
 export class Coroutine {
@@ -262,14 +267,17 @@ export class Coroutine {
    *
    * @example Create and enter
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * let done = false;
    * const co = Coroutine.create(function* () {
    *   done = true;
    * });
-   * console.log(done, co.entered); // false false
+   * assertEquals(done, false);
+   * assertEquals(co.entered, false);
    * co.enter();
-   * console.log(done, co.done); // true true
+   * assertEquals(done, true);
+   * assertEquals(co.done, true);
    * ```
    */
   static create(entry: CoroutineEntry<undefined>): Coroutine;
@@ -285,12 +293,13 @@ export class Coroutine {
    *
    * @example With an argument
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * const box = { n: 0 };
    * Coroutine.create(function* (b: { n: number }) {
    *   b.n = 1;
    * }, box).enter();
-   * console.log(box.n); // 1
+   * assertEquals(box.n, 1);
    * ```
    */
   static create<A>(entry: CoroutineEntry<A>, arg: A): Coroutine;
@@ -311,6 +320,7 @@ export class Coroutine {
    *
    * @example Inside and outside
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * const outside = Coroutine.self();
    * let inside: Coroutine | null = null;
@@ -318,7 +328,8 @@ export class Coroutine {
    *   inside = Coroutine.self();
    * });
    * co.enter();
-   * console.log(inside === co, outside === Coroutine.self()); // true true
+   * assertEquals(inside === co, true);
+   * assertEquals(outside === Coroutine.self(), true);
    * ```
    */
   static self(): Coroutine {
@@ -333,6 +344,7 @@ export class Coroutine {
    *
    * @example A yielded coroutine is not entered
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * let seen = false;
    * const co = Coroutine.create(function* () {
@@ -340,7 +352,8 @@ export class Coroutine {
    *   yield;
    * });
    * co.enter();
-   * console.log(seen, co.entered); // true false
+   * assertEquals(seen, true);
+   * assertEquals(co.entered, false);
    * ```
    */
   get entered(): boolean {
@@ -355,10 +368,11 @@ export class Coroutine {
    *
    * @example After the body returns
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * const co = Coroutine.create(function* () {});
    * co.enter();
-   * console.log(co.done); // true
+   * assertEquals(co.done, true);
    * ```
    */
   get done(): boolean {
@@ -373,10 +387,11 @@ export class Coroutine {
    *
    * @example No context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * const co = Coroutine.create(function* () {});
    * co.enter();
-   * console.log(co.ctx); // null
+   * assertEquals(co.ctx, null);
    * ```
    */
   get ctx(): AioContext | null {
@@ -391,8 +406,9 @@ export class Coroutine {
    *
    * @example Not scheduled
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
-   * console.log(Coroutine.create(function* () {}).scheduled); // null
+   * assertEquals(Coroutine.create(function* () {}).scheduled, null);
    * ```
    */
   get scheduled(): string | null {
@@ -407,6 +423,7 @@ export class Coroutine {
    *
    * @example Counting a held mutex
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex, Coroutine } from "@aioloop/aioloop";
    * const m = new CoMutex();
    * let held = -1;
@@ -415,7 +432,7 @@ export class Coroutine {
    *   held = Coroutine.self().locksHeld;
    *   m.unlock();
    * }).enter();
-   * console.log(held); // 1
+   * assertEquals(held, 1);
    * ```
    */
   get locksHeld(): number {
@@ -431,6 +448,7 @@ export class Coroutine {
    *
    * @example Awaiting termination
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * const co = Coroutine.create(function* () {
    *   yield;
@@ -439,7 +457,7 @@ export class Coroutine {
    * const p = co.promise;
    * co.enter();
    * await p;
-   * console.log(co.done); // true
+   * assertEquals(co.done, true);
    * ```
    */
   get promise(): Promise<void> {
@@ -470,6 +488,7 @@ export class Coroutine {
    *
    * @example Enter twice
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * let n = 0;
    * const co = Coroutine.create(function* () {
@@ -479,7 +498,7 @@ export class Coroutine {
    * });
    * co.enter();
    * co.enter();
-   * console.log(n); // 2
+   * assertEquals(n, 2);
    * ```
    */
   enter(): void {
@@ -495,6 +514,7 @@ export class Coroutine {
    *
    * @example A running coroutine is left alone
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine } from "@aioloop/aioloop";
    * let n = 0;
    * const co = Coroutine.create(function* () {
@@ -502,7 +522,7 @@ export class Coroutine {
    *   Coroutine.self().enterIfInactive(); // no-op: already entered
    * });
    * co.enterIfInactive();
-   * console.log(n); // 1
+   * assertEquals(n, 1);
    * ```
    */
   enterIfInactive(): void {
@@ -644,10 +664,12 @@ export class Coroutine {
  *
  * @example Entering with no context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, qemuAioCoroutineEnter } from "@aioloop/aioloop";
  * const co = Coroutine.create(function* () {});
  * qemuAioCoroutineEnter(null, co);
- * console.log(co.done, co.ctx); // true null
+ * assertEquals(co.done, true);
+ * assertEquals(co.ctx, null);
  * ```
  */
 export function qemuAioCoroutineEnter(ctx: AioContext | null, co: Coroutine): void {
@@ -665,12 +687,14 @@ export function qemuAioCoroutineEnter(ctx: AioContext | null, co: Coroutine): vo
  *
  * @example Inside and outside
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, inCoroutine } from "@aioloop/aioloop";
  * let inside = false;
  * Coroutine.create(function* () {
  *   inside = inCoroutine();
  * }).enter();
- * console.log(inCoroutine(), inside); // false true
+ * assertEquals(inCoroutine(), false);
+ * assertEquals(inside, true);
  * ```
  */
 export function inCoroutine(): boolean {
@@ -694,6 +718,7 @@ coroutineHooks.inCoroutine = inCoroutine;
  *
  * @example Yielding from a helper
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, coroutineYield } from "@aioloop/aioloop";
  * let n = 0;
  * const co = Coroutine.create(function* () {
@@ -702,9 +727,9 @@ coroutineHooks.inCoroutine = inCoroutine;
  *   n++;
  * });
  * co.enter();
- * console.log(n); // 1
+ * assertEquals(n, 1);
  * co.enter();
- * console.log(n); // 2
+ * assertEquals(n, 2);
  * ```
  */
 export function coroutineYield(): CoroutineFn {

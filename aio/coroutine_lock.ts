@@ -18,6 +18,7 @@
  *
  * @example A mutex serialises two coroutines
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * const log: string[] = [];
@@ -32,7 +33,7 @@
  * a.enter();
  * b.enter(); // blocks on the lock
  * a.enter(); // a unlocks and ends; b then runs up to its yield
- * console.log(log); // [ "a", "b" ]
+ * assertEquals(log, [ "a", "b" ]);
  * b.enter();
  * ```
  *
@@ -53,11 +54,12 @@ import { coInternals } from "./_coroutine_internal.ts";
  *
  * @example A plain lock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { Lockable } from "@aioloop/aioloop";
  * let held = false;
  * const flag: Lockable = { lock() { held = true; }, unlock() { held = false; } };
  * flag.lock();
- * console.log(held); // true
+ * assertEquals(held, true);
  * ```
  */
 export interface Lockable {
@@ -77,8 +79,10 @@ export interface Lockable {
  *
  * @example Null in, null out
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, makeLockable } from "@aioloop/aioloop";
- * console.log(makeLockable(null), makeLockable(new CoMutex()) !== null); // null true
+ * assertEquals(makeLockable(null), null);
+ * assertEquals(makeLockable(new CoMutex()) !== null, true);
  * ```
  */
 export function makeLockable(lock: Lockable | null | undefined): Lockable | null {
@@ -97,12 +101,13 @@ export function makeLockable(lock: Lockable | null | undefined): Lockable | null
  *
  * @example Through the wrapper
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine, lockableLock, lockableUnlock, makeLockable } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * const l = makeLockable(m)!;
  * Coroutine.create(function* () {
  *   yield* lockableLock(l);
- *   console.log(m.locked); // true
+ *   assertEquals(m.locked, true);
  *   lockableUnlock(l);
  * }).enter();
  * ```
@@ -126,10 +131,11 @@ function* lockableLockCo(owner: Coroutine | null, lock: Lockable): CoroutineFn {
  *
  * @example Plain lock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { lockableUnlock } from "@aioloop/aioloop";
  * let held = true;
  * lockableUnlock({ lock() { held = true; }, unlock() { held = false; } });
- * console.log(held); // false
+ * assertEquals(held, false);
  * ```
  */
 export function lockableUnlock(lock: Lockable): void {
@@ -153,8 +159,9 @@ function relockPlain(lock: Lockable): void {
  *
  * @example Wait at the front
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoQueueWaitFlags } from "@aioloop/aioloop";
- * console.log(CoQueueWaitFlags.WAIT_FRONT); // 1
+ * assertEquals(CoQueueWaitFlags.WAIT_FRONT, 1);
  * ```
  */
 export const CoQueueWaitFlags = {
@@ -175,6 +182,7 @@ export const CoQueueWaitFlags = {
  *
  * @example Wait and wake
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine, CoQueue } from "@aioloop/aioloop";
  * const q = new CoQueue();
  * let woke = false;
@@ -182,9 +190,11 @@ export const CoQueueWaitFlags = {
  *   yield* q.wait();
  *   woke = true;
  * }).enter();
- * console.log(woke, q.empty); // false false
+ * assertEquals(woke, false);
+ * assertEquals(q.empty, false);
  * q.enterNext();
- * console.log(woke, q.empty); // true true
+ * assertEquals(woke, true);
+ * assertEquals(q.empty, true);
  * ```
  */
 export class CoQueue {
@@ -203,6 +213,7 @@ export class CoQueue {
    *
    * @example With a mutex
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex, CoQueue, Coroutine } from "@aioloop/aioloop";
    * const m = new CoMutex();
    * const q = new CoQueue();
@@ -215,7 +226,7 @@ export class CoQueue {
    * waiter.enter();
    * ready = true;
    * q.enterNext();
-   * console.log(waiter.done); // true
+   * assertEquals(waiter.done, true);
    * ```
    */
   wait(lock?: Lockable | null): CoroutineFn {
@@ -240,6 +251,7 @@ export class CoQueue {
    *
    * @example Front insertion
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue, CoQueueWaitFlags } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * const order: string[] = [];
@@ -249,7 +261,7 @@ export class CoQueue {
    *   order.push("front");
    * }).enter();
    * q.enterAll();
-   * console.log(order); // [ "front", "tail" ]
+   * assertEquals(order, [ "front", "tail" ]);
    * ```
    */
   waitFlags(lock: Lockable | null | undefined, flags: number): CoroutineFn {
@@ -283,8 +295,9 @@ export class CoQueue {
    *
    * @example Nothing to wake
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoQueue } from "@aioloop/aioloop";
-   * console.log(new CoQueue().next()); // false
+   * assertEquals(new CoQueue().next(), false);
    * ```
    */
   next(): boolean {
@@ -303,12 +316,13 @@ export class CoQueue {
    *
    * @example Restart all
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * for (let i = 0; i < 3; i++) Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
    * q.restartAll();
-   * console.log(n); // 3
+   * assertEquals(n, 3);
    * ```
    */
   restartAll(): void {
@@ -331,11 +345,14 @@ export class CoQueue {
    *
    * @example Enter the next waiter
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
-   * console.log(q.enterNext(), n, q.enterNext()); // true 1 false
+   * assertEquals(q.enterNext(), true);
+   * assertEquals(n, 1);
+   * assertEquals(q.enterNext(), false);
    * ```
    */
   enterNext(lock?: Lockable | null): boolean {
@@ -366,12 +383,14 @@ export class CoQueue {
    *
    * @example Enter all waiters
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { Coroutine, CoQueue } from "@aioloop/aioloop";
    * const q = new CoQueue();
    * let n = 0;
    * for (let i = 0; i < 2; i++) Coroutine.create(function* () { yield* q.wait(); n++; }).enter();
    * q.enterAll();
-   * console.log(n, q.empty); // 2 true
+   * assertEquals(n, 2);
+   * assertEquals(q.empty, true);
    * ```
    */
   enterAll(lock?: Lockable | null): void {
@@ -385,8 +404,9 @@ export class CoQueue {
    *
    * @example A new queue
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoQueue } from "@aioloop/aioloop";
-   * console.log(new CoQueue().empty); // true
+   * assertEquals(new CoQueue().empty, true);
    * ```
    */
   get empty(): boolean {
@@ -406,6 +426,7 @@ export class CoQueue {
  *
  * @example Lock and unlock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoMutex, Coroutine } from "@aioloop/aioloop";
  * const m = new CoMutex();
  * Coroutine.create(function* () {
@@ -413,7 +434,7 @@ export class CoQueue {
  *   m.assertLocked();
  *   m.unlock();
  * }).enter();
- * console.log(m.locked); // false
+ * assertEquals(m.locked, false);
  * ```
  */
 export class CoMutex implements Lockable {
@@ -439,11 +460,12 @@ export class CoMutex implements Lockable {
    *
    * @example Uncontended
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex, Coroutine } from "@aioloop/aioloop";
    * const m = new CoMutex();
    * Coroutine.create(function* () {
    *   yield* m.lock();
-   *   console.log(m.locked); // true
+   *   assertEquals(m.locked, true);
    *   m.unlock();
    * }).enter();
    * ```
@@ -484,12 +506,13 @@ export class CoMutex implements Lockable {
    *
    * @example Unlock by a non-holder
    * ```ts
+   * import { assertThrows } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * try {
-   *   new CoMutex().unlock();
-   * } catch (e) {
-   *   console.log((e as Error).message); // CoMutex unlocked by a coroutine that does not hold it
-   * }
+   * assertThrows(
+   *   () => new CoMutex().unlock(),
+   *   Error,
+   *   "CoMutex unlocked by a coroutine that does not hold it",
+   * );
    * ```
    */
   unlock(): void {
@@ -518,12 +541,13 @@ export class CoMutex implements Lockable {
    *
    * @example Not locked
    * ```ts
+   * import { assertThrows } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * try {
-   *   new CoMutex().assertLocked();
-   * } catch (e) {
-   *   console.log((e as Error).message); // CoMutex is not held by the calling coroutine
-   * }
+   * assertThrows(
+   *   () => new CoMutex().assertLocked(),
+   *   Error,
+   *   "CoMutex is not held by the calling coroutine",
+   * );
    * ```
    */
   assertLocked(): void {
@@ -540,8 +564,9 @@ export class CoMutex implements Lockable {
    *
    * @example A new mutex is free
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * console.log(new CoMutex().locked); // false
+   * assertEquals(new CoMutex().locked, false);
    * ```
    */
   get locked(): boolean {
@@ -556,8 +581,9 @@ export class CoMutex implements Lockable {
    *
    * @example Free mutex
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoMutex } from "@aioloop/aioloop";
-   * console.log(new CoMutex().ctx); // null
+   * assertEquals(new CoMutex().ctx, null);
    * ```
    */
   get ctx(): AioContext | null {
@@ -583,6 +609,7 @@ interface RwTicket {
  *
  * @example Two readers share it
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
  * const rw = new CoRwlock();
  * const reader = function* () {
@@ -594,10 +621,10 @@ interface RwTicket {
  * const b = Coroutine.create(reader);
  * a.enter();
  * b.enter();
- * console.log(rw.owners); // 2
+ * assertEquals(rw.owners, 2);
  * a.enter();
  * b.enter();
- * console.log(rw.owners); // 0
+ * assertEquals(rw.owners, 0);
  * ```
  */
 export class CoRwlock {
@@ -613,8 +640,9 @@ export class CoRwlock {
    *
    * @example Free
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock } from "@aioloop/aioloop";
-   * console.log(new CoRwlock().owners); // 0
+   * assertEquals(new CoRwlock().owners, 0);
    * ```
    */
   get owners(): number {
@@ -661,11 +689,12 @@ export class CoRwlock {
    *
    * @example Read lock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.rdlock();
-   *   console.log(rw.owners); // 1
+   *   assertEquals(rw.owners, 1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -704,11 +733,12 @@ export class CoRwlock {
    *
    * @example Write lock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
-   *   console.log(rw.owners); // -1
+   *   assertEquals(rw.owners, -1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -745,13 +775,14 @@ export class CoRwlock {
    *
    * @example Unlock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
    *   yield* rw.unlock();
    * }).enter();
-   * console.log(rw.owners); // 0
+   * assertEquals(rw.owners, 0);
    * ```
    */
   unlock(): CoroutineFn {
@@ -783,12 +814,13 @@ export class CoRwlock {
    *
    * @example Downgrade
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.wrlock();
    *   yield* rw.downgrade();
-   *   console.log(rw.owners); // 1
+   *   assertEquals(rw.owners, 1);
    *   yield* rw.unlock();
    * }).enter();
    * ```
@@ -820,12 +852,13 @@ export class CoRwlock {
    *
    * @example Sole reader upgrades at once
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CoRwlock, Coroutine } from "@aioloop/aioloop";
    * const rw = new CoRwlock();
    * Coroutine.create(function* () {
    *   yield* rw.rdlock();
    *   yield* rw.upgrade();
-   *   console.log(rw.owners); // -1
+   *   assertEquals(rw.owners, -1);
    *   yield* rw.unlock();
    * }).enter();
    * ```

@@ -22,8 +22,9 @@ let bqlHeld = true;
  *
  * @example Outside any loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getCurrentAioContext } from "@aioloop/aioloop";
- * console.log(getCurrentAioContext()); // null
+ * assertEquals(getCurrentAioContext(), null);
  * ```
  */
 export function getCurrentAioContext(): AioContext | null {
@@ -41,10 +42,11 @@ export function getCurrentAioContext(): AioContext | null {
  *
  * @example Make a context current
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, getCurrentAioContext, setCurrentAioContext } from "@aioloop/aioloop";
  * using ctx = AioContext.create();
  * setCurrentAioContext(ctx);
- * console.log(getCurrentAioContext() === ctx); // true
+ * assertEquals(getCurrentAioContext() === ctx, true);
  * setCurrentAioContext(null);
  * ```
  */
@@ -67,8 +69,9 @@ export function setCurrentAioContext(ctx: AioContext | null): void {
  *
  * @example Emulating a worker thread
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getCurrentAioContext, withCurrentAioContext } from "@aioloop/aioloop";
- * console.log(withCurrentAioContext(null, () => getCurrentAioContext())); // null
+ * assertEquals(withCurrentAioContext(null, () => getCurrentAioContext()), null);
  * ```
  */
 export function withCurrentAioContext<T>(ctx: AioContext | null, fn: () => T): T {

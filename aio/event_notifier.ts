@@ -45,12 +45,13 @@ export interface EventNotifierOptions {
  *
  * @example Set, poll, clear
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { EventNotifier } from "@aioloop/aioloop/aio";
  * using n = EventNotifier.create();
  * n.set();
  * n.set();
- * console.log(n.testAndClear()); // true
- * console.log(n.testAndClear()); // false
+ * assertEquals(n.testAndClear(), true);
+ * assertEquals(n.testAndClear(), false);
  * ```
  */
 export class EventNotifier {
@@ -79,9 +80,10 @@ export class EventNotifier {
    *
    * @example An active notifier
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * using n = EventNotifier.create(true);
-   * console.log(n.testAndClear()); // true
+   * assertEquals(n.testAndClear(), true);
    * ```
    */
   static create(active = false, options: EventNotifierOptions = {}): EventNotifier {
@@ -120,10 +122,11 @@ export class EventNotifier {
    *
    * @example Wrapping an eventfd
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * import { eventfd } from "@aioloop/aioloop/sys";
    * using n = EventNotifier.fromFd(eventfd(1));
-   * console.log(n.testAndClear()); // true
+   * assertEquals(n.testAndClear(), true);
    * ```
    */
   static fromFd(fd: number): EventNotifier {
@@ -145,12 +148,13 @@ export class EventNotifier {
    *
    * @example Polling the read side
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * import { POLLIN, PollFdArray, pollNs } from "@aioloop/aioloop/sys";
    * using n = EventNotifier.create(true);
    * const fds = new PollFdArray();
    * fds.push(n.fd, POLLIN);
-   * console.log(pollNs(fds, 0)); // 1
+   * assertEquals(pollNs(fds, 0), 1);
    * ```
    */
   get fd(): number {
@@ -170,11 +174,12 @@ export class EventNotifier {
    *
    * @example Ringing by hand
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * import { write } from "@aioloop/aioloop/sys";
    * using n = EventNotifier.create();
    * write(n.wfd, new Uint8Array(new BigUint64Array([1n]).buffer));
-   * console.log(n.testAndClear()); // true
+   * assertEquals(n.testAndClear(), true);
    * ```
    */
   get wfd(): number {
@@ -192,10 +197,11 @@ export class EventNotifier {
    *
    * @example Closing
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * const n = EventNotifier.create();
    * n.close();
-   * console.log(n.closed); // true
+   * assertEquals(n.closed, true);
    * ```
    */
   get closed(): boolean {
@@ -217,11 +223,13 @@ export class EventNotifier {
    *
    * @example Setting twice, clearing once
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * using n = EventNotifier.create();
    * n.set();
    * n.set();
-   * console.log(n.testAndClear(), n.testAndClear()); // true false
+   * assertEquals(n.testAndClear(), true);
+   * assertEquals(n.testAndClear(), false);
    * ```
    */
   set(): void {
@@ -244,9 +252,10 @@ export class EventNotifier {
    *
    * @example Clearing an active notifier
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * using n = EventNotifier.create(true);
-   * console.log(n.testAndClear()); // true
+   * assertEquals(n.testAndClear(), true);
    * ```
    */
   testAndClear(): boolean {
@@ -279,11 +288,12 @@ export class EventNotifier {
    *
    * @example Closing twice
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { EventNotifier } from "@aioloop/aioloop/aio";
    * const n = EventNotifier.create();
    * n.close();
    * n.close();
-   * console.log(n.fd); // -1
+   * assertEquals(n.fd, -1);
    * ```
    */
   close(): void {

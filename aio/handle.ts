@@ -100,10 +100,11 @@ export class RemoteAioContext {
    *
    * @example Notify
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * new RemoteAioContext(ctx.handle()).notify();
-   * console.log(ctx.poll(true)); // false: woken, nothing ran
+   * assertEquals(ctx.poll(true), false); // woken, nothing ran
    * ```
    */
   notify(): void {
@@ -120,13 +121,14 @@ export class RemoteAioContext {
    *
    * @example Schedule through the handle
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, RemoteAioContext } from "@aioloop/aioloop";
    * using ctx = AioContext.create();
    * let n = 0;
    * const bh = ctx.bhNew(() => n++, { shared: true });
    * RemoteAioContext.scheduleBh(bh.remote());
    * ctx.poll(true);
-   * console.log(n); // 1
+   * assertEquals(n, 1);
    * bh.delete();
    * ```
    */

@@ -5,11 +5,13 @@
  *
  * @example One poll runs a bottom half
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop/aio";
  * using ctx = AioContext.create();
  * let n = 0;
  * ctx.bhScheduleOneshot(() => n++);
- * console.log(ctx.poll(true), n); // true 1
+ * assertEquals(ctx.poll(true), true);
+ * assertEquals(n, 1);
  * ```
  *
  * @module

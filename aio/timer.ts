@@ -17,6 +17,7 @@
  *
  * @example A virtual-clock timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   clockAdvanceVirtualNs,
  *   clockEnable,
@@ -33,7 +34,7 @@
  * t.mod(5); // 5 ms of virtual time from 0
  * clockAdvanceVirtualNs(5 * SCALE_MS);
  * group.runTimers();
- * console.log(fired); // 1
+ * assertEquals(fired, 1);
  * clockEnable(QEMUClockType.VIRTUAL, false);
  * group.destroy();
  * ```
@@ -68,9 +69,10 @@ import {
  *
  * @example Reading two clocks
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(clockGetNs(QEMUClockType.REALTIME) > 0); // true
- * console.log(clockGetNs(QEMUClockType.VIRTUAL) >= 0); // true
+ * assertEquals(clockGetNs(QEMUClockType.REALTIME) > 0, true);
+ * assertEquals(clockGetNs(QEMUClockType.VIRTUAL) >= 0, true);
  * ```
  */
 export const QEMUClockType = {
@@ -91,11 +93,13 @@ export const QEMUClockType = {
  *
  * @example Typing a clock parameter
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
  * function elapsed(clock: QEMUClockType, since: number): number {
  *   return clockGetNs(clock) - since;
  * }
- * console.log(elapsed(QEMUClockType.VIRTUAL, 0)); // 0
+ * const since = clockGetNs(QEMUClockType.VIRTUAL);
+ * assertEquals(elapsed(QEMUClockType.VIRTUAL, since), 0); // the virtual clock moves only when told
  * ```
  */
 export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
@@ -107,8 +111,12 @@ export type QEMUClockType = typeof QEMUClockType[keyof typeof QEMUClockType];
  *
  * @example Walking every clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockIsEnabled, QEMU_CLOCK_MAX, type QEMUClockType } from "@aioloop/aioloop/aio";
- * for (let c = 0; c < QEMU_CLOCK_MAX; c++) clockIsEnabled(c as QEMUClockType);
+ * const enabled: boolean[] = [];
+ * for (let c = 0; c < QEMU_CLOCK_MAX; c++) enabled.push(clockIsEnabled(c as QEMUClockType));
+ * assertEquals(enabled.length, 4);
+ * assertEquals(enabled[0], true); // REALTIME always runs
  * ```
  */
 export const QEMU_CLOCK_MAX = 4;
@@ -120,9 +128,10 @@ export const QEMU_CLOCK_MAX = 4;
  *
  * @example A ns timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, SCALE_NS, timerNew } from "@aioloop/aioloop/aio";
  * const t = timerNew(QEMUClockType.REALTIME, SCALE_NS, () => {});
- * console.log(t.scale === SCALE_NS); // true
+ * assertEquals(t.scale === SCALE_NS, true);
  * ```
  */
 export const SCALE_NS = 1;
@@ -133,9 +142,10 @@ export const SCALE_NS = 1;
  *
  * @example A µs timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, SCALE_US, timerNew } from "@aioloop/aioloop/aio";
  * const t = timerNew(QEMUClockType.REALTIME, SCALE_US, () => {});
- * console.log(t.scale); // 1000
+ * assertEquals(t.scale, 1000);
  * ```
  */
 export const SCALE_US = 1000;
@@ -146,9 +156,10 @@ export const SCALE_US = 1000;
  *
  * @example A ms timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
  * const t = timerNew(QEMUClockType.REALTIME, SCALE_MS, () => {});
- * console.log(t.scale); // 1000000
+ * assertEquals(t.scale, 1000000);
  * ```
  */
 export const SCALE_MS = 1_000_000;
@@ -162,11 +173,12 @@ export const SCALE_MS = 1_000_000;
  *
  * @example An external timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
  * const t = timerNew(QEMUClockType.HOST, SCALE_MS, () => {}, {
  *   attributes: QEMU_TIMER_ATTR_EXTERNAL,
  * });
- * console.log(t.attributes); // 1
+ * assertEquals(t.attributes, 1);
  * ```
  */
 export const QEMU_TIMER_ATTR_EXTERNAL = 1;
@@ -177,8 +189,9 @@ export const QEMU_TIMER_ATTR_EXTERNAL = 1;
  *
  * @example The deadline over every timer of a clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockDeadlineNsAll, QEMU_TIMER_ATTR_ALL, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(clockDeadlineNsAll(QEMUClockType.HOST, QEMU_TIMER_ATTR_ALL) >= -1); // true
+ * assertEquals(clockDeadlineNsAll(QEMUClockType.HOST, QEMU_TIMER_ATTR_ALL) >= -1, true);
  * ```
  */
 export const QEMU_TIMER_ATTR_ALL = 0xffffffff;
@@ -248,9 +261,10 @@ function checkVirtualNs(ns: unknown, what: string): number {
  *
  * @example Elapsed real time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetNs, QEMUClockType } from "@aioloop/aioloop/aio";
  * const t0 = clockGetNs(QEMUClockType.REALTIME);
- * console.log(clockGetNs(QEMUClockType.REALTIME) >= t0); // true
+ * assertEquals(clockGetNs(QEMUClockType.REALTIME) >= t0, true);
  * ```
  */
 export function clockGetNs(clock: QEMUClockType): number {
@@ -269,8 +283,9 @@ export function clockGetNs(clock: QEMUClockType): number {
  *
  * @example Microseconds
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetUs, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(Number.isInteger(clockGetUs(QEMUClockType.REALTIME))); // true
+ * assertEquals(Number.isInteger(clockGetUs(QEMUClockType.REALTIME)), true);
  * ```
  */
 export function clockGetUs(clock: QEMUClockType): number {
@@ -289,8 +304,9 @@ export function clockGetUs(clock: QEMUClockType): number {
  *
  * @example Wall-clock milliseconds
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetMs, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(Math.abs(clockGetMs(QEMUClockType.HOST) - Date.now()) < 60_000); // true
+ * assertEquals(Math.abs(clockGetMs(QEMUClockType.HOST) - Date.now()) < 60_000, true);
  * ```
  */
 export function clockGetMs(clock: QEMUClockType): number {
@@ -312,9 +328,10 @@ export function clockGetMs(clock: QEMUClockType): number {
  *
  * @example Jumping virtual time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGetNs, clockSetVirtualNs, QEMUClockType } from "@aioloop/aioloop/aio";
  * clockSetVirtualNs(1_000);
- * console.log(clockGetNs(QEMUClockType.VIRTUAL)); // 1000
+ * assertEquals(clockGetNs(QEMUClockType.VIRTUAL), 1000);
  * clockSetVirtualNs(0);
  * ```
  */
@@ -337,9 +354,10 @@ export function clockSetVirtualNs(ns: number): void {
  *
  * @example Advancing virtual time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockAdvanceVirtualNs, clockSetVirtualNs } from "@aioloop/aioloop/aio";
  * clockSetVirtualNs(0);
- * console.log(clockAdvanceVirtualNs(250)); // 250
+ * assertEquals(clockAdvanceVirtualNs(250), 250);
  * clockSetVirtualNs(0);
  * ```
  */
@@ -371,9 +389,10 @@ export function clockAdvanceVirtualNs(ns: number): number {
  *
  * @example Starting the virtual clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockEnable, clockIsEnabled, QEMUClockType } from "@aioloop/aioloop/aio";
  * clockEnable(QEMUClockType.VIRTUAL, true);
- * console.log(clockIsEnabled(QEMUClockType.VIRTUAL)); // true
+ * assertEquals(clockIsEnabled(QEMUClockType.VIRTUAL), true);
  * clockEnable(QEMUClockType.VIRTUAL, false);
  * ```
  */
@@ -397,8 +416,9 @@ export function clockEnable(clock: QEMUClockType, on: boolean): void {
  *
  * @example VIRTUAL starts disabled
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockIsEnabled, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(clockIsEnabled(QEMUClockType.REALTIME)); // true
+ * assertEquals(clockIsEnabled(QEMUClockType.REALTIME), true);
  * ```
  */
 export function clockIsEnabled(clock: QEMUClockType): boolean {
@@ -440,8 +460,9 @@ export function clockNotify(clock: QEMUClockType): void {
  *
  * @example No VIRTUAL deadline while the clock is disabled
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockDeadlineNsAll, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(clockDeadlineNsAll(QEMUClockType.VIRTUAL)); // -1
+ * assertEquals(clockDeadlineNsAll(QEMUClockType.VIRTUAL), -1);
  * ```
  */
 export function clockDeadlineNsAll(
@@ -483,10 +504,11 @@ function checkAttributes(v: unknown, what: string): number {
  *
  * @example Infinity loses
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { qemuSoonestTimeout } from "@aioloop/aioloop/aio";
- * console.log(qemuSoonestTimeout(-1, 5)); // 5
- * console.log(qemuSoonestTimeout(7, 5)); // 5
- * console.log(qemuSoonestTimeout(-1, -1)); // -1
+ * assertEquals(qemuSoonestTimeout(-1, 5), 5);
+ * assertEquals(qemuSoonestTimeout(7, 5), 5);
+ * assertEquals(qemuSoonestTimeout(-1, -1), -1);
  * ```
  */
 export function qemuSoonestTimeout(a: number, b: number): number {
@@ -514,10 +536,11 @@ export function qemuSoonestTimeout(a: number, b: number): number {
  *
  * @example Rounding up
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { qemuTimeoutNsToMs } from "@aioloop/aioloop/aio";
- * console.log(qemuTimeoutNsToMs(1)); // 1
- * console.log(qemuTimeoutNsToMs(1_000_001)); // 2
- * console.log(qemuTimeoutNsToMs(-5)); // -1
+ * assertEquals(qemuTimeoutNsToMs(1), 1);
+ * assertEquals(qemuTimeoutNsToMs(1_000_001), 2);
+ * assertEquals(qemuTimeoutNsToMs(-5), -1);
  * ```
  */
 export function qemuTimeoutNsToMs(ns: number): number {
@@ -538,10 +561,11 @@ export function qemuTimeoutNsToMs(ns: number): number {
  *
  * @example Formatting a listing
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { type TimerInfo, TimerListGroup } from "@aioloop/aioloop/aio";
  * const group = new TimerListGroup(() => {});
  * const rows = group.debugTimers().map((i: TimerInfo) => `${i.clock} ${i.expireNs} ${i.name}`);
- * console.log(rows.length); // 0
+ * assertEquals(rows.length, 0);
  * group.destroy();
  * ```
  */
@@ -572,13 +596,15 @@ let listOf: (group: TimerListGroup, clock: QEMUClockType) => TimerList;
  *
  * @example A context's timers
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
  * let kicks = 0;
  * const group = new TimerListGroup(() => kicks++);
  * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
  * t.modNs(0); // already due: becomes the head, so the group is notified
- * console.log(kicks, group.deadlineNs()); // 1 0
- * console.log(group.runTimers()); // true
+ * assertEquals(kicks, 1);
+ * assertEquals(group.deadlineNs(), 0);
+ * assertEquals(group.runTimers(), true);
  * group.destroy();
  * ```
  */
@@ -607,9 +633,12 @@ export class TimerListGroup {
    *
    * @example A group with a wake-up hook
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
-   * const group = new TimerListGroup(() => console.log("kick"));
-   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {}).modNs(0); // kick
+   * let kicks = 0;
+   * const group = new TimerListGroup(() => kicks++);
+   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {}).modNs(0);
+   * assertEquals(kicks, 1); // the new earliest deadline kicks the owner
    * group.destroy();
    * ```
    */
@@ -630,10 +659,11 @@ export class TimerListGroup {
    *
    * @example After destroy
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
    * group.destroy();
-   * console.log(group.destroyed); // true
+   * assertEquals(group.destroyed, true);
    * ```
    */
   get destroyed(): boolean {
@@ -652,12 +682,13 @@ export class TimerListGroup {
    *
    * @example How long a poll may sleep
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
-   * console.log(group.deadlineNs()); // -1: no timer
+   * assertEquals(group.deadlineNs(), -1); // no timer
    * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
    * t.modNs(0);
-   * console.log(group.deadlineNs()); // 0: due
+   * assertEquals(group.deadlineNs(), 0); // due
    * group.destroy();
    * ```
    */
@@ -684,11 +715,14 @@ export class TimerListGroup {
    *
    * @example Running due timers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
-   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => console.log("fired")).modNs(0);
-   * console.log(group.runTimers()); // true, after "fired"
-   * console.log(group.runTimers()); // false
+   * let fired = 0;
+   * new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => fired++).modNs(0);
+   * assertEquals(group.runTimers(), true);
+   * assertEquals(fired, 1);
+   * assertEquals(group.runTimers(), false);
    * group.destroy();
    * ```
    */
@@ -712,11 +746,12 @@ export class TimerListGroup {
    *
    * @example Listing pending timers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
    * const t = new QEMUTimer(group, QEMUClockType.HOST, SCALE_NS, () => {}, { name: "rtc" });
    * t.modNs(42);
-   * console.log(group.debugTimers()); // [{ clock: 2, expireNs: 42, name: "rtc", attributes: 0 }]
+   * assertEquals(group.debugTimers(), [{ clock: 2, expireNs: 42, name: "rtc", attributes: 0 }]);
    * group.destroy();
    * ```
    */
@@ -738,16 +773,17 @@ export class TimerListGroup {
    *
    * @example Tearing a group down
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_NS, TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
    * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_NS, () => {});
    * t.modNs(1);
    * group.destroy();
-   * console.log(t.pending); // false
+   * assertEquals(t.pending, false);
    * try {
    *   t.modNs(1);
    * } catch (e) {
-   *   console.log(e instanceof Deno.errors.BadResource); // true
+   *   assertEquals(e instanceof Deno.errors.BadResource, true);
    * }
    * ```
    */
@@ -765,10 +801,11 @@ export class TimerListGroup {
    *
    * @example A scoped group
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { TimerListGroup } from "@aioloop/aioloop/aio";
    * {
    *   using group = new TimerListGroup(() => {});
-   *   console.log(group.deadlineNs()); // -1
+   *   assertEquals(group.deadlineNs(), -1);
    * }
    * ```
    */
@@ -788,9 +825,10 @@ export class TimerListGroup {
  *
  * @example A named external timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, type QEMUTimerOptions, timerNewMs } from "@aioloop/aioloop/aio";
  * const options: QEMUTimerOptions = { name: "net-rx", attributes: QEMU_TIMER_ATTR_EXTERNAL };
- * console.log(timerNewMs(QEMUClockType.HOST, () => {}, options).name); // "net-rx"
+ * assertEquals(timerNewMs(QEMUClockType.HOST, () => {}, options).name, "net-rx");
  * ```
  */
 export interface QEMUTimerOptions {
@@ -816,6 +854,7 @@ export interface QEMUTimerOptions {
  *
  * @example A periodic timer on the virtual clock
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   clockEnable,
  *   clockSetVirtualNs,
@@ -838,7 +877,7 @@ export interface QEMUTimerOptions {
  *   clockSetVirtualNs(us * SCALE_US);
  *   group.runTimers();
  * }
- * console.log(ticks); // 3
+ * assertEquals(ticks, 3);
  * tick.del();
  * clockEnable(QEMUClockType.VIRTUAL, false);
  * clockSetVirtualNs(0);
@@ -874,10 +913,12 @@ export class QEMUTimer {
    *
    * @example A named ms timer
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, QEMUTimer, SCALE_MS, TimerListGroup } from "@aioloop/aioloop/aio";
    * const group = new TimerListGroup(() => {});
    * const t = new QEMUTimer(group, QEMUClockType.REALTIME, SCALE_MS, () => {}, { name: "watchdog" });
-   * console.log(t.name, t.pending); // "watchdog" false
+   * assertEquals(t.name, "watchdog");
+   * assertEquals(t.pending, false);
    * group.destroy();
    * ```
    */
@@ -916,8 +957,9 @@ export class QEMUTimer {
    *
    * @example Reading the clock
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
-   * console.log(timerNewMs(QEMUClockType.HOST, () => {}).clock); // 2
+   * assertEquals(timerNewMs(QEMUClockType.HOST, () => {}).clock, 2);
    * ```
    */
   get clock(): QEMUClockType {
@@ -934,8 +976,9 @@ export class QEMUTimer {
    *
    * @example Reading the scale
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
-   * console.log(timerNewUs(QEMUClockType.HOST, () => {}).scale); // 1000
+   * assertEquals(timerNewUs(QEMUClockType.HOST, () => {}).scale, 1000);
    * ```
    */
   get scale(): number {
@@ -952,9 +995,10 @@ export class QEMUTimer {
    *
    * @example The default name
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * function flush(): void {}
-   * console.log(timerNewNs(QEMUClockType.HOST, flush).name); // "flush"
+   * assertEquals(timerNewNs(QEMUClockType.HOST, flush).name, "flush");
    * ```
    */
   get name(): string {
@@ -971,9 +1015,10 @@ export class QEMUTimer {
    *
    * @example Reading the attributes
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMU_TIMER_ATTR_EXTERNAL, QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * const t = timerNewNs(QEMUClockType.HOST, () => {}, { attributes: QEMU_TIMER_ATTR_EXTERNAL });
-   * console.log(t.attributes); // 1
+   * assertEquals(t.attributes, 1);
    * ```
    */
   get attributes(): number {
@@ -994,10 +1039,11 @@ export class QEMUTimer {
    *
    * @example In 10 ms
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { clockGetMs, QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
    * const t = timerNewMs(QEMUClockType.REALTIME, () => {});
    * t.mod(clockGetMs(QEMUClockType.REALTIME) + 10);
-   * console.log(t.pending); // true
+   * assertEquals(t.pending, true);
    * t.del();
    * ```
    */
@@ -1023,10 +1069,11 @@ export class QEMUTimer {
    *
    * @example Clamping a negative expiry
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * const t = timerNewNs(QEMUClockType.HOST, () => {});
    * t.modNs(-5);
-   * console.log(t.expireTimeNs); // 0
+   * assertEquals(t.expireTimeNs, 0);
    * t.del();
    * ```
    */
@@ -1188,11 +1235,12 @@ export class QEMUTimer {
    *
    * @example Only ever earlier
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
    * const t = timerNewMs(QEMUClockType.HOST, () => {});
    * t.modAnticipate(20);
    * t.modAnticipate(30); // later: ignored
-   * console.log(t.expireTimeNs); // 20000000
+   * assertEquals(t.expireTimeNs, 20000000);
    * t.del();
    * ```
    */
@@ -1214,11 +1262,12 @@ export class QEMUTimer {
    *
    * @example Pulling a timer in
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * const t = timerNewNs(QEMUClockType.HOST, () => {});
    * t.modNs(500);
    * t.modAnticipateNs(100);
-   * console.log(t.expireTimeNs); // 100
+   * assertEquals(t.expireTimeNs, 100);
    * t.del();
    * ```
    */
@@ -1236,11 +1285,12 @@ export class QEMUTimer {
    *
    * @example Disarming
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * const t = timerNewNs(QEMUClockType.HOST, () => {});
    * t.modNs(1);
    * t.del();
-   * console.log(t.pending); // false
+   * assertEquals(t.pending, false);
    * ```
    */
   del(): void {
@@ -1259,11 +1309,12 @@ export class QEMUTimer {
    *
    * @example Armed or not
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
    * const t = timerNewNs(QEMUClockType.HOST, () => {});
-   * console.log(t.pending); // false
+   * assertEquals(t.pending, false);
    * t.modNs(0);
-   * console.log(t.pending); // true
+   * assertEquals(t.pending, true);
    * t.del();
    * ```
    */
@@ -1281,11 +1332,12 @@ export class QEMUTimer {
    *
    * @example The expiry
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
    * const t = timerNewUs(QEMUClockType.HOST, () => {});
-   * console.log(t.expireTimeNs); // -1
+   * assertEquals(t.expireTimeNs, -1);
    * t.mod(3);
-   * console.log(t.expireTimeNs); // 3000
+   * assertEquals(t.expireTimeNs, 3000);
    * t.del();
    * ```
    */
@@ -1307,10 +1359,12 @@ export class QEMUTimer {
    *
    * @example Due yet?
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
    * const t = timerNewMs(QEMUClockType.HOST, () => {});
    * t.mod(5);
-   * console.log(t.expired(4), t.expired(5)); // false true
+   * assertEquals(t.expired(4), false);
+   * assertEquals(t.expired(5), true);
    * t.del();
    * ```
    */
@@ -1370,10 +1424,11 @@ let mainNotify: (() => void) | null = null;
  *
  * @example Timers of the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mainLoopTlg, QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
  * const t = timerNewMs(QEMUClockType.REALTIME, () => {});
  * t.mod(0);
- * console.log(mainLoopTlg().deadlineNs()); // 0
+ * assertEquals(mainLoopTlg().deadlineNs(), 0);
  * t.del();
  * ```
  */
@@ -1397,12 +1452,13 @@ export function mainLoopTlg(): TimerListGroup {
  *
  * @example Counting wake-ups
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, setMainLoopTimerNotify, timerNewNs } from "@aioloop/aioloop/aio";
  * let wakes = 0;
  * setMainLoopTimerNotify(() => wakes++);
  * const t = timerNewNs(QEMUClockType.REALTIME, () => {});
  * t.modNs(0);
- * console.log(wakes); // 1
+ * assertEquals(wakes, 1);
  * t.del();
  * setMainLoopTimerNotify(null);
  * ```
@@ -1428,9 +1484,10 @@ export function setMainLoopTimerNotify(fn: (() => void) | null): void {
  *
  * @example A main-loop timer
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, SCALE_MS, timerNew } from "@aioloop/aioloop/aio";
  * const t = timerNew(QEMUClockType.REALTIME, SCALE_MS, () => {});
- * console.log(t.pending); // false
+ * assertEquals(t.pending, false);
  * ```
  */
 export function timerNew(
@@ -1457,8 +1514,9 @@ export function timerNew(
  *
  * @example A ns timer in the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
- * console.log(timerNewNs(QEMUClockType.HOST, () => {}).scale); // 1
+ * assertEquals(timerNewNs(QEMUClockType.HOST, () => {}).scale, 1);
  * ```
  */
 export function timerNewNs(
@@ -1484,8 +1542,9 @@ export function timerNewNs(
  *
  * @example A µs timer in the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, timerNewUs } from "@aioloop/aioloop/aio";
- * console.log(timerNewUs(QEMUClockType.HOST, () => {}).scale); // 1000
+ * assertEquals(timerNewUs(QEMUClockType.HOST, () => {}).scale, 1000);
  * ```
  */
 export function timerNewUs(
@@ -1511,8 +1570,9 @@ export function timerNewUs(
  *
  * @example A ms timer in the main loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { QEMUClockType, timerNewMs } from "@aioloop/aioloop/aio";
- * console.log(timerNewMs(QEMUClockType.HOST, () => {}).scale); // 1000000
+ * assertEquals(timerNewMs(QEMUClockType.HOST, () => {}).scale, 1000000);
  * ```
  */
 export function timerNewMs(
@@ -1535,8 +1595,9 @@ export function timerNewMs(
  *
  * @example Running the main loop's REALTIME timers
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockRunTimers, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(typeof clockRunTimers(QEMUClockType.REALTIME)); // "boolean"
+ * assertEquals(typeof clockRunTimers(QEMUClockType.REALTIME), "boolean");
  * ```
  */
 export function clockRunTimers(clock: QEMUClockType): boolean {
@@ -1555,11 +1616,12 @@ export function clockRunTimers(clock: QEMUClockType): boolean {
  *
  * @example A main-loop iteration's timer phase
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockRunAllTimers, QEMUClockType, timerNewNs } from "@aioloop/aioloop/aio";
  * let ran = false;
  * timerNewNs(QEMUClockType.REALTIME, () => ran = true).modNs(0);
  * clockRunAllTimers();
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * ```
  */
 export function clockRunAllTimers(): boolean {
@@ -1578,8 +1640,9 @@ export function clockRunAllTimers(): boolean {
  *
  * @example Asking for main-loop timers
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockHasTimers, QEMUClockType } from "@aioloop/aioloop/aio";
- * console.log(typeof clockHasTimers(QEMUClockType.HOST)); // "boolean"
+ * assertEquals(typeof clockHasTimers(QEMUClockType.HOST), "boolean");
  * ```
  */
 export function clockHasTimers(clock: QEMUClockType): boolean {

@@ -6,8 +6,8 @@
 //
 // Cases (one round trip = main wakes the other thread, which wakes main):
 // - raw FFI eventfd ping-pong, main <-> plain Worker, both blocked in a
-//   synchronous FFI poll() (perf_anchors 9a, ~13.2 µs there): the floor;
-// - C pthreads eventfd ping-pong, both in poll() (perf_anchors 4, ~12.5 µs),
+//   synchronous FFI poll() (about 13 µs on a 2-vCPU guest, bench/README.md): the floor;
+// - C pthreads eventfd ping-pong, both in poll() (about 12.5 µs there),
 //   compiled with cc when it exists (run mode only);
 // - main <-> IOThread through handles and shared BHs: main schedules the
 //   IOThread's shared BH, whose callback schedules main's; main blocks in

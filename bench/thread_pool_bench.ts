@@ -1,6 +1,6 @@
 // The thread pool (thread_pool/) next to its anchor, measured in the same
-// run: a pool of 2 plain Workers fed one postMessage per job (perf_anchors
-// 11a, ~182 k jobs/s there).
+// run: a pool of 2 plain Workers fed one postMessage per job (about 182 k
+// jobs/s on a 2-vCPU guest, bench/README.md).
 //
 //   deno run -A bench/thread_pool_bench.ts    # table: jobs/s, µs per job, ratios
 //   deno bench -A bench/thread_pool_bench.ts  # the same cases as deno bench batches

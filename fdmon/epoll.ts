@@ -242,8 +242,10 @@ let epollSupported: boolean | undefined;
  *
  * @example Choosing epoll where the kernel has it
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { fdmonEpoll } from "@aioloop/aioloop/fdmon";
- * console.log(fdmonEpoll.name, typeof fdmonEpoll.supported()); // epoll boolean
+ * assertEquals(fdmonEpoll.name, "epoll");
+ * assertEquals(typeof fdmonEpoll.supported(), "boolean");
  * ```
  */
 export const fdmonEpoll: FdMonOps = Object.freeze({

@@ -411,11 +411,12 @@ let ioUringSupported: boolean | undefined;
  *
  * @example Choosing io_uring where the kernel allows it
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { fdmonIoUring } from "@aioloop/aioloop/fdmon";
  * if (fdmonIoUring.supported()) {
  *   using ctx = AioContext.create({ fdmon: "io_uring" });
- *   console.log(ctx.fdmon); // "io_uring"
+ *   assertEquals(ctx.fdmon, "io_uring");
  * }
  * ```
  */

@@ -11,9 +11,10 @@
  *
  * @example Listing and choosing backends
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { resolveFdMon, supportedFdMons } from "@aioloop/aioloop/fdmon";
- * console.log(supportedFdMons().includes("poll")); // true
- * console.log(resolveFdMon("poll").name); // poll
+ * assertEquals(supportedFdMons().includes("poll"), true);
+ * assertEquals(resolveFdMon("poll").name, "poll");
  * ```
  *
  * @module

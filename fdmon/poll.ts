@@ -19,8 +19,9 @@ import { epollTryEnable, fdmonEpoll } from "./epoll.ts";
  *
  * @example Reading the threshold
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { EPOLL_ENABLE_THRESHOLD } from "@aioloop/aioloop/fdmon";
- * console.log(EPOLL_ENABLE_THRESHOLD); // 64
+ * assertEquals(EPOLL_ENABLE_THRESHOLD, 64);
  * ```
  */
 export const EPOLL_ENABLE_THRESHOLD = 64;
@@ -186,8 +187,10 @@ export function createPollFdMon(
  *
  * @example Choosing the poll backend
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { fdmonPoll } from "@aioloop/aioloop/fdmon";
- * console.log(fdmonPoll.name, fdmonPoll.supported()); // poll true
+ * assertEquals(fdmonPoll.name, "poll");
+ * assertEquals(fdmonPoll.supported(), true);
  * ```
  */
 export const fdmonPoll: FdMonOps = Object.freeze({

@@ -35,8 +35,18 @@ let supportedCache: FdMonName[] | undefined;
  *
  * @example Running something on every backend
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { AioContext } from "@aioloop/aioloop";
  * import { supportedFdMons } from "@aioloop/aioloop/fdmon";
- * for (const name of supportedFdMons()) console.log(name); // poll, epoll ...
+ * const names = supportedFdMons();
+ * assertEquals(names[0], "poll");
+ * for (const fdmon of names) {
+ *   using ctx = AioContext.create({ fdmon });
+ *   let ran = false;
+ *   ctx.bhScheduleOneshot(() => ran = true);
+ *   ctx.poll(false);
+ *   assertEquals(ran, true);
+ * }
  * ```
  */
 export function supportedFdMons(): FdMonName[] {
@@ -87,9 +97,10 @@ function autoFdMon(): FdMonOps {
  *
  * @example Explicit and automatic choices
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { resolveFdMon } from "@aioloop/aioloop/fdmon";
- * console.log(resolveFdMon("poll").name); // poll
- * console.log(resolveFdMon("auto").name); // poll (upgrades to epoll at 64 fds)
+ * assertEquals(resolveFdMon("poll").name, "poll");
+ * assertEquals(resolveFdMon("auto").name, "poll"); // upgrades to epoll at 64 fds
  * ```
  */
 export function resolveFdMon(choice?: FdMonName | "auto"): FdMonOps {

@@ -12,10 +12,11 @@
  *
  * @example Running before default sources
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_HIGH, idleSourceNew } from "@aioloop/aioloop/glib";
  * const s = idleSourceNew();
  * s.setPriority(G_PRIORITY_HIGH);
- * console.log(s.getPriority()); // -100
+ * assertEquals(s.getPriority(), -100);
  * ```
  */
 export const G_PRIORITY_HIGH: -100 = -100;
@@ -27,9 +28,10 @@ export const G_PRIORITY_HIGH: -100 = -100;
  *
  * @example The default priority
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_DEFAULT, GSource } from "@aioloop/aioloop/glib";
  * const s = new GSource({ dispatch: () => false });
- * console.log(s.getPriority() === G_PRIORITY_DEFAULT); // true
+ * assertEquals(s.getPriority() === G_PRIORITY_DEFAULT, true);
  * ```
  */
 export const G_PRIORITY_DEFAULT = 0;
@@ -41,8 +43,11 @@ export const G_PRIORITY_DEFAULT = 0;
  *
  * @example An idle callback above the default idle priority
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_HIGH_IDLE, idleSourceNew } from "@aioloop/aioloop/glib";
- * idleSourceNew().setPriority(G_PRIORITY_HIGH_IDLE);
+ * const s = idleSourceNew();
+ * s.setPriority(G_PRIORITY_HIGH_IDLE);
+ * assertEquals(s.getPriority(), G_PRIORITY_HIGH_IDLE);
  * ```
  */
 export const G_PRIORITY_HIGH_IDLE = 100;
@@ -55,8 +60,9 @@ export const G_PRIORITY_HIGH_IDLE = 100;
  *
  * @example Idle sources start at this priority
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_DEFAULT_IDLE, idleSourceNew } from "@aioloop/aioloop/glib";
- * console.log(idleSourceNew().getPriority() === G_PRIORITY_DEFAULT_IDLE); // true
+ * assertEquals(idleSourceNew().getPriority() === G_PRIORITY_DEFAULT_IDLE, true);
  * ```
  */
 export const G_PRIORITY_DEFAULT_IDLE = 200;
@@ -68,8 +74,11 @@ export const G_PRIORITY_DEFAULT_IDLE = 200;
  *
  * @example A low-priority source
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_PRIORITY_LOW, idleSourceNew } from "@aioloop/aioloop/glib";
- * idleSourceNew().setPriority(G_PRIORITY_LOW);
+ * const s = idleSourceNew();
+ * s.setPriority(G_PRIORITY_LOW);
+ * assertEquals(s.getPriority(), G_PRIORITY_LOW);
  * ```
  */
 export const G_PRIORITY_LOW = 300;
@@ -81,9 +90,10 @@ export const G_PRIORITY_LOW = 300;
  *
  * @example A callback that keeps running
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_SOURCE_CONTINUE } from "@aioloop/aioloop/glib";
  * const tick = (): boolean => G_SOURCE_CONTINUE;
- * console.log(tick()); // true
+ * assertEquals(tick(), true);
  * ```
  */
 export const G_SOURCE_CONTINUE = true;
@@ -95,9 +105,10 @@ export const G_SOURCE_CONTINUE = true;
  *
  * @example A one-shot callback
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_SOURCE_REMOVE } from "@aioloop/aioloop/glib";
  * const once = (): boolean => G_SOURCE_REMOVE;
- * console.log(once()); // false
+ * assertEquals(once(), false);
  * ```
  */
 export const G_SOURCE_REMOVE = false;
@@ -109,8 +120,9 @@ export const G_SOURCE_REMOVE = false;
  *
  * @example Watching for input
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_IN } from "@aioloop/aioloop/glib";
- * console.log(G_IO_IN); // 1
+ * assertEquals(G_IO_IN, 1);
  * ```
  */
 export const G_IO_IN = 0x001;
@@ -122,8 +134,9 @@ export const G_IO_IN = 0x001;
  *
  * @example The value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_PRI } from "@aioloop/aioloop/glib";
- * console.log(G_IO_PRI); // 2
+ * assertEquals(G_IO_PRI, 2);
  * ```
  */
 export const G_IO_PRI = 0x002;
@@ -135,8 +148,9 @@ export const G_IO_PRI = 0x002;
  *
  * @example The value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_OUT } from "@aioloop/aioloop/glib";
- * console.log(G_IO_OUT); // 4
+ * assertEquals(G_IO_OUT, 4);
  * ```
  */
 export const G_IO_OUT = 0x004;
@@ -148,8 +162,9 @@ export const G_IO_OUT = 0x004;
  *
  * @example The value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_ERR } from "@aioloop/aioloop/glib";
- * console.log(G_IO_ERR); // 8
+ * assertEquals(G_IO_ERR, 8);
  * ```
  */
 export const G_IO_ERR = 0x008;
@@ -161,8 +176,9 @@ export const G_IO_ERR = 0x008;
  *
  * @example The value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_HUP } from "@aioloop/aioloop/glib";
- * console.log(G_IO_HUP); // 16
+ * assertEquals(G_IO_HUP, 16);
  * ```
  */
 export const G_IO_HUP = 0x010;
@@ -174,8 +190,9 @@ export const G_IO_HUP = 0x010;
  *
  * @example The value
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_NVAL } from "@aioloop/aioloop/glib";
- * console.log(G_IO_NVAL); // 32
+ * assertEquals(G_IO_NVAL, 32);
  * ```
  */
 export const G_IO_NVAL = 0x020;

@@ -21,6 +21,7 @@ import { contextCoreOf } from "./_gmain.ts";
  *
  * @example Quitting from a timeout
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, GMainLoop, timeoutSourceNew } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const loop = new GMainLoop(ctx);
@@ -32,7 +33,7 @@ import { contextCoreOf } from "./_gmain.ts";
  * t.attach(ctx);
  * t.unref();
  * loop.run();
- * console.log(loop.isRunning()); // false
+ * assertEquals(loop.isRunning(), false);
  * ctx.destroy();
  * ```
  */
@@ -52,9 +53,10 @@ export class GMainLoop {
    *
    * @example A loop on the default context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GMainLoop } from "@aioloop/aioloop/glib";
    * const loop = new GMainLoop();
-   * console.log(loop.getContext() === GMainContext.default()); // true
+   * assertEquals(loop.getContext() === GMainContext.default(), true);
    * ```
    */
   constructor(context?: GMainContext | null, isRunning: boolean = false) {
@@ -78,6 +80,7 @@ export class GMainLoop {
    *
    * @example A nested run
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GMainLoop, idleSourceNew, timeoutSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const outer = new GMainLoop(ctx);
@@ -93,6 +96,7 @@ export class GMainLoop {
    * });
    * i.attach(ctx);
    * outer.run();
+   * assertEquals([inner.isRunning(), outer.isRunning()], [false, false]);
    * ctx.destroy();
    * ```
    */
@@ -125,11 +129,12 @@ export class GMainLoop {
    *
    * @example Quitting before running is remembered until run
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainLoop, GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const loop = new GMainLoop(ctx, true);
    * loop.quit();
-   * console.log(loop.isRunning()); // false
+   * assertEquals(loop.isRunning(), false);
    * ctx.destroy();
    * ```
    */
@@ -147,8 +152,9 @@ export class GMainLoop {
    *
    * @example A new loop
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainLoop } from "@aioloop/aioloop/glib";
-   * console.log(new GMainLoop().isRunning()); // false
+   * assertEquals(new GMainLoop().isRunning(), false);
    * ```
    */
   isRunning(): boolean {
@@ -164,9 +170,10 @@ export class GMainLoop {
    *
    * @example A loop on a private context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GMainLoop } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
-   * console.log(new GMainLoop(ctx).getContext() === ctx); // true
+   * assertEquals(new GMainLoop(ctx).getContext() === ctx, true);
    * ctx.destroy();
    * ```
    */
@@ -202,12 +209,13 @@ export class GMainLoop {
    *
    * @example Dropping a loop and its context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GMainLoop } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const loop = new GMainLoop(ctx);
    * ctx.unref();
    * loop.unref();
-   * console.log(ctx.isDestroyed()); // true
+   * assertEquals(ctx.isDestroyed(), true);
    * ```
    */
   unref(): void {

@@ -7,9 +7,10 @@
  *
  * @example Describing stdin
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GPollFD } from "@aioloop/aioloop/glib";
  * const pfd: GPollFD = { fd: 0, events: 1, revents: 0 };
- * console.log(pfd.fd); // 0
+ * assertEquals(pfd.fd, 0);
  * ```
  */
 export interface GPollFD {

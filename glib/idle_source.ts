@@ -45,6 +45,7 @@ class IdleSource extends GSource<GSourceFunc> {
  *
  * @example An idle source on a private context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const s = idleSourceNew();
@@ -53,7 +54,7 @@ class IdleSource extends GSource<GSourceFunc> {
  * s.attach(ctx);
  * s.unref();
  * while (ctx.iteration(false));
- * console.log(n); // 3
+ * assertEquals(n, 3);
  * ctx.destroy();
  * ```
  */
@@ -77,11 +78,12 @@ export function idleSourceNew(): GSource<GSourceFunc> {
  *
  * @example One idle call
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, idleAdd } from "@aioloop/aioloop/glib";
  * let ran = false;
  * idleAdd(() => (ran = true, false));
  * GMainContext.default().iteration(false);
- * console.log(ran); // true
+ * assertEquals(ran, true);
  * ```
  */
 export function idleAdd(fn: GSourceFunc, priority: number = G_PRIORITY_DEFAULT_IDLE): number {

@@ -16,10 +16,11 @@ import { ContextCore, dispatchState, registerContextAccess } from "./_gmain.ts";
  *
  * @example Passing the priority on to query
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, type GMainContextPrepareResult } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const p: GMainContextPrepareResult = ctx.prepare();
- * console.log(p.ready); // false
+ * assertEquals(p.ready, false);
  * ctx.destroy();
  * ```
  */
@@ -40,11 +41,13 @@ export interface GMainContextPrepareResult {
  *
  * @example Reading the timeout
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, type GMainContextQueryResult, type GPollFD } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const fds: GPollFD[] = [];
  * const q: GMainContextQueryResult = ctx.query(ctx.prepare().priority, fds);
- * console.log(q.timeoutMs, q.count); // -1 1
+ * assertEquals(q.timeoutMs, -1);
+ * assertEquals(q.count, 1);
  * ctx.destroy();
  * ```
  */
@@ -93,16 +96,20 @@ function roundTimeoutToMs(hasTimeout: boolean, ns: number): number {
  *
  * @example One iteration
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const s = idleSourceNew();
+ * let calls = 0;
  * s.setCallback(() => {
- *   console.log("idle");
- *   return false;
+ *   calls++;
+ *   return false; // G_SOURCE_REMOVE
  * });
  * s.attach(ctx);
  * s.unref();
- * console.log(ctx.iteration(false)); // idle, then true
+ * assertEquals(ctx.iteration(false), true);
+ * assertEquals(calls, 1);
+ * assertEquals(ctx.iteration(false), false); // the source removed itself
  * ctx.destroy();
  * ```
  */
@@ -142,8 +149,9 @@ export class GMainContext {
    *
    * @example The same object every time
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
-   * console.log(GMainContext.default() === GMainContext.default()); // true
+   * assertEquals(GMainContext.default() === GMainContext.default(), true);
    * ```
    */
   static default(): GMainContext {
@@ -163,8 +171,9 @@ export class GMainContext {
    *
    * @example Nothing pushed
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
-   * console.log(GMainContext.threadDefault()); // null
+   * assertEquals(GMainContext.threadDefault(), null);
    * ```
    */
   static threadDefault(): GMainContext | null {
@@ -182,9 +191,10 @@ export class GMainContext {
    *
    * @example Falling back to the global default
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = GMainContext.refThreadDefault();
-   * console.log(ctx === GMainContext.default()); // true
+   * assertEquals(ctx === GMainContext.default(), true);
    * ctx.unref();
    * ```
    */
@@ -201,8 +211,9 @@ export class GMainContext {
    *
    * @example Outside any dispatch
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
-   * console.log(GMainContext.currentSource()); // null
+   * assertEquals(GMainContext.currentSource(), null);
    * ```
    */
   static currentSource(): GSource<GSourceCallback> | null {
@@ -220,8 +231,9 @@ export class GMainContext {
    *
    * @example At top level
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
-   * console.log(GMainContext.depth()); // 0
+   * assertEquals(GMainContext.depth(), 0);
    * ```
    */
   static depth(): number {
@@ -246,10 +258,11 @@ export class GMainContext {
    *
    * @example Push, then pop
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.pushThreadDefault();
-   * console.log(GMainContext.threadDefault() === ctx); // true
+   * assertEquals(GMainContext.threadDefault() === ctx, true);
    * ctx.popThreadDefault();
    * ctx.destroy();
    * ```
@@ -277,11 +290,12 @@ export class GMainContext {
    *
    * @example See pushThreadDefault
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.pushThreadDefault();
    * ctx.popThreadDefault();
-   * console.log(GMainContext.threadDefault()); // null
+   * assertEquals(GMainContext.threadDefault(), null);
    * ctx.destroy();
    * ```
    */
@@ -307,10 +321,11 @@ export class GMainContext {
    *
    * @example Acquire and release
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.acquire();
-   * console.log(ctx.isOwner()); // true
+   * assertEquals(ctx.isOwner(), true);
    * ctx.release();
    * ctx.destroy();
    * ```
@@ -331,11 +346,12 @@ export class GMainContext {
    *
    * @example Releasing
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.acquire();
    * ctx.release();
-   * console.log(ctx.isOwner()); // false
+   * assertEquals(ctx.isOwner(), false);
    * ctx.destroy();
    * ```
    */
@@ -355,9 +371,10 @@ export class GMainContext {
    *
    * @example Not owned at rest
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
-   * console.log(ctx.isOwner()); // false
+   * assertEquals(ctx.isOwner(), false);
    * ctx.destroy();
    * ```
    */
@@ -380,11 +397,13 @@ export class GMainContext {
    *
    * @example The four phases by hand
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, type GPollFD, idleSourceNew } from "@aioloop/aioloop/glib";
    * import { pollNs, PollFdArray } from "@aioloop/aioloop/sys";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
-   * s.setCallback(() => (console.log("dispatched"), false));
+   * let dispatched = 0;
+   * s.setCallback(() => (dispatched++, false));
    * s.attach(ctx);
    * const fds: GPollFD[] = [];
    * const { priority } = ctx.prepare();
@@ -422,11 +441,13 @@ export class GMainContext {
    *
    * @example The wakeup fd is always there
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, type GPollFD } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const fds: GPollFD[] = [];
    * const q = ctx.query(ctx.prepare().priority, fds);
-   * console.log(q.count, fds[0].fd === ctx.wakeupFd); // 1 true
+   * assertEquals(q.count, 1);
+   * assertEquals(fds[0].fd === ctx.wakeupFd, true);
    * ctx.destroy();
    * ```
    */
@@ -464,12 +485,13 @@ export class GMainContext {
    *
    * @example See prepare
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, type GPollFD } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const fds: GPollFD[] = [];
    * const { priority } = ctx.prepare();
    * const { count } = ctx.query(priority, fds);
-   * console.log(ctx.check(priority, fds, count)); // false
+   * assertEquals(ctx.check(priority, fds, count), false);
    * ctx.destroy();
    * ```
    */
@@ -497,9 +519,11 @@ export class GMainContext {
    *
    * @example See prepare
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.dispatch(); // nothing queued
+   * assertEquals(ctx.pending(), false);
    * ctx.destroy();
    * ```
    */
@@ -526,9 +550,11 @@ export class GMainContext {
    *
    * @example Draining ready work
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * while (ctx.iteration(false));
+   * assertEquals(ctx.iteration(false), false); // nothing left to dispatch
    * ctx.destroy();
    * ```
    */
@@ -549,12 +575,13 @@ export class GMainContext {
    *
    * @example An idle source is pending
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * s.setCallback(() => false);
    * s.attach(ctx);
-   * console.log(ctx.pending()); // true
+   * assertEquals(ctx.pending(), true);
    * ctx.destroy();
    * ```
    */
@@ -575,10 +602,11 @@ export class GMainContext {
    *
    * @example A wakeup makes the next blocking iteration return
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.wakeup();
-   * console.log(ctx.iteration(true)); // false (nothing dispatched)
+   * assertEquals(ctx.iteration(true), false); // returns at once, nothing dispatched
    * ctx.destroy();
    * ```
    */
@@ -601,11 +629,12 @@ export class GMainContext {
    *
    * @example Ringing through the fd
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * import { write } from "@aioloop/aioloop/sys";
    * const ctx = new GMainContext();
    * write(ctx.wakeupFd, new Uint8Array(new BigUint64Array([1n]).buffer));
-   * ctx.iteration(true); // returns at once
+   * assertEquals(ctx.iteration(true), false); // returns at once: a wakeup, nothing dispatched
    * ctx.destroy();
    * ```
    */
@@ -630,13 +659,14 @@ export class GMainContext {
    *
    * @example Deferred to the next iteration of a private context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * let ran = false;
    * ctx.invoke(() => (ran = true, false));
-   * console.log(ran); // false
+   * assertEquals(ran, false);
    * ctx.iteration(false);
-   * console.log(ran); // true
+   * assertEquals(ran, true);
    * ctx.destroy();
    * ```
    */
@@ -677,11 +707,12 @@ export class GMainContext {
    *
    * @example Looking a source up
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * const id = s.attach(ctx);
-   * console.log(ctx.findSourceById(id) === s); // true
+   * assertEquals(ctx.findSourceById(id) === s, true);
    * ctx.destroy();
    * ```
    */
@@ -758,12 +789,13 @@ export class GMainContext {
    *
    * @example Two owners
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext().ref();
    * ctx.unref();
-   * console.log(ctx.isDestroyed()); // false
+   * assertEquals(ctx.isDestroyed(), false);
    * ctx.unref();
-   * console.log(ctx.isDestroyed()); // true
+   * assertEquals(ctx.isDestroyed(), true);
    * ```
    */
   ref(): this {
@@ -779,10 +811,11 @@ export class GMainContext {
    *
    * @example Dropping the only reference
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * ctx.unref();
-   * console.log(ctx.isDestroyed()); // true
+   * assertEquals(ctx.isDestroyed(), true);
    * ```
    */
   unref(): void {
@@ -806,12 +839,13 @@ export class GMainContext {
    *
    * @example Tearing down
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, timeoutSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const t = timeoutSourceNew(1000);
    * t.attach(ctx);
    * ctx.destroy();
-   * console.log(t.isDestroyed()); // true
+   * assertEquals(t.isDestroyed(), true);
    * ```
    */
   destroy(): void {
@@ -831,9 +865,10 @@ export class GMainContext {
    *
    * @example A fresh context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
-   * console.log(ctx.isDestroyed()); // false
+   * assertEquals(ctx.isDestroyed(), false);
    * ctx.destroy();
    * ```
    */
@@ -848,10 +883,11 @@ export class GMainContext {
    *
    * @example Scoped context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext } from "@aioloop/aioloop/glib";
    * {
    *   using ctx = new GMainContext();
-   *   ctx.iteration(false);
+   *   assertEquals(ctx.iteration(false), false);
    * }
    * ```
    */

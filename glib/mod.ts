@@ -67,6 +67,7 @@
  *
  * @example A timeout and an idle callback on a private context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, GMainLoop, idleSourceNew, timeoutSourceNew } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const loop = new GMainLoop(ctx);
@@ -78,7 +79,7 @@
  * t.setCallback(() => (order.push("timeout"), loop.quit(), false));
  * t.attach(ctx);
  * loop.run();
- * console.log(order); // ["idle", "timeout"]
+ * assertEquals(order, ["idle", "timeout"]);
  * ctx.destroy();
  * ```
  *

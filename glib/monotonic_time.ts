@@ -17,9 +17,12 @@ import { clockGettimeNs } from "../sys/clock.ts";
  *
  * @example Making a source ready in 10 ms
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getMonotonicTime, GSource } from "@aioloop/aioloop/glib";
  * const s = new GSource({ dispatch: () => false });
- * s.setReadyTime(getMonotonicTime() + 10_000);
+ * const at = getMonotonicTime() + 10_000;
+ * s.setReadyTime(at);
+ * assertEquals(s.getReadyTime(), at);
  * ```
  */
 export function getMonotonicTime(): number {

@@ -33,9 +33,11 @@ import {
  *
  * @example A callback that runs three times
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourceFunc } from "@aioloop/aioloop/glib";
  * let n = 0;
  * const cb: GSourceFunc = () => ++n < 3;
+ * assertEquals([cb(), cb(), cb()], [true, true, false]);
  * ```
  */
 export type GSourceFunc = () => boolean;
@@ -48,8 +50,11 @@ export type GSourceFunc = () => boolean;
  *
  * @example A callback with arguments is a GSourceCallback
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourceCallback } from "@aioloop/aioloop/glib";
- * const cb: GSourceCallback = (fd: number, cond: number) => fd >= 0 && cond !== 0;
+ * const onFd = (fd: number, cond: number): boolean => fd >= 0 && cond !== 0;
+ * const cb: GSourceCallback = onFd; // any callback shape that returns a boolean
+ * assertEquals(onFd(0, 1), true);
  * ```
  */
 export type GSourceCallback = (...args: never[]) => boolean;
@@ -65,8 +70,10 @@ export type GSourceCallback = (...args: never[]) => boolean;
  *
  * @example Not ready, but poll at most 5 ms
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { GSourcePrepareResult } from "@aioloop/aioloop/glib";
  * const r: GSourcePrepareResult = [false, 5];
+ * assertEquals(r[1], 5); // poll at most 5 ms
  * ```
  */
 export type GSourcePrepareResult = boolean | readonly [ready: boolean, timeoutMs: number];
@@ -143,10 +150,12 @@ export interface GSourceFuncs<C extends GSourceCallback = GSourceFunc> {
  *
  * @example Reading a tag
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_IN, GSource, type GSourceFdTag } from "@aioloop/aioloop/glib";
  * const s = new GSource({ dispatch: () => false });
  * const tag: GSourceFdTag = s.addUnixFd(0, G_IO_IN);
- * console.log(tag.fd, tag.events); // 0 1
+ * assertEquals(tag.fd, 0);
+ * assertEquals(tag.events, 1);
  * ```
  */
 export interface GSourceFdTag {
@@ -203,6 +212,7 @@ function checkFd(fd: number): void {
  *
  * @example A subclass ready every time it is polled
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, GSource, type GSourceFunc } from "@aioloop/aioloop/glib";
  * class Always extends GSource<GSourceFunc> {
  *   protected override prepare(): boolean {
@@ -219,7 +229,7 @@ function checkFd(fd: number): void {
  * s.attach(ctx);
  * s.unref();
  * while (ctx.iteration(false));
- * console.log(n); // 2
+ * assertEquals(n, 2);
  * ctx.destroy();
  * ```
  */
@@ -242,9 +252,10 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example A source from a function table
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GSource } from "@aioloop/aioloop/glib";
    * const s = new GSource({ dispatch: (_s, cb) => (cb ? cb() : false) });
-   * console.log(s.isDestroyed()); // false
+   * assertEquals(s.isDestroyed(), false);
    * ```
    */
   constructor(funcs?: GSourceFuncs<C>) {
@@ -349,16 +360,19 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Overriding finalize
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GSource } from "@aioloop/aioloop/glib";
-   * class Noisy extends GSource {
+   * let finalized = 0;
+   * class Counted extends GSource {
    *   protected override dispatch(): boolean {
    *     return false;
    *   }
    *   protected override finalize(): void {
-   *     console.log("finalized");
+   *     finalized++;
    *   }
    * }
-   * new Noisy().unref(); // finalized
+   * new Counted().unref();
+   * assertEquals(finalized, 1);
    * ```
    */
   protected finalize(): void {
@@ -382,10 +396,11 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Attaching to a private context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
-   * console.log(s.attach(ctx) > 0); // true
+   * assertEquals(s.attach(ctx) > 0, true);
    * ctx.destroy();
    * ```
    */
@@ -411,12 +426,13 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Destroying an attached source
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * s.attach(ctx);
    * s.destroy();
-   * console.log(s.isDestroyed()); // true
+   * assertEquals(s.isDestroyed(), true);
    * ctx.destroy();
    * ```
    */
@@ -435,8 +451,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example A fresh source
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * console.log(idleSourceNew().isDestroyed()); // false
+   * assertEquals(idleSourceNew().isDestroyed(), false);
    * ```
    */
   isDestroyed(): boolean {
@@ -473,13 +490,14 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example The GLib idiom: attach, then unref
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * s.setCallback(() => false);
    * s.attach(ctx);
    * s.unref(); // the context now owns it
-   * ctx.iteration(false);
+   * assertEquals(ctx.iteration(false), true); // dispatched, then destroyed by its callback
    * ctx.destroy();
    * ```
    */
@@ -498,9 +516,11 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Raising a source
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { G_PRIORITY_HIGH, idleSourceNew } from "@aioloop/aioloop/glib";
    * const s = idleSourceNew();
    * s.setPriority(G_PRIORITY_HIGH);
+   * assertEquals(s.getPriority(), G_PRIORITY_HIGH);
    * ```
    */
   setPriority(priority: number): void {
@@ -521,8 +541,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Idle priority
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * console.log(idleSourceNew().getPriority()); // 200
+   * assertEquals(idleSourceNew().getPriority(), 200);
    * ```
    */
   getPriority(): number {
@@ -565,10 +586,11 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Allowing recursion (as QEMU's AioContext source does)
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
    * const s = idleSourceNew();
    * s.setCanRecurse(true);
-   * console.log(s.getCanRecurse()); // true
+   * assertEquals(s.getCanRecurse(), true);
    * ```
    */
   setCanRecurse(canRecurse: boolean): void {
@@ -584,8 +606,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example The default
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * console.log(idleSourceNew().getCanRecurse()); // false
+   * assertEquals(idleSourceNew().getCanRecurse(), false);
    * ```
    */
   getCanRecurse(): boolean {
@@ -604,12 +627,13 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Ready now
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, GSource } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = new GSource({ dispatch: () => false });
    * s.setReadyTime(0);
    * s.attach(ctx);
-   * console.log(ctx.iteration(false)); // true
+   * assertEquals(ctx.iteration(false), true);
    * ctx.destroy();
    * ```
    */
@@ -632,8 +656,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example No ready time by default
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GSource } from "@aioloop/aioloop/glib";
-   * console.log(new GSource({ dispatch: () => false }).getReadyTime()); // -1
+   * assertEquals(new GSource({ dispatch: () => false }).getReadyTime(), -1);
    * ```
    */
   getReadyTime(): number {
@@ -653,11 +678,12 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Reading the iteration time
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * s.attach(ctx);
-   * console.log(s.getTime() > 0); // true
+   * assertEquals(s.getTime() > 0, true);
    * ctx.destroy();
    * ```
    */
@@ -741,6 +767,7 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Watching a pipe
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { G_IO_IN, GMainContext, GSource, type GSourceFdTag } from "@aioloop/aioloop/glib";
    * import { close, pipe, write } from "@aioloop/aioloop/sys";
    * const [r, w] = pipe();
@@ -756,7 +783,7 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    * s.attach(ctx);
    * write(w, new Uint8Array([1]));
    * ctx.iteration(true);
-   * console.log(seen & G_IO_IN); // 1
+   * assertEquals(seen & G_IO_IN, 1);
    * ctx.destroy();
    * close(r);
    * close(w);
@@ -789,11 +816,12 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Switching to write readiness
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { G_IO_IN, G_IO_OUT, GSource } from "@aioloop/aioloop/glib";
    * const s = new GSource({ dispatch: () => true });
    * const tag = s.addUnixFd(1, G_IO_IN);
    * s.modifyUnixFd(tag, G_IO_OUT);
-   * console.log(tag.events); // 4
+   * assertEquals(tag.events, 4);
    * ```
    */
   modifyUnixFd(tag: GSourceFdTag, events: number): void {
@@ -833,9 +861,10 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Before any poll
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { G_IO_IN, GSource } from "@aioloop/aioloop/glib";
    * const s = new GSource({ dispatch: () => true });
-   * console.log(s.queryUnixFd(s.addUnixFd(0, G_IO_IN))); // 0
+   * assertEquals(s.queryUnixFd(s.addUnixFd(0, G_IO_IN)), 0);
    * ```
    */
   queryUnixFd(tag: GSourceFdTag): number {
@@ -851,10 +880,11 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Naming a source as QEMU does
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
    * const s = idleSourceNew();
    * s.setName("aio-context");
-   * console.log(s.getName()); // "aio-context"
+   * assertEquals(s.getName(), "aio-context");
    * ```
    */
   setName(name: string | null): void {
@@ -870,8 +900,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Idle sources are named
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * console.log(idleSourceNew().getName()); // "GIdleSource"
+   * assertEquals(idleSourceNew().getName(), "GIdleSource");
    * ```
    */
   getName(): string | null {
@@ -887,11 +918,12 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Ids come from attach
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GMainContext, idleSourceNew } from "@aioloop/aioloop/glib";
    * const ctx = new GMainContext();
    * const s = idleSourceNew();
    * const id = s.attach(ctx);
-   * console.log(s.getId() === id); // true
+   * assertEquals(s.getId() === id, true);
    * ctx.destroy();
    * ```
    */
@@ -908,8 +940,9 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example An unattached source
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * console.log(idleSourceNew().getContext()); // null
+   * assertEquals(idleSourceNew().getContext(), null);
    * ```
    */
   getContext(): GMainContext | null {
@@ -961,12 +994,13 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    *
    * @example Removing a child
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { GSource, idleSourceNew } from "@aioloop/aioloop/glib";
    * const parent = new GSource({ dispatch: () => true });
    * const child = idleSourceNew();
    * parent.addChildSource(child);
    * parent.removeChildSource(child);
-   * console.log(child.isDestroyed()); // true
+   * assertEquals(child.isDestroyed(), true);
    * ```
    */
   removeChildSource(child: GSource<GSourceCallback>): void {

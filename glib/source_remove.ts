@@ -20,10 +20,11 @@ import { GMainContext } from "./main_context.ts";
  *
  * @example Cancelling a timeout
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { sourceRemove, timeoutAdd } from "@aioloop/aioloop/glib";
  * const id = timeoutAdd(1000, () => false);
- * console.log(sourceRemove(id)); // true
- * console.log(sourceRemove(id)); // false
+ * assertEquals(sourceRemove(id), true);
+ * assertEquals(sourceRemove(id), false);
  * ```
  */
 export function sourceRemove(id: number): boolean {

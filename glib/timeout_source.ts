@@ -71,6 +71,7 @@ function checkInterval(interval: number, what: string): void {
  *
  * @example A 5 ms timeout
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, timeoutSourceNew } from "@aioloop/aioloop/glib";
  * const ctx = new GMainContext();
  * const t = timeoutSourceNew(5);
@@ -79,6 +80,7 @@ function checkInterval(interval: number, what: string): void {
  * t.attach(ctx);
  * t.unref();
  * while (!fired) ctx.iteration(true);
+ * assertEquals(fired, true);
  * ctx.destroy();
  * ```
  */
@@ -140,10 +142,12 @@ function add(source: GSource<GSourceFunc>, fn: GSourceFunc, priority: number): n
  *
  * @example A timeout on the default context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GMainContext, timeoutAdd } from "@aioloop/aioloop/glib";
  * let fired = false;
  * timeoutAdd(2, () => (fired = true, false));
  * while (!fired) GMainContext.default().iteration(true);
+ * assertEquals(fired, true);
  * ```
  */
 export function timeoutAdd(

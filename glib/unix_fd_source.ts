@@ -60,13 +60,14 @@ class UnixFdSource extends GSource<GUnixFDSourceFunc> {
  *
  * @example Reading a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { G_IO_IN, GMainContext, unixFdSourceNew } from "@aioloop/aioloop/glib";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
  * const ctx = new GMainContext();
  * const s = unixFdSourceNew(r, G_IO_IN);
  * s.setCallback((fd) => {
- *   console.log(read(fd, new Uint8Array(8))); // 1
+ *   assertEquals(read(fd, new Uint8Array(8)), 1);
  *   return false;
  * });
  * s.attach(ctx);

@@ -1,7 +1,7 @@
 // The main loop's one parked wait: poll(2) as a `nonblocking: true` FFI
 // call, which Deno runs on its blocking pool while the isolate's own event
 // loop keeps turning (fetch, timers, signal listeners). That pool has 32
-// threads shared with file I/O (deno_pitfalls.md C1), so an isolate never
+// threads shared with file I/O (docs/deno_constraints.md), so an isolate never
 // has more than one such wait in flight; the counters below let the tests
 // check it.
 import { errno, libc } from "./_libc.ts";
@@ -34,7 +34,7 @@ const tspec = new BigInt64Array(2);
  * ppoll(2) over `fds` on Deno's blocking pool, with a nanosecond timeout
  * (negative: forever), as `qemu_poll_ns` does. Returns the ready count
  * (revents are in `fds`), or the error: errno is set on the pool thread and
- * lost here (C2), so a failed call is repeated synchronously with timeout 0,
+ * lost here (docs/deno_constraints.md), so a failed call is repeated synchronously with timeout 0,
  * whose errno is readable. EINTR counts as "nothing ready". `fds` must not
  * change until it settles.
  */

@@ -71,13 +71,58 @@ const SYMBOLS = {
 /** The symbol table type, for code that holds the opened library. */
 export type LibcSymbols = typeof SYMBOLS;
 
+/** What the bindings above are written for (glibc's soname and ABI). */
+export const PLATFORM_REQUIREMENT = "Linux with glibc (libc.so.6) on x86-64 or aarch64";
+/** glibc's soname; musl and the BSDs have other names and other ABIs. */
+export const LIBC_SONAME = "libc.so.6";
+
+/**
+ * Why this platform cannot run aioloop, or null when it can. Takes
+ * `Deno.build.os` and `Deno.build.arch` as arguments so tests can inject
+ * other platforms. Syscall numbers (io_uring) and the u32-for-size_t ABI
+ * shortcut above hold on x86-64 and aarch64 Linux only.
+ */
+export function platformProblem(os: string, arch: string): string | null {
+  if (os !== "linux") return `this is ${os}`;
+  if (arch !== "x86_64" && arch !== "aarch64") return `this CPU is ${arch}`;
+  return null;
+}
+
+function platformError(problem: string, cause?: unknown): Deno.errors.NotSupported {
+  const e = new Deno.errors.NotSupported(`aioloop needs ${PLATFORM_REQUIREMENT}: ${problem}`);
+  if (cause !== undefined) e.cause = cause;
+  return e;
+}
+
+/**
+ * Checks the platform, then opens `soname` with the symbol table. Throws
+ * `Deno.errors.NotSupported` naming {@linkcode PLATFORM_REQUIREMENT} on
+ * another OS or CPU, or when the library (or one of its symbols) is missing,
+ * as on a musl system; a missing --allow-ffi stays `NotCapable`. Arguments
+ * are injectable for tests.
+ */
+export function openLibc(
+  soname: string = LIBC_SONAME,
+  os: string = Deno.build.os,
+  arch: string = Deno.build.arch,
+): Deno.DynamicLibrary<LibcSymbols> {
+  const problem = platformProblem(os, arch);
+  if (problem !== null) throw platformError(problem);
+  try {
+    return Deno.dlopen(soname, SYMBOLS);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
+    throw platformError(`${soname} could not be opened (${(e as Error).message})`, e);
+  }
+}
+
 let lib: Deno.DynamicLibrary<LibcSymbols> | null = null;
 let errnoView: Int32Array | null = null;
 
 /** Opens libc on first use (per isolate) and returns its symbols. */
 export function libc(): Deno.DynamicLibrary<LibcSymbols>["symbols"] {
   if (lib === null) {
-    lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    lib = openLibc();
     const p = lib.symbols.__errno_location();
     if (p === null) throw new Error("__errno_location returned NULL");
     errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));

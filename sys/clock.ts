@@ -29,9 +29,10 @@ const ts32 = new Uint32Array(tsBuf.buffer);
  *
  * @example Timing something
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { clockGettimeNs } from "@aioloop/aioloop/sys";
  * const t0 = clockGettimeNs();
- * console.log(clockGettimeNs() >= t0); // true
+ * assertEquals(clockGettimeNs() >= t0, true);
  * ```
  */
 export function clockGettimeNs(clockId: number = CLOCK_MONOTONIC): number {

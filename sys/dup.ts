@@ -24,10 +24,12 @@ const O_CLOEXEC = 0o2000000;
  *
  * @example Duplicating an eventfd
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, eventfd } from "@aioloop/aioloop/sys";
  * import { dup } from "@aioloop/aioloop/sys";
  * const fd = eventfd();
  * const copy = dup(fd);
+ * assertEquals(copy !== fd, true);
  * close(copy);
  * close(fd);
  * ```

@@ -56,9 +56,11 @@ export function epollCreate(): number {
  *
  * @example Watching an eventfd
  * ```ts
+ * import { assertThrows } from "@std/assert";
  * import { close, EPOLL_CTL_ADD, epollCreate, epollCtl, eventfd, POLLIN } from "@aioloop/aioloop/sys";
  * const ep = epollCreate(), fd = eventfd();
  * epollCtl(ep, EPOLL_CTL_ADD, fd, POLLIN, 7);
+ * assertThrows(() => epollCtl(ep, EPOLL_CTL_ADD, fd, POLLIN, 7)); // EEXIST: already added
  * close(fd);
  * close(ep);
  * ```
@@ -77,11 +79,14 @@ export function epollCtl(epfd: number, op: number, fd: number, events: number, d
  *
  * @example Reading results
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, EPOLL_CTL_ADD, epollCreate, epollCtl, EpollEvents, epollWait, eventfd, POLLIN } from "@aioloop/aioloop/sys";
  * const ep = epollCreate(), fd = eventfd(1), evs = new EpollEvents(4);
  * epollCtl(ep, EPOLL_CTL_ADD, fd, POLLIN, 42);
  * const n = epollWait(ep, evs, 0);
- * console.log(n, evs.data(0), evs.events(0) & POLLIN); // 1 42 1
+ * assertEquals(n, 1);
+ * assertEquals(evs.data(0), 42);
+ * assertEquals(evs.events(0) & POLLIN, 1);
  * close(fd);
  * close(ep);
  * ```
@@ -138,9 +143,10 @@ export class EpollEvents {
  *
  * @example See {@linkcode EpollEvents}.
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, epollCreate, EpollEvents, epollWait } from "@aioloop/aioloop/sys";
  * const ep = epollCreate();
- * console.log(epollWait(ep, new EpollEvents(1), 0)); // 0
+ * assertEquals(epollWait(ep, new EpollEvents(1), 0), 0);
  * close(ep);
  * ```
  */

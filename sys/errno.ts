@@ -59,8 +59,9 @@ const NUMBERS: Record<string, number> = Object.fromEntries(
  *
  * @example Naming an errno
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { errnoName } from "@aioloop/aioloop/sys";
- * console.log(errnoName(9)); // "EBADF"
+ * assertEquals(errnoName(9), "EBADF");
  * ```
  */
 export function errnoName(errno: number): string {
@@ -76,8 +77,9 @@ export function errnoName(errno: number): string {
  *
  * @example Looking up ECANCELED
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { errnoValue } from "@aioloop/aioloop/sys";
- * console.log(errnoValue("ECANCELED")); // 125
+ * assertEquals(errnoValue("ECANCELED"), 125);
  * ```
  */
 export function errnoValue(name: string): number {
@@ -93,9 +95,12 @@ export function errnoValue(name: string): number {
  *
  * @example Catching a bad file descriptor
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { SysError } from "@aioloop/aioloop/sys";
  * const err = new SysError(9, "close");
- * console.log(err.code, err.syscall, err.message); // EBADF close close: EBADF (errno 9)
+ * assertEquals(err.code, "EBADF");
+ * assertEquals(err.syscall, "close");
+ * assertEquals(err.message, "close: EBADF (errno 9)");
  * ```
  */
 export class SysError extends Error {

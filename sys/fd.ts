@@ -34,11 +34,12 @@ export const EFD_CLOEXEC = 0o2000000;
  *
  * @example Reading a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
  * write(w, new TextEncoder().encode("hi"));
  * const buf = new Uint8Array(8);
- * console.log(read(r, buf)); // 2
+ * assertEquals(read(r, buf), 2);
  * close(r);
  * close(w);
  * ```
@@ -68,9 +69,10 @@ export function read(fd: number, buf: Uint8Array, len: number = buf.byteLength):
  *
  * @example Writing to a pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, pipe, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
- * console.log(write(w, new Uint8Array([1, 2, 3]))); // 3
+ * assertEquals(write(w, new Uint8Array([1, 2, 3])), 3);
  * close(r);
  * close(w);
  * ```
@@ -97,8 +99,10 @@ export function write(fd: number, buf: Uint8Array, len: number = buf.byteLength)
  *
  * @example Closing both ends of a pipe
  * ```ts
- * import { close, pipe } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, pipe } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
+ * assertEquals([isOpenFd(r), isOpenFd(w)], [true, true]);
  * close(r);
  * close(w);
  * ```
@@ -123,8 +127,10 @@ const pairBuf = new Int32Array(2);
  *
  * @example Making a pipe
  * ```ts
- * import { close, pipe } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, pipe } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
+ * assertEquals([isOpenFd(r), isOpenFd(w)], [true, true]);
  * close(r);
  * close(w);
  * ```
@@ -144,8 +150,10 @@ export function pipe(flags: number = O_NONBLOCK | O_CLOEXEC): [number, number] {
  *
  * @example A socket pair
  * ```ts
- * import { close, socketpair } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, isOpenFd, socketpair } from "@aioloop/aioloop/sys";
  * const [a, b] = socketpair();
+ * assertEquals([isOpenFd(a), isOpenFd(b)], [true, true]);
  * close(a);
  * close(b);
  * ```
@@ -169,8 +177,10 @@ export function socketpair(): [number, number] {
  *
  * @example An eventfd
  * ```ts
- * import { close, eventfd } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, eventfd, isOpenFd } from "@aioloop/aioloop/sys";
  * const fd = eventfd();
+ * assertEquals(isOpenFd(fd), true);
  * close(fd);
  * ```
  */
@@ -213,8 +223,9 @@ export function setNonblocking(fd: number, nonblocking: boolean): void {
  *
  * @example Checking stdin
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isOpenFd } from "@aioloop/aioloop/sys";
- * console.log(isOpenFd(-1)); // false
+ * assertEquals(isOpenFd(-1), false);
  * ```
  */
 export function isOpenFd(fd: number): boolean {

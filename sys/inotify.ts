@@ -53,9 +53,10 @@ export const IN_IGNORED = 0x8000;
  *
  * @example Testing a mask
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { IN_MODIFY, type InotifyEvent } from "@aioloop/aioloop/sys";
  * const ev: InotifyEvent = { wd: 1, mask: IN_MODIFY, cookie: 0, name: "" };
- * console.log((ev.mask & IN_MODIFY) !== 0); // true
+ * assertEquals((ev.mask & IN_MODIFY) !== 0, true);
  * ```
  */
 export interface InotifyEvent {
@@ -83,8 +84,10 @@ const decoder = new TextDecoder();
  *
  * @example Create and close
  * ```ts
- * import { close, inotifyInit } from "@aioloop/aioloop/sys";
+ * import { assertEquals } from "@std/assert";
+ * import { close, inotifyInit, isOpenFd } from "@aioloop/aioloop/sys";
  * const fd = inotifyInit();
+ * assertEquals(isOpenFd(fd), true);
  * close(fd);
  * ```
  */
@@ -112,10 +115,11 @@ export function inotifyInit(flags: number = IN_NONBLOCK | IN_CLOEXEC): number {
  *
  * @example Watching a temporary file
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, IN_MODIFY, inotifyAddWatch, inotifyInit } from "@aioloop/aioloop/sys";
  * const path = Deno.makeTempFileSync();
  * const fd = inotifyInit();
- * console.log(inotifyAddWatch(fd, path, IN_MODIFY) > 0); // true
+ * assertEquals(inotifyAddWatch(fd, path, IN_MODIFY) > 0, true);
  * close(fd);
  * Deno.removeSync(path);
  * ```
@@ -167,12 +171,13 @@ let scratch = new Uint8Array(4096);
  *
  * @example Seeing a write
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, IN_MODIFY, inotifyAddWatch, inotifyInit, readInotifyEvents } from "@aioloop/aioloop/sys";
  * const path = Deno.makeTempFileSync();
  * const fd = inotifyInit();
  * inotifyAddWatch(fd, path, IN_MODIFY);
  * Deno.writeTextFileSync(path, "hello");
- * console.log(readInotifyEvents(fd).some((e) => (e.mask & IN_MODIFY) !== 0)); // true
+ * assertEquals(readInotifyEvents(fd).some((e) => (e.mask & IN_MODIFY) !== 0), true);
  * close(fd);
  * Deno.removeSync(path);
  * ```

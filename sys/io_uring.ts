@@ -71,11 +71,12 @@ export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
  *
  * @example Making and closing a ring
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, IO_URING_PARAMS_SIZE, ioUringSetup, SysError } from "@aioloop/aioloop/sys";
  * try {
  *   const params = new Uint8Array(IO_URING_PARAMS_SIZE);
  *   const fd = ioUringSetup(8, params);
- *   console.log(new DataView(params.buffer).getUint32(0, true)); // 8 (sq_entries)
+ *   assertEquals(new DataView(params.buffer).getUint32(0, true), 8); // sq_entries
  *   close(fd);
  * } catch (e) {
  *   if (!(e instanceof SysError)) throw e; // io_uring disabled here

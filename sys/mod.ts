@@ -5,12 +5,13 @@
  *
  * @example A pipe
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, pipe, read, write } from "@aioloop/aioloop/sys";
  * const [r, w] = pipe();
  * write(w, new Uint8Array([7]));
  * const b = new Uint8Array(1);
  * read(r, b);
- * console.log(b[0]); // 7
+ * assertEquals(b[0], 7);
  * close(r);
  * close(w);
  * ```

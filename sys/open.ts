@@ -42,9 +42,11 @@ const encoder = new TextEncoder();
  *
  * @example Opening /dev/null
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close } from "@aioloop/aioloop/sys";
  * import { open, O_RDWR } from "@aioloop/aioloop/sys";
  * const fd = open("/dev/null", O_RDWR);
+ * assertEquals(fd >= 0, true);
  * close(fd);
  * ```
  */

@@ -32,11 +32,13 @@ const EINTR = 4;
  *
  * @example Polling an eventfd
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { close, eventfd, POLLIN, PollFdArray, pollNs } from "@aioloop/aioloop/sys";
  * const fd = eventfd(1);
  * const fds = new PollFdArray();
  * fds.push(fd, POLLIN);
- * console.log(pollNs(fds, 0), fds.revents(0) & POLLIN); // 1 1
+ * assertEquals(pollNs(fds, 0), 1);
+ * assertEquals(fds.revents(0) & POLLIN, 1);
  * close(fd);
  * ```
  */
@@ -139,8 +141,9 @@ const tspec = new BigInt64Array(2);
  *
  * @example A 1 ms sleep with no fds
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { PollFdArray, pollNs } from "@aioloop/aioloop/sys";
- * console.log(pollNs(new PollFdArray(), 1_000_000)); // 0
+ * assertEquals(pollNs(new PollFdArray(), 1_000_000), 0);
  * ```
  */
 export function pollNs(fds: PollFdArray, timeoutNs: number): number {

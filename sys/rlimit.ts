@@ -16,8 +16,9 @@ import { SysError } from "./errno.ts";
  *
  * @example Reading the fd limit
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getrlimit, RLIMIT_NOFILE } from "@aioloop/aioloop/sys";
- * console.log(getrlimit(RLIMIT_NOFILE).soft > 0); // true
+ * assertEquals(getrlimit(RLIMIT_NOFILE).soft > 0, true);
  * ```
  */
 export const RLIMIT_NOFILE = 7;
@@ -58,9 +59,10 @@ function toRlim(v: number, what: string): bigint {
  *
  * @example The fd limits
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getrlimit, RLIMIT_NOFILE } from "@aioloop/aioloop/sys";
  * const { soft, hard } = getrlimit(RLIMIT_NOFILE);
- * console.log(soft <= hard); // true
+ * assertEquals(soft <= hard, true);
  * ```
  */
 export function getrlimit(resource: number): ResourceLimit {
@@ -81,10 +83,11 @@ export function getrlimit(resource: number): ResourceLimit {
  *
  * @example Raising the soft fd limit to the hard one
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { getrlimit, RLIMIT_NOFILE, setrlimit } from "@aioloop/aioloop/sys";
  * const lim = getrlimit(RLIMIT_NOFILE);
  * setrlimit(RLIMIT_NOFILE, { soft: lim.hard, hard: lim.hard });
- * console.log(getrlimit(RLIMIT_NOFILE).soft === lim.hard); // true
+ * assertEquals(getrlimit(RLIMIT_NOFILE).soft === lim.hard, true);
  * setrlimit(RLIMIT_NOFILE, lim);
  * ```
  */
@@ -107,9 +110,10 @@ export function setrlimit(resource: number, limit: ResourceLimit): void {
  *
  * @example Room for 10 000 fds
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ensureNofile } from "@aioloop/aioloop/sys";
  * const soft = ensureNofile(1024);
- * console.log(soft >= 1024); // true
+ * assertEquals(soft >= 1024, true);
  * ```
  */
 export function ensureNofile(want: number): number {

@@ -1,5 +1,5 @@
-// Parity with QEMU tests/unit/test-aio-multithread.c (parity §1.2), in its
-// quick (g_test_quick) form, with the adaptations of §1.7: IOThreads are
+// Parity with QEMU tests/unit/test-aio-multithread.c, in its quick
+// (g_test_quick) form, with the adaptations of docs/parity.md: IOThreads are
 // Workers that each own an AioContext; ctx_run is IOThread.run (a named
 // function run as a BH in the thread's context); coroutines never leave
 // their isolate, so "schedule coroutine X on ctx n" is a remote request to
@@ -184,7 +184,7 @@ async function testMultiMutex(
 }
 
 /**
- * The single-isolate variant of §1.7: N contexts in one isolate, one
+ * The single-isolate variant (docs/parity.md): N contexts in one isolate, one
  * coroutine each, and every critical section also moves its coroutine to
  * another context through aio_co_schedule (aio_co_reschedule_self) while
  * it holds the lock, so that the others find it locked.

@@ -1,4 +1,4 @@
-// Parity with QEMU's tests/unit/test-aio.c (parity/qemu.md §1.1).
+// Parity with QEMU's tests/unit/test-aio.c (docs/parity.md).
 //
 // Every case runs once per fd monitor ("/aio/bh/schedule [poll]", "[epoll]").
 // The setup is QEMU's main(): per backend, qemuInitMainLoop({ fdmon }), ctx =
@@ -8,7 +8,7 @@
 // ctx: /aio/* drive it with poll(), /aio-gsource/* with iterations of the
 // default GMainContext. The backend's last case tears the main loop down
 // (qemuCleanupMainLoop) and checks /proc/self/fd. Cases are registered in
-// GLib's execution order (§1.0): a suite's own cases first, then its child
+// GLib's execution order (docs/parity.md, "Order"): a suite's own cases first, then its child
 // suites.
 //
 // To add a group: write its case functions in a new section below and add
@@ -564,7 +564,7 @@ function testTimerScheduleVirtual(ctx: AioContext): void {
 }
 
 // ---------------------------------------------------------------------------
-// /aio/coroutine (parity §1.1 rows 13-14, §1.7)
+// /aio/coroutine (QEMU's two coroutine cases of test-aio.c)
 // ---------------------------------------------------------------------------
 
 interface ChainData {
@@ -594,7 +594,7 @@ function testQueueChaining(ctx: AioContext): void {
   assertStrictEquals(dataB.i, dataB.max);
 }
 
-// In-isolate form of §1.7: the "worker thread" is code run with no current
+// In-isolate form (docs/parity.md): the "worker thread" is code run with no current
 // context and no big lock. The Worker form lives in iothread_test.ts.
 function testWorkerThreadCoEnter(ctx: AioContext): void {
   let ranIn: AioContext | null | undefined = undefined;
@@ -615,7 +615,7 @@ function testWorkerThreadCoEnter(ctx: AioContext): void {
 }
 
 // ---------------------------------------------------------------------------
-// /aio-gsource (parity §1.1 rows 15-27): the same ctx, driven by iterations
+// /aio-gsource (the GSource half of test-aio.c): the same ctx, driven by iterations
 // of the default GMainContext, to which qemuInitMainLoop attached its GSource
 // ---------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 // deno-lint-ignore-file require-yield -- a coroutine body need not yield, as in QEMU
-// Parity with QEMU tests/unit/test-thread-pool.c (parity §1.3), run on every
+// Parity with QEMU tests/unit/test-thread-pool.c, run on every
 // fd monitor this machine supports. As in QEMU, one context per backend is
 // shared by that backend's cases: the main AioContext, current on this
 // (main) thread; every submission goes to the current context's pool.
 //
-// Adaptations (parity §1.7): the job functions live in testdata/pool_jobs.ts
+// Adaptations (docs/parity.md): the job functions live in testdata/pool_jobs.ts
 // and run in Workers, so each job's `n` is an Int32Array over one
 // SharedArrayBuffer (slot 0 is n, slot 1 a word nobody notifies, for
 // long_cb's 2 s sleep); the owner's 1 s g_usleep is Atomics.wait on the

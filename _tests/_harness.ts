@@ -1,0 +1,159 @@
+// Shared test setup: one test per fd monitor, a context (or the main loop)
+// made and torn down around a body with an fd-leak check, a watchdog that
+// turns a lost wake-up into a failure instead of a hang, and the warm-up that
+// lets fd counts see only our own fds.
+import { AioContext, type AioContextOptions } from "../aio/aio_context.ts";
+import { getCurrentAioContext, setCurrentAioContext } from "../aio/current.ts";
+import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, timerNewNs } from "../aio/timer.ts";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import {
+  mainLoopIsRunning,
+  mainLoopQuit,
+  qemuCleanupMainLoop,
+  qemuInitMainLoop,
+} from "../main_loop.ts";
+import { assertNoFdLeak, openFdCount, supportedFdMons } from "./_fd_leak.ts";
+
+type Settled = { ok: true } | { ok: false; error: unknown };
+
+async function settle(fn: () => unknown): Promise<Settled> {
+  try {
+    await fn();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Test options other than the name and the body. */
+export type TestOptions = Omit<Deno.TestDefinition, "name" | "fn">;
+
+/**
+ * Registers one test per fd monitor this machine supports, named
+ * `${name} [${fdmon}]`, as the parity rules ask of anything that touches an
+ * AioContext. `options` may depend on the monitor (to skip one, say).
+ */
+export function testOnEachFdMon(
+  name: string,
+  fn: (fdmon: FdMonName) => void | Promise<void>,
+  options: TestOptions | ((fdmon: FdMonName) => TestOptions) = {},
+): void {
+  for (const fdmon of supportedFdMons()) {
+    const opts = typeof options === "function" ? options(fdmon) : options;
+    Deno.test({ ...opts, name: `${name} [${fdmon}]`, fn: () => fn(fdmon) });
+  }
+}
+
+/** Options of {@linkcode withContext}. */
+export interface WithContextOptions extends AioContextOptions {
+  /** Make the context current for the body (and clear it after). */
+  current?: boolean;
+}
+
+/**
+ * Runs `fn` with a fresh AioContext, destroys the context afterwards (even
+ * when `fn` throws), and asserts that the process holds as many fds as
+ * before: the context's own fds included.
+ */
+export async function withContext(
+  fn: (ctx: AioContext) => unknown | Promise<unknown>,
+  options: WithContextOptions = {},
+): Promise<void> {
+  const { current = false, ...ctxOptions } = options;
+  await assertNoFdLeak(async () => {
+    const ctx = AioContext.create(ctxOptions);
+    if (current) setCurrentAioContext(ctx);
+    const body = await settle(() => fn(ctx));
+    if (getCurrentAioContext() === ctx) setCurrentAioContext(null);
+    // A failed body may leave work behind: report its error, not that.
+    const teardown = await settle(() => ctx.destroy());
+    if (!body.ok) throw body.error;
+    if (!teardown.ok) throw teardown.error;
+  });
+}
+
+/**
+ * Runs `fn` between qemuInitMainLoop and qemuCleanupMainLoop, checking fds
+ * (when `fn` succeeds; its own error is what a failure reports).
+ */
+export async function withMainLoop(
+  fn: () => unknown | Promise<unknown>,
+  fdmon: FdMonName | "auto" = "auto",
+): Promise<void> {
+  await assertNoFdLeak(async () => {
+    qemuInitMainLoop({ fdmon });
+    const body = await settle(fn);
+    if (mainLoopIsRunning()) mainLoopQuit();
+    // A failed body may leave BHs behind: report its error, not that.
+    const teardown = await settle(qemuCleanupMainLoop);
+    if (!body.ok) throw body.error;
+    if (!teardown.ok) throw teardown.error;
+  });
+}
+
+/** A timer that rescues a wait: `fired` tells whether it had to. */
+export interface Watchdog {
+  /** True once the watchdog ran, i.e. the guarded wait was not woken. */
+  fired: boolean;
+  /** The timer, to delete when the guarded wait is over. */
+  timer: QEMUTimer;
+}
+
+/**
+ * A timer that ends a blocking wait which nothing else would end, so that a
+ * lost wake-up fails the test instead of hanging it. On `ctx` it runs on the
+ * HOST clock (REALTIME and VIRTUAL lists stay as the test left them); with
+ * no context it is a main-loop REALTIME timer. The default of 30 s leaves
+ * room for a Worker's start-up (type-checked on first use) on a loaded
+ * machine.
+ */
+export function watchdog(ctx: AioContext | null = null, ms = 30_000): Watchdog {
+  const w = { fired: false } as Watchdog;
+  const cb = () => w.fired = true;
+  if (ctx !== null) {
+    w.timer = ctx.timerNew(QEMUClockType.HOST, SCALE_MS, cb, { name: "watchdog" });
+    w.timer.mod(clockGetNs(QEMUClockType.HOST) / SCALE_MS + ms);
+  } else {
+    w.timer = timerNewNs(QEMUClockType.REALTIME, cb, { name: "watchdog" });
+    w.timer.modNs(clockGetNs(QEMUClockType.REALTIME) + ms * 1e6);
+  }
+  return w;
+}
+
+/**
+ * Deno opens its signal-driver sockets on the first signal listener of the
+ * process and keeps them, and the runtime of a terminated Worker (an eventfd
+ * and an epoll fd) lingers until the next one replaces it: call this once,
+ * before any fd count, in a file whose tests use signals or Workers, so that
+ * counts compare our fds only.
+ */
+export async function settleDenoFds(): Promise<void> {
+  const noop = (): void => {};
+  Deno.addSignalListener("SIGUSR2", noop);
+  Deno.removeSignalListener("SIGUSR2", noop);
+  const url = URL.createObjectURL(
+    new Blob(["self.onmessage = () => self.postMessage(0);"], { type: "application/javascript" }),
+  );
+  const w = new Worker(url, { type: "module" });
+  await new Promise((r) => {
+    w.onmessage = r;
+    w.postMessage(0);
+  });
+  w.terminate();
+  URL.revokeObjectURL(url);
+}
+
+/**
+ * Waits until the process holds at most `target` fds again, for up to
+ * `timeoutMs`. Deno releases a terminated Worker's runtime fds (an eventfd
+ * and an epoll fd) on another thread, some time after `terminate()`, when a
+ * newer Worker's runtime replaces them: a test that starts a Worker calls
+ * this before its fd count, instead of racing that release. It does not
+ * fail by itself; the fd check that follows does, if fds really leaked.
+ */
+export async function fdCountSettles(target: number, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (openFdCount() > target && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
