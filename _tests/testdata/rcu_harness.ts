@@ -45,11 +45,13 @@ export class WorkerSet {
   }
 
   /** Waits until every Worker raised its exit word, then terminates them all. */
-  async join(timeoutMs = 15_000): Promise<void> {
+  async join(timeoutMs = 60_000): Promise<void> {
     try {
       await waitFor(
         () => this.#workers.every((_, i) => Atomics.load(this.exited, i) !== 0),
-        "every Worker exiting",
+        `every Worker exiting (exit words ${
+          this.#workers.map((_, i) => Atomics.load(this.exited, i)).join("")
+        })`,
         timeoutMs,
       );
     } finally {
