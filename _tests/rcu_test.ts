@@ -95,9 +95,11 @@ let warmed = false;
 async function withWorkers(fn: (set: WorkerSet) => Promise<void>): Promise<void> {
   if (!warmed) {
     // Deno opens a few fds for good on the first Worker: not a leak of ours.
+    // The first Worker also waits for Deno to type-check its module graph,
+    // which took over a minute on a loaded 2-core machine.
     const s = new WorkerSet();
     agent(s);
-    await stopAll(s);
+    await stopAll(s, 240_000);
     warmed = true;
   }
   const fds = openFdCount();
@@ -123,13 +125,13 @@ function agent(set: WorkerSet): Agent {
   live.set(set, l);
   return a;
 }
-async function stopAll(set: WorkerSet): Promise<void> {
+async function stopAll(set: WorkerSet, timeoutMs?: number): Promise<void> {
   for (const a of live.get(set) ?? []) {
     // A Worker blocked in synchronizeRcu finishes once the readers left.
     a.send(CMD_EXIT);
   }
   live.delete(set);
-  await set.join();
+  await set.join(timeoutMs);
 }
 
 function ensureMainUnregistered(): void {

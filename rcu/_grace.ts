@@ -1,15 +1,14 @@
 // Grace-period machinery shared by synchronizeRcu (blocking) and the call_rcu
 // batching (polled): wait_for_readers() and force-quiescent-state.
 import { write } from "../sys/fd.ts";
-import { eventReset, eventWait, mutexLock, mutexUnlock } from "./_wait.ts";
 import {
   FORCE,
   GP_CTR,
   GP_DONE,
-  GP_EVENT,
+  gpEvent,
   HEADER_WORDS,
   IN_DRAIN,
-  REG_LOCK,
+  regLock,
   S_CTR,
   S_DOORBELL,
   S_OWNER,
@@ -54,7 +53,7 @@ export function waitForReaders(w: Int32Array, g: number): void {
     if (Atomics.load(w, b + S_OWNER) !== 0) pending.push(b);
   }
   for (;;) {
-    eventReset(w, GP_EVENT);
+    gpEvent!.reset();
     for (const b of pending) Atomics.or(w, b + S_WAIT, WAITING);
     const busy: number[] = [];
     const drain = Atomics.load(w, IN_DRAIN) !== 0;
@@ -68,9 +67,9 @@ export function waitForReaders(w: Int32Array, g: number): void {
     }
     if (busy.length === 0) return;
     pending = busy;
-    mutexUnlock(w, REG_LOCK);
-    eventWait(w, GP_EVENT);
-    mutexLock(w, REG_LOCK);
+    regLock!.unlock();
+    gpEvent!.wait();
+    regLock!.lock();
   }
 }
 

@@ -5,15 +5,14 @@
 // another isolate must see is an Atomics word in that buffer; the read-side
 // nesting depth and the call_rcu FIFO stay isolate-local.
 
+import { QemuEvent } from "../thread/event.ts";
+import { QemuMutex } from "../thread/mutex.ts";
+
 /** Magic in word 0: a buffer that is not an RCU registry is rejected. */
 export const MAGIC = 0x52435530; // "RCU0"
 /** rcu_gp_ctr: odd, +2 per grace period (QEMU's 64-bit-host scheme on an Int32 word). */
 export const GP_CTR = 1;
-/** rcu_sync_lock (futex mutex word): serialises synchronizeRcu. */
-export const SYNC_LOCK = 2;
-/** rcu_registry_lock (futex mutex word). */
-export const REG_LOCK = 3;
-/** rcu_gp_event (QemuEvent word). */
+/** rcu_gp_event (a QemuEvent's word). */
 export const GP_EVENT = 4;
 /** in_drain_call_rcu: non-zero turns on force-quiescent-state. */
 export const IN_DRAIN = 5;
@@ -25,6 +24,10 @@ export const GP_DONE = 7;
 export const SLOT_HWM = 8;
 /** Isolate id allocator. */
 export const NEXT_ISOLATE = 9;
+/** rcu_sync_lock (a QemuMutex's words): serialises synchronizeRcu. */
+export const SYNC_LOCK = 10;
+/** rcu_registry_lock (a QemuMutex's words). */
+export const REG_LOCK = 12;
 export const HEADER_WORDS = 16;
 
 /** Reader slot words (rcu_reader_data). */
@@ -48,6 +51,11 @@ export let words: Int32Array | null = null;
 /** This isolate's id in the registry (0 until attached). */
 export let isolateId = 0;
 
+/** rcu_sync_lock, rcu_registry_lock and rcu_gp_event of the open registry. */
+export let syncLock: QemuMutex | null = null;
+export let regLock: QemuMutex | null = null;
+export let gpEvent: QemuEvent | null = null;
+
 // Monotonic numbers of this isolate's callRcu requests: entries with
 // seq < dueSeq had a grace period start after they were queued and complete.
 export const cbSeq = { next: 0, due: 0 };
@@ -58,6 +66,10 @@ function inWorker(): boolean {
 }
 
 function adopt(w: Int32Array): void {
+  const sab = w.buffer as SharedArrayBuffer;
+  syncLock = new QemuMutex({ sab, index: SYNC_LOCK });
+  regLock = new QemuMutex({ sab, index: REG_LOCK });
+  gpEvent = new QemuEvent({ sab, index: GP_EVENT });
   words = w;
   isolateId = Atomics.add(w, NEXT_ISOLATE, 1);
 }
@@ -73,7 +85,10 @@ export function shared(what: string): Int32Array {
   const w = new Int32Array(new SharedArrayBuffer(REGISTRY_BYTES));
   w[0] = MAGIC;
   w[GP_CTR] = 1;
-  w[GP_EVENT] = 0; // SET, as qemu_event_init(&rcu_gp_event, true)
+  const sab = w.buffer as SharedArrayBuffer;
+  QemuEvent.create(true, { sab, index: GP_EVENT }); // as rcu_init
+  QemuMutex.create({ sab, index: SYNC_LOCK });
+  QemuMutex.create({ sab, index: REG_LOCK });
   w[NEXT_ISOLATE] = 1;
   for (let s = 0; s < MAX_READERS; s++) w[HEADER_WORDS + s * SLOT_WORDS + S_OWNER] = 0;
   adopt(w);

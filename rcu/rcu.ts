@@ -18,19 +18,18 @@
  * @module
  */
 import { waitForReaders } from "./_grace.ts";
-import { eventSet, mutexLock, mutexUnlock } from "./_wait.ts";
 import {
   attach,
   cbSeq,
   FORCE,
   GP_CTR,
   GP_DONE,
-  GP_EVENT,
+  gpEvent,
   HEADER_WORDS,
   isolateId,
   MAX_READERS,
   NREG,
-  REG_LOCK,
+  regLock,
   S_CTR,
   S_DOORBELL,
   S_OWNER,
@@ -38,7 +37,7 @@ import {
   shared,
   SLOT_HWM,
   SLOT_WORDS,
-  SYNC_LOCK,
+  syncLock,
 } from "./_state.ts";
 
 /** A structured-cloneable handle on the process-wide RCU registry. */
@@ -137,7 +136,7 @@ export function rcuRegisterThread(): void {
     );
   }
   const w = shared("rcuRegisterThread");
-  mutexLock(w, REG_LOCK);
+  regLock!.lock();
   try {
     for (let s = 0; s < MAX_READERS; s++) {
       const b = slotBase(s);
@@ -154,7 +153,7 @@ export function rcuRegisterThread(): void {
       return;
     }
   } finally {
-    mutexUnlock(w, REG_LOCK);
+    regLock!.unlock();
   }
   throw new RangeError(
     `rcuRegisterThread: all ${MAX_READERS} RCU reader slots are in use; unregister threads that ended`,
@@ -189,13 +188,13 @@ export function rcuUnregisterThread(): void {
   }
   const w = rw;
   const b = ctrIdx - S_CTR;
-  mutexLock(w, REG_LOCK);
+  regLock!.lock();
   Atomics.store(w, b + S_CTR, 0);
   Atomics.store(w, b + S_WAIT, 0);
   Atomics.store(w, b + S_DOORBELL, 0);
   Atomics.store(w, b + S_OWNER, 0);
   Atomics.sub(w, NREG, 1);
-  mutexUnlock(w, REG_LOCK);
+  regLock!.unlock();
   ctrIdx = -1;
   waitIdx = -1;
 }
@@ -293,7 +292,7 @@ export function rcuReadUnlock(): void {
     // Store then load of the updater's word: SC gives QEMU's smp_mb here.
     if (Atomics.load(rw, waitIdx) !== 0) {
       Atomics.store(rw, waitIdx, 0);
-      eventSet(rw, GP_EVENT);
+      gpEvent!.set();
     }
   }
 }
@@ -403,9 +402,9 @@ export function synchronizeRcu(): void {
   const w = shared("synchronizeRcu");
   // Callbacks this isolate queued before now are due once this grace period ends.
   const due = cbSeq.next;
-  mutexLock(w, SYNC_LOCK);
+  syncLock!.lock();
   try {
-    mutexLock(w, REG_LOCK);
+    regLock!.lock();
     try {
       if (Atomics.load(w, NREG) !== 0) {
         const g = (Atomics.add(w, GP_CTR, 2) + 2) | 0;
@@ -413,10 +412,10 @@ export function synchronizeRcu(): void {
       }
       Atomics.add(w, GP_DONE, 1);
     } finally {
-      mutexUnlock(w, REG_LOCK);
+      regLock!.unlock();
     }
   } finally {
-    mutexUnlock(w, SYNC_LOCK);
+    syncLock!.unlock();
   }
   if (cbSeq.due < due) cbSeq.due = due;
 }

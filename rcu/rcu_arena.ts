@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { mutexLock, mutexUnlock } from "./_wait.ts";
+import { QemuMutex } from "../thread/mutex.ts";
 import { callRcu } from "./call_rcu.ts";
 
 const A_MAGIC = 0x52434141; // "RCAA"
@@ -13,9 +13,10 @@ const A_MAGIC = 0x52434141; // "RCAA"
 const H_MAGIC = 0;
 const H_NODES = 1;
 const H_DATA = 2;
-const H_LOCK = 3;
 const H_FREE = 4;
 const H_NFREE = 5;
+/** The allocator's QemuMutex (two words). */
+const H_LOCK = 6;
 /** Words before node 0. */
 export const ARENA_HEADER = 8;
 
@@ -76,9 +77,11 @@ export class RcuArena {
   readonly #nodeWords: number;
   readonly #dataWords: number;
   readonly #nodes: number;
+  readonly #lock: QemuMutex;
 
   private constructor(words: Int32Array) {
     this.words = words;
+    this.#lock = new QemuMutex({ sab: words.buffer as SharedArrayBuffer, index: H_LOCK });
     this.#nodes = words[H_NODES];
     this.#dataWords = words[H_DATA];
     this.#nodeWords = N_DATA + this.#dataWords;
@@ -112,6 +115,7 @@ export class RcuArena {
     }
     w[H_FREE] = 1;
     w[H_NFREE] = nodes;
+    QemuMutex.create({ sab: w.buffer as SharedArrayBuffer, index: H_LOCK });
     return new RcuArena(w);
   }
 
@@ -180,10 +184,10 @@ export class RcuArena {
    */
   alloc(): number {
     const w = this.words;
-    mutexLock(w, H_LOCK);
+    this.#lock.lock();
     const n = w[H_FREE];
     if (n === 0) {
-      mutexUnlock(w, H_LOCK);
+      this.#lock.unlock();
       throw new RangeError(
         `RcuArena.alloc: all ${this.#nodes} records are in use; free records or create a larger arena`,
       );
@@ -191,7 +195,7 @@ export class RcuArena {
     const b = ARENA_HEADER + n * this.#nodeWords;
     w[H_FREE] = w[b + N_FREE_NEXT];
     w[H_NFREE]--;
-    mutexUnlock(w, H_LOCK);
+    this.#lock.unlock();
     Atomics.store(w, b + N_NEXT, 0);
     Atomics.store(w, b + N_PREV, 0);
     for (let k = 0; k < this.#dataWords; k++) Atomics.store(w, b + N_DATA + k, 0);
@@ -213,11 +217,11 @@ export class RcuArena {
       throw new Error(`RcuArena.free: record ${node} is already free (double free)`);
     }
     Atomics.add(w, b + N_GEN, 1);
-    mutexLock(w, H_LOCK);
+    this.#lock.lock();
     w[b + N_FREE_NEXT] = w[H_FREE];
     w[H_FREE] = node;
     w[H_NFREE]++;
-    mutexUnlock(w, H_LOCK);
+    this.#lock.unlock();
   }
 
   /**

@@ -38,6 +38,13 @@ interface StressResult {
 }
 
 /** gtest_stress(nreaders, duration), with a real or a no-op synchronize. */
+/**
+ * Watchdog on the Workers' start. The first Worker of the file waits for
+ * Deno to type-check its module graph, which took over a minute on a loaded
+ * 2-core machine; later ones start in milliseconds to seconds.
+ */
+let startWatchdogMs = 240_000;
+
 async function stress(nreaders: number, ms: number, noop: boolean): Promise<StressResult> {
   const t = new Int32Array(new SharedArrayBuffer(4 * (T_WORDS + 1)));
   // Record 0 is current, age 0, mbtest 1 (QEMU's per-test setup).
@@ -53,7 +60,12 @@ async function stress(nreaders: number, ms: number, noop: boolean): Promise<Stre
     // QEMU does not wait for its threads to start. A Worker can take seconds
     // to start on a loaded machine, and a run where nobody started would
     // pass vacuously, so GO waits for them (as test-rcu-list does).
-    await waitFor(() => Atomics.load(t, T_RUNNING) === set.count, "every Worker starting", 60_000);
+    await waitFor(
+      () => Atomics.load(t, T_RUNNING) === set.count,
+      "every Worker starting",
+      startWatchdogMs,
+    );
+    startWatchdogMs = 60_000;
     Atomics.store(t, T_GOFLAG, GOFLAG_RUN);
     await sleep(ms);
   } finally {
