@@ -7,10 +7,14 @@ import {
   callRcu,
   callRcuPending,
   drainCallRcu,
+  RcuArena,
   rcuAttach,
   rcuGracePeriods,
   rcuHandle,
   rcuIsRegistered,
+  RcuQList,
+  RcuQSimpleQ,
+  RcuQTailQ,
   rcuReadDepth,
   rcuReadLock,
   rcuReadUnlock,
@@ -305,4 +309,47 @@ Deno.test("/rcu/call_rcu/drain", async () => {
       close(efd);
     }
   });
+});
+
+Deno.test("/rcu/arena/bad-input", () => {
+  const arena = RcuArena.create({ nodes: 2, dataWords: 1 });
+  const a = arena.alloc();
+  const b = arena.alloc();
+  assertThrows(() => arena.alloc(), RangeError, "all 2 records are in use");
+  assertThrows(() => arena.store(a, 1, 0), RangeError, "k must be a payload word");
+  assertThrows(() => arena.free(0), RangeError, "node must be a record index");
+  arena.free(b);
+  assertThrows(() => arena.free(b), Error, "double free");
+  assertEquals(arena.freeCount, 1); // nothing lost, nothing freed twice
+  assertThrows(() => RcuArena.create({ nodes: 0 }), RangeError, "nodes must be");
+  assertThrows(() => RcuArena.fromHandle({ buffer: new SharedArrayBuffer(64) }), TypeError);
+  const q = RcuQSimpleQ.create(RcuArena.create({ nodes: 4 }));
+  assertThrows(() => q.remove(3), Error, "not in this queue");
+  assertThrows(() => q.removeHead(), Error, "empty");
+  assertEquals(q.verify(), 0);
+  const t = RcuQTailQ.create(RcuArena.create({ nodes: 4 }));
+  assertThrows(() => t.remove(2), Error, "not in a queue");
+  assertThrows(() => t.insertHead(9), RangeError, "element must be a record index");
+});
+
+Deno.test("/rcu/list/insert-before-after-remove", () => {
+  // Publish order is what a reader walking forward relies on: an element is
+  // reachable only once its own next link is set.
+  const arena = RcuArena.create({ nodes: 8 });
+  for (const list of [RcuQList.create(arena), RcuQTailQ.create(arena)]) {
+    const [a, b, c] = [arena.alloc(), arena.alloc(), arena.alloc()];
+    list.insertHead(c);
+    list.insertBefore(c, a);
+    list.insertAfter(a, b);
+    assertEquals([...list], [a, b, c]);
+    const again = list instanceof RcuQList
+      ? RcuQList.fromHandle(structuredClone(list.handle))
+      : RcuQTailQ.fromHandle(structuredClone(list.handle));
+    assertEquals([...again], [a, b, c]);
+    // A reader standing on a removed element keeps walking.
+    list.remove(b);
+    assertEquals(list.next(b), c);
+    assertEquals([...list], [a, c]);
+    assertEquals(list.verify(), 2);
+  }
 });
