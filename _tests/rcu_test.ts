@@ -19,6 +19,7 @@ import {
   rcuReadLock,
   rcuReadUnlock,
   rcuRegisterThread,
+  rcuSetBqlHooks,
   rcuSetForceRcuDoorbell,
   rcuUnregisterThread,
   synchronizeRcu,
@@ -36,6 +37,7 @@ import {
   A_REQ,
   A_WORDS,
   CMD_ATTACH,
+  CMD_BQL_CYCLE,
   CMD_CALL_RCU,
   CMD_DRAIN,
   CMD_EXIT,
@@ -45,11 +47,17 @@ import {
   CMD_SET_DOORBELL,
   CMD_SYNC,
   CMD_UNLOCK,
+  FLAG_WORDS,
 } from "./testdata/rcu_agent.ts";
+import { QemuMutex } from "../thread/mutex.ts";
 import { sleep, waitFor, WorkerSet } from "./testdata/rcu_harness.ts";
 
 /** How long "must not return" is observed (ms); no timing is asserted. */
 const HOLD_MS = 50;
+
+/** Flags shared by all agents, and a BQL stand-in, for the drain test. */
+const flags = new Int32Array(new SharedArrayBuffer(4 * FLAG_WORDS));
+const bql = QemuMutex.create();
 
 const registry = (): Int32Array => new Int32Array(rcuHandle().buffer);
 
@@ -59,7 +67,12 @@ class Agent {
   #seq = 0;
 
   constructor(set: WorkerSet) {
-    set.spawn("rcu_agent.ts", { ctl: this.c.buffer, rcu: rcuHandle() });
+    set.spawn("rcu_agent.ts", {
+      ctl: this.c.buffer,
+      rcu: rcuHandle(),
+      flags: flags.buffer,
+      bql: bql.handle,
+    });
   }
 
   /** Starts a command; returns its sequence number. */
@@ -352,4 +365,53 @@ Deno.test("/rcu/list/insert-before-after-remove", () => {
     assertEquals([...list], [a, c]);
     assertEquals(list.verify(), 2);
   }
+});
+
+Deno.test("/rcu/call_rcu/drain-releases-bql", async () => {
+  await withWorkers(async (set) => {
+    // A BQL for this isolate: a cross-isolate QemuMutex plus the local flag.
+    let held = false;
+    rcuSetBqlHooks({
+      locked: () => held,
+      lock: () => {
+        bql.lock();
+        held = true;
+      },
+      unlock: () => {
+        held = false;
+        bql.unlock();
+      },
+    });
+    Atomics.store(flags, 1, 0);
+    try {
+      bql.lock();
+      held = true;
+      // R stays in its section until forced AND until A has held the BQL;
+      // A can take it only while this thread, the drainer, has dropped it.
+      const r = await agent(set).reader();
+      const s = r.send(CMD_LOCK_UNTIL_FORCE, 1);
+      await waitFor(() => r.finished(s), "R's section");
+      Atomics.store(r.c, A_ACK, s - 1);
+      const a = agent(set);
+      const sa = a.send(CMD_BQL_CYCLE);
+      let underBql: boolean | null = null;
+      callRcu(() => {
+        underBql = held;
+      });
+      drainCallRcu();
+      assertEquals(held, true, "drain did not take the BQL back");
+      assertEquals(underBql, true, "the callback ran without the BQL");
+      assertEquals(Atomics.load(r.c, A_FORCED), 1, "nobody took the BQL while drain waited");
+      await r.done(s, "R leaving");
+      held = false;
+      bql.unlock();
+      assert(await a.done(sa, "A's BQL cycle"));
+    } finally {
+      if (held) {
+        held = false;
+        bql.unlock();
+      }
+      rcuSetBqlHooks(null);
+    }
+  });
 });

@@ -71,6 +71,20 @@ function runDue(): void {
   if (failed) throw first;
 }
 
+/** The BQL of this isolate, when the process has one (see rcuSetBqlHooks). */
+let bql: RcuBqlHooks | null = null;
+
+/** Runs due callbacks with the BQL held, as QEMU's call_rcu thread does. */
+function runDueUnderBql(): void {
+  if (bql === null || bql.locked()) return runDue();
+  bql.lock();
+  try {
+    runDue();
+  } finally {
+    bql.unlock();
+  }
+}
+
 async function pump(): Promise<void> {
   pumping = true;
   try {
@@ -84,7 +98,7 @@ async function pump(): Promise<void> {
         while (!done()) await sleep(1);
         if (cbSeq.due < target) cbSeq.due = target;
       }
-      runDue();
+      runDueUnderBql();
     }
   } finally {
     pumping = false;
@@ -161,7 +175,9 @@ export function callRcuPending(): number {
  * force-quiescent-state: readers stuck in a section are asked to leave it
  * (see rcuForceQuiescentRequested and rcuSetForceRcuDoorbell).
  *
- * It blocks like {@linkcode synchronizeRcu}.
+ * It blocks like {@linkcode synchronizeRcu}. When this isolate has a BQL
+ * ({@linkcode rcuSetBqlHooks}), it drops it while waiting and holds it while
+ * the callbacks run, as QEMU does.
  *
  * Counterpart: drain_call_rcu().
  * Thread: any thread that has the registry, outside any read section.
@@ -187,11 +203,66 @@ export function drainCallRcu(): void {
     );
   }
   const w = shared("drainCallRcu");
+  // As QEMU: the BQL is dropped while waiting, so that a thread the grace
+  // period waits for can take it and leave its section.
+  const held = bql !== null && bql.locked();
+  if (held) bql!.unlock();
   Atomics.add(w, IN_DRAIN, 1);
   try {
     synchronizeRcu();
   } finally {
     Atomics.sub(w, IN_DRAIN, 1);
+    if (held) bql!.lock();
   }
-  runDue();
+  runDueUnderBql();
+}
+
+/** The big QEMU lock as seen by RCU: see {@linkcode rcuSetBqlHooks}. */
+export interface RcuBqlHooks {
+  /** bql_locked(): whether this thread holds the BQL. */
+  locked(): boolean;
+  /** bql_lock(). */
+  lock(): void;
+  /** bql_unlock(). */
+  unlock(): void;
+}
+
+/**
+ * Tells RCU about this isolate's BQL. Once set, callbacks run with the BQL
+ * held (QEMU's call_rcu thread takes it around each batch) and
+ * {@linkcode drainCallRcu} drops it while it waits and takes it back before
+ * returning. `null` (the default) is QEMU's unit-test stub: no BQL. The
+ * layer that owns the BQL installs the hooks; rcu/ imports nothing above it.
+ *
+ * Counterpart: the bql_lock()/bql_unlock() calls in util/rcu.c.
+ * Thread: any thread, for itself.
+ *
+ * @param hooks The BQL's lock, unlock and locked, or null.
+ *
+ * @example Callbacks run under the lock
+ * ```ts
+ * import { callRcu, drainCallRcu, rcuSetBqlHooks } from "@aioloop/aioloop/rcu";
+ * import { assertEquals } from "@std/assert";
+ * let held = false;
+ * rcuSetBqlHooks({ locked: () => held, lock: () => void (held = true), unlock: () => void (held = false) });
+ * let seen = false;
+ * callRcu(() => {
+ *   seen = held;
+ * });
+ * drainCallRcu();
+ * rcuSetBqlHooks(null);
+ * assertEquals([seen, held], [true, false]);
+ * ```
+ */
+export function rcuSetBqlHooks(hooks: RcuBqlHooks | null): void {
+  if (
+    hooks !== null &&
+    (typeof hooks?.lock !== "function" || typeof hooks.unlock !== "function" ||
+      typeof hooks.locked !== "function")
+  ) {
+    throw new TypeError(
+      "rcuSetBqlHooks: hooks must have lock, unlock and locked functions, or be null",
+    );
+  }
+  bql = hooks;
 }

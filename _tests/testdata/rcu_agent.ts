@@ -16,6 +16,8 @@ import {
   rcuUnregisterThread,
   synchronizeRcu,
 } from "../../rcu/mod.ts";
+import { QemuMutex } from "../../thread/mutex.ts";
+import type { SharedWordHandle } from "../../thread/shared_word.ts";
 
 /** Control words. */
 export const A_REQ = 0; // command sequence, bumped by the test
@@ -41,12 +43,20 @@ export const CMD_CALL_RCU = 9;
 export const CMD_SET_DOORBELL = 10;
 /** Attach to the registry posted at start. */
 export const CMD_ATTACH = 11;
+/** Take the test's BQL (a QemuMutex), raise flags[1], release it. */
+export const CMD_BQL_CYCLE = 12;
+/** Flags shared by the agents of one test (Int32 words). */
+export const FLAG_WORDS = 4;
+/** How long CMD_LOCK_UNTIL_FORCE waits for flags[arg] before leaving anyway. */
+const FLAG_TIMEOUT_MS = 20_000;
 
 interface Start {
   index: number;
   exited: SharedArrayBuffer;
   ctl: SharedArrayBuffer;
   rcu: RcuHandle;
+  flags: SharedArrayBuffer;
+  bql: SharedWordHandle;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -54,6 +64,7 @@ const scope = self as any;
 
 scope.onmessage = (ev: MessageEvent<Start>) => {
   const { ctl: buf, rcu, index } = ev.data;
+  const flags = new Int32Array(ev.data.flags);
   const exited = new Int32Array(ev.data.exited);
   const c = new Int32Array(buf);
   let seen = 0;
@@ -88,7 +99,18 @@ scope.onmessage = (ev: MessageEvent<Start>) => {
           Atomics.store(c, A_ACK, seen); // the section is open
           Atomics.notify(c, A_ACK);
           while (!rcuForceQuiescentRequested()) Atomics.wait(c, A_WORDS, 0, 1);
-          Atomics.store(c, A_FORCED, 1);
+          // With arg > 0, also wait for flags[arg] (bounded: a broken
+          // implementation must fail the test, not hang it).
+          if (Atomics.load(c, A_ARG) > 0) {
+            const end = performance.now() + FLAG_TIMEOUT_MS;
+            while (Atomics.load(flags, Atomics.load(c, A_ARG)) === 0 && performance.now() < end) {
+              Atomics.wait(c, A_WORDS, 0, 1);
+            }
+          }
+          {
+            const arg = Atomics.load(c, A_ARG);
+            Atomics.store(c, A_FORCED, arg === 0 || Atomics.load(flags, arg) !== 0 ? 1 : 2);
+          }
           rcuReadUnlock();
           break;
         case CMD_DRAIN:
@@ -102,6 +124,13 @@ scope.onmessage = (ev: MessageEvent<Start>) => {
         case CMD_SET_DOORBELL:
           rcuSetForceRcuDoorbell(Atomics.load(c, A_ARG));
           break;
+        case CMD_BQL_CYCLE: {
+          const m = new QemuMutex(ev.data.bql);
+          m.lock();
+          Atomics.store(flags, 1, 1);
+          m.unlock();
+          break;
+        }
         case CMD_EXIT:
           while (rcuReadDepth() > 0) rcuReadUnlock();
           if (rcuIsRegistered()) rcuUnregisterThread();
