@@ -415,3 +415,19 @@ Deno.test("/rcu/call_rcu/drain-releases-bql", async () => {
     }
   });
 });
+
+Deno.test("/rcu/call_rcu/throwing-callback", () => {
+  const ran: number[] = [];
+  callRcu(() => ran.push(1));
+  callRcu(() => {
+    throw new RangeError("boom");
+  });
+  callRcu(() => ran.push(3));
+  // The rest of the batch runs; drain rethrows the first error; nothing is
+  // left queued or run twice.
+  assertThrows(() => drainCallRcu(), RangeError, "boom");
+  assertEquals(ran, [1, 3]);
+  assertEquals(callRcuPending(), 0);
+  drainCallRcu();
+  assertEquals(ran, [1, 3]);
+});

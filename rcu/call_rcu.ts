@@ -114,6 +114,10 @@ async function pump(): Promise<void> {
  * (like a throwing timer callback) after the rest of its batch ran; in
  * {@linkcode drainCallRcu} the first error is rethrown.
  *
+ * The queue belongs to this isolate: a Worker must call
+ * {@linkcode drainCallRcu} before it exits, or its pending callbacks are
+ * lost with it.
+ *
  * Counterpart: call_rcu1() (and call_rcu() / g_free_rcu()).
  * Thread: any thread that has the registry (a Worker after rcuAttach).
  *
