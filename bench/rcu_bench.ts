@@ -1,6 +1,7 @@
 // RCU costs beside an anchor measured in the same run:
 // - group rcu-read: rcuReadLock + rcuReadUnlock against a bare
-//   Atomics.load + Atomics.store pair (the floor a read section can reach);
+//   Atomics.load + Atomics.store pair, and against the two loads and two
+//   stores that any read section needs (entry and exit each publish);
 // - group synchronize: synchronizeRcu with no reader registered, with one
 //   idle registered reader, and with 10 Worker readers running rcutorture's
 //   read loop (outer + nested section around 100 increments) nonstop. The
@@ -33,6 +34,20 @@ Deno.bench({
   baseline: true,
   fn() {
     for (let i = 0; i < PAIRS; i++) Atomics.store(words, 2, Atomics.load(words, 1));
+  },
+});
+
+// What any read section must do: store a snapshot on entry, store 0 and
+// load the updater's flag on exit (QEMU's rcu_read_lock/unlock minimum).
+Deno.bench({
+  name: "2 Atomics.load + 2 Atomics.store ×1000 (a section's minimum)",
+  group: "rcu-read",
+  fn() {
+    for (let i = 0; i < PAIRS; i++) {
+      Atomics.store(words, 2, Atomics.load(words, 1));
+      Atomics.store(words, 2, 0);
+      if (Atomics.load(words, 3) !== 0) throw new Error("unexpected flag");
+    }
   },
 });
 
