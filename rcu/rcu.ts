@@ -112,6 +112,10 @@ function slotBase(s: number): number {
  * registered automatically on its first {@linkcode rcuReadLock}, as QEMU's
  * constructor registers the main thread.
  *
+ * A Worker must leave its sections and unregister before it ends: a slot
+ * left inside a read section by a terminated Worker stalls every later
+ * grace period, as a thread dying inside a section does in QEMU.
+ *
  * Counterpart: rcu_register_thread().
  * Thread: any thread, once (unregister before registering again).
  *
