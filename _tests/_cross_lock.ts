@@ -8,12 +8,12 @@
  *   the mutex to the first waiter and wakes it in its home context with a
  *   remote "enter coroutine" request (or `aio_co_wake` when the waiter is in
  *   the same isolate).
- * - {@linkcode FutexMutex}: a thread-blocking mutex on one SAB word,
- *   `Atomics.wait`/`notify` as a futex (what `QemuMutex` is to the test).
+ * - `QemuMutex` (thread/mutex.ts) is the test's thread-blocking
+ *   `QemuMutex`; it is not repeated here.
  * - {@linkcode McsLock}: an MCS queue lock with one node per thread, each
  *   waiter sleeping on its own node's word (the test's `mcs_mutex`).
  *
- * The two thread-blocking locks stop the whole thread, event loop included,
+ * The thread-blocking locks (McsLock, QemuMutex) stop the whole thread, event loop included,
  * while they wait: inside a coroutine they block every other coroutine of
  * that thread, as in QEMU's test. Use them only where that is intended.
  *
@@ -33,129 +33,7 @@ import {
   type RemoteRequestChannel,
   unregisterCoroutine,
 } from "../iothread/remote_request.ts";
-
-// ---------------------------------------------------------------------------
-// Futex-style mutex on one Int32 word: 0 free, 1 locked, 2 locked with
-// (possible) sleepers. Shared by FutexMutex and CrossCoMutex's guard.
-
-function futexLock(a: Int32Array, i: number, contended: number): void {
-  let c = Atomics.compareExchange(a, i, 0, 1);
-  if (c === 0) return;
-  if (contended >= 0) Atomics.add(a, contended, 1);
-  // Announce a sleeper (2) before sleeping, so the unlocker knows to wake.
-  if (c !== 2) c = Atomics.exchange(a, i, 2);
-  while (c !== 0) {
-    Atomics.wait(a, i, 2);
-    c = Atomics.exchange(a, i, 2);
-  }
-}
-
-function futexTryLock(a: Int32Array, i: number): boolean {
-  return Atomics.compareExchange(a, i, 0, 1) === 0;
-}
-
-function futexUnlock(a: Int32Array, i: number, what: string): void {
-  const old = Atomics.load(a, i);
-  if (old === 0) throw new Error(`${what} unlocked while not locked`);
-  if (Atomics.sub(a, i, 1) !== 1) {
-    Atomics.store(a, i, 0);
-    Atomics.notify(a, i, 1);
-  }
-}
-
-/** Where a {@linkcode FutexMutex} lives: a SharedArrayBuffer (cloneable). */
-export interface FutexMutexHandle {
-  /** Two Int32 words: the lock word and the contention count. */
-  readonly sab: SharedArrayBuffer;
-}
-
-/**
- * A mutex that blocks the calling thread (in `Atomics.wait`) while another
- * thread holds it. Not recursive; any thread may unlock it, as with a
- * default `pthread_mutex_t`. For the multithread tests and benchmarks.
- *
- * Counterpart: `QemuMutex` (`qemu_mutex_lock` / `qemu_mutex_unlock`), as
- * `/aio/multi/mutex/pthread` uses it.
- *
- * Thread: any (open the handle in each Worker).
- */
-export class FutexMutex {
-  #a: Int32Array;
-  #handle: FutexMutexHandle;
-
-  /**
-   * Opens a mutex from its handle (possibly posted from another thread).
-   *
-   * @param handle What {@linkcode FutexMutex.prototype.handle} returned.
-   * @throws {TypeError} If the handle holds no SharedArrayBuffer of 8 bytes or more.
-   */
-  constructor(handle: FutexMutexHandle) {
-    if (!(handle?.sab instanceof SharedArrayBuffer) || handle.sab.byteLength < 8) {
-      throw new TypeError("Not a FutexMutexHandle");
-    }
-    this.#handle = handle;
-    this.#a = new Int32Array(handle.sab, 0, 2);
-  }
-
-  /**
-   * Creates an unlocked mutex in fresh shared memory.
-   *
-   * Counterpart: `qemu_mutex_init()`.
-   *
-   * @returns The mutex.
-   */
-  static create(): FutexMutex {
-    return new FutexMutex({ sab: new SharedArrayBuffer(8) });
-  }
-
-  /** The cloneable handle to post to other threads. */
-  get handle(): FutexMutexHandle {
-    return this.#handle;
-  }
-
-  /**
-   * Takes the mutex, sleeping until it is free.
-   *
-   * Counterpart: `qemu_mutex_lock()`.
-   *
-   * Thread: any; blocks the calling thread (its event loop included).
-   */
-  lock(): void {
-    futexLock(this.#a, 0, 1);
-  }
-
-  /**
-   * Takes the mutex if it is free.
-   *
-   * Counterpart: `qemu_mutex_trylock()`.
-   *
-   * @returns Whether the mutex was taken.
-   */
-  tryLock(): boolean {
-    return futexTryLock(this.#a, 0);
-  }
-
-  /**
-   * Releases the mutex and wakes one sleeper, if any.
-   *
-   * Counterpart: `qemu_mutex_unlock()`.
-   *
-   * @throws {Error} If the mutex is not locked.
-   */
-  unlock(): void {
-    futexUnlock(this.#a, 0, "FutexMutex");
-  }
-
-  /** Whether some thread holds the mutex. */
-  get locked(): boolean {
-    return Atomics.load(this.#a, 0) !== 0;
-  }
-
-  /** How many lock() calls found the mutex held (and so had to wait). */
-  get contended(): number {
-    return Atomics.load(this.#a, 1);
-  }
-}
+import { QemuMutex } from "../thread/mutex.ts";
 
 // ---------------------------------------------------------------------------
 // MCS queue lock
@@ -308,14 +186,14 @@ export class McsLock {
 // ---------------------------------------------------------------------------
 // Cross-isolate CoMutex
 
+/** The guard, a QemuMutex (two words: lock word, contention count). */
 const X_GUARD = 0;
-const X_LOCKED = 1;
-const X_QHEAD = 2;
-const X_QTAIL = 3;
-const X_CAP = 4;
-const X_CONTENDED = 5;
-const X_HANDOFFS = 6;
-const X_GUARD_CONTENDED = 7;
+const X_LOCKED = 2;
+const X_QHEAD = 3;
+const X_QTAIL = 4;
+const X_CAP = 5;
+const X_CONTENDED = 6;
+const X_HANDOFFS = 7;
 const X_BASE = 8;
 
 /** Where a {@linkcode CrossCoMutex} lives: shared state plus its contexts (cloneable). */
@@ -352,6 +230,7 @@ export interface CrossCoMutexOptions {
  */
 export class CrossCoMutex {
   #a: Int32Array;
+  #guard: QemuMutex;
   #handle: CrossCoMutexHandle;
   /** The contexts of this isolate among the participants, by index. */
   #local: (AioContext | null)[];
@@ -368,6 +247,7 @@ export class CrossCoMutex {
       throw new TypeError("Not a CrossCoMutexHandle");
     }
     this.#a = new Int32Array(handle.sab);
+    this.#guard = new QemuMutex({ sab: handle.sab, index: X_GUARD });
     this.#handle = handle;
     this.#local = handle.contexts.map((c) => localRequestContext(c));
   }
@@ -436,16 +316,16 @@ export class CrossCoMutex {
     const self = Coroutine.self();
     if (this.#holder === self) throw new Error("CrossCoMutex locked twice by the same coroutine");
     const a = this.#a;
-    futexLock(a, X_GUARD, X_GUARD_CONTENDED);
+    this.#guard.lock();
     if (Atomics.load(a, X_LOCKED) === 0) {
       Atomics.store(a, X_LOCKED, 1);
-      futexUnlock(a, X_GUARD, "CrossCoMutex guard");
+      this.#guard.unlock();
     } else {
       let waiter: [number, number, boolean];
       try {
         waiter = this.#enqueue(self);
       } finally {
-        futexUnlock(a, X_GUARD, "CrossCoMutex guard");
+        this.#guard.unlock();
       }
       // unlock() hands the mutex over before waking us.
       yield* coroutineYield();
@@ -495,11 +375,11 @@ export class CrossCoMutex {
     this.#holder = null;
     coInternals.addLocksHeld(self, -1);
     const a = this.#a;
-    futexLock(a, X_GUARD, X_GUARD_CONTENDED);
+    this.#guard.lock();
     const head = Atomics.load(a, X_QHEAD);
     if (head === Atomics.load(a, X_QTAIL)) {
       Atomics.store(a, X_LOCKED, 0);
-      futexUnlock(a, X_GUARD, "CrossCoMutex guard");
+      this.#guard.unlock();
       return;
     }
     const cap = Atomics.load(a, X_CAP);
@@ -508,7 +388,7 @@ export class CrossCoMutex {
     const id = Atomics.load(a, at + 1);
     Atomics.store(a, X_QHEAD, (head + 1) | 0);
     Atomics.add(a, X_HANDOFFS, 1);
-    futexUnlock(a, X_GUARD, "CrossCoMutex guard");
+    this.#guard.unlock();
     // X_LOCKED stays 1: the waiter owns the mutex from here on.
     if (this.#local[p] !== null) {
       const co = registeredCoroutine(id);

@@ -13,7 +13,8 @@ import { AioContext } from "../../aio/aio_context.ts";
 import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
 import { CoMutex } from "../../aio/coroutine_lock.ts";
 import { aioCoRescheduleSelf, aioCoSchedule } from "../../aio/co_schedule.ts";
-import { CrossCoMutex, FutexMutex, McsLock } from "../_cross_lock.ts";
+import { CrossCoMutex, McsLock } from "../_cross_lock.ts";
+import { QemuMutex } from "../../thread/mutex.ts";
 import { IOThread } from "../../iothread/iothread.ts";
 import { remoteRequestChannel } from "../../iothread/remote_request.ts";
 import type { FdMonName } from "../../fdmon/fdmon_ops.ts";
@@ -149,7 +150,7 @@ async function testMultiMutex(
       arg.comutex = m.handle;
       contended = () => m.contended;
     } else if (kind === "futex") {
-      const m = FutexMutex.create();
+      const m = QemuMutex.create();
       arg.futex = m.handle;
       contended = () => m.contended;
     } else {

@@ -20,11 +20,11 @@ import {
 import {
   CrossCoMutex,
   type CrossCoMutexHandle,
-  FutexMutex,
-  type FutexMutexHandle,
   McsLock,
   type McsLockHandle,
 } from "../_cross_lock.ts";
+import { QemuMutex } from "../../thread/mutex.ts";
+import type { SharedWordHandle } from "../../thread/shared_word.ts";
 import { libc } from "../../sys/_libc.ts";
 
 /** Indices of the shared Int32Array the tests pass around. */
@@ -264,7 +264,7 @@ interface MutexArg {
   sh: Int32Array;
   kind: LockKind;
   comutex?: CrossCoMutexHandle;
-  futex?: FutexMutexHandle;
+  futex?: SharedWordHandle;
   mcs?: McsLockHandle;
 }
 
@@ -282,7 +282,7 @@ function* coMutexEntry(a: { sh: Int32Array; m: CrossCoMutex }): CoroutineFn {
 }
 
 // deno-lint-ignore require-yield -- it blocks its whole thread instead, as the C test does
-function* futexEntry(a: { sh: Int32Array; m: FutexMutex }): CoroutineFn {
+function* futexEntry(a: { sh: Int32Array; m: QemuMutex }): CoroutineFn {
   const { sh, m } = a;
   while (Atomics.load(sh, SH.NOW_STOPPING) === 0) {
     m.lock();
@@ -313,7 +313,7 @@ export function mutexStart(a: MutexArg): void {
       co = Coroutine.create(coMutexEntry, { sh: a.sh, m: new CrossCoMutex(a.comutex!) });
       break;
     case "futex":
-      co = Coroutine.create(futexEntry, { sh: a.sh, m: new FutexMutex(a.futex!) });
+      co = Coroutine.create(futexEntry, { sh: a.sh, m: new QemuMutex(a.futex!) });
       break;
     case "mcs":
       co = Coroutine.create(mcsEntry, { sh: a.sh, m: new McsLock(a.mcs!), node: id });
