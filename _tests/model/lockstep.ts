@@ -16,7 +16,13 @@ import {
 } from "../../aio/timer.ts";
 import type { FdMonName } from "../../fdmon/mod.ts";
 import { close, pipe, read, write } from "../../sys/fd.ts";
-import { AioModel, type FdMonKind, type LoopUnderTest, type ModelMutation, type PipeEnd } from "./aio_model.ts";
+import {
+  AioModel,
+  type FdMonKind,
+  type LoopUnderTest,
+  type ModelMutation,
+  type PipeEnd,
+} from "./aio_model.ts";
 import { fmtOp, fmtProgram, Interpreter, type Op, type Program, programArb } from "./program.ts";
 
 /** A blocking poll that outlives this wakes up and fails the program. */
@@ -236,7 +242,20 @@ export function runProgram(prog: Program, options: RunOptions): void {
       const rr = ri.step(op);
       realEvents = ri.trace;
       mi.trace = [];
-      const mr = mi.step(op);
+      mi.maxEvents = ri.trace.length + 16;
+      let mr: boolean | undefined;
+      try {
+        mr = mi.step(op);
+      } catch (e) {
+        // The model ran away where the real context did not: a difference.
+        throw new Divergence(i, op, {
+          events: [...mi.trace.slice(0, 40), `(${e})`],
+          result: undefined,
+        }, {
+          events: ri.trace,
+          result: rr,
+        });
+      }
       const same = mr === rr && mi.trace.length === ri.trace.length &&
         mi.trace.every((e, k) => e === ri.trace[k]);
       if (!same) {

@@ -101,7 +101,10 @@ function actionArb(level: number): fc.Arbitrary<Action> {
         a: fc.constant("fd" as const),
         p: pipeRefArb,
         end: endArb,
-        scripts: fc.option(fc.constant([[{ a: "pr" as const, p: -1, n: 8 }]]), { freq: 2 }),
+        scripts: fc.option(fc.constant<Action[][]>([[{ a: "pr", p: -1, n: 8 }]]), {
+          freq: 2,
+          nil: null,
+        }),
       }),
       weight: 1,
     },
@@ -120,7 +123,7 @@ function actionArb(level: number): fc.Arbitrary<Action> {
           a: fc.constant("fd" as const),
           p: pipeRefArb,
           end: endArb,
-          scripts: fc.option(scriptsArb(level - 1), { freq: 3 }),
+          scripts: fc.option(scriptsArb(level - 1), { freq: 3, nil: null }),
         }),
         weight: 2,
       },
@@ -141,8 +144,14 @@ const idx = fc.integer({ min: 0, max: 5 });
 
 /** One top-level operation. */
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant("bhNew" as const), scripts: scriptsArb(1) }), weight: 1 },
-  { arbitrary: fc.record({ op: fc.constant("oneshot" as const), script: scriptArb(1) }), weight: 2 },
+  {
+    arbitrary: fc.record({ op: fc.constant("bhNew" as const), scripts: scriptsArb(1) }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({ op: fc.constant("oneshot" as const), script: scriptArb(1) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ op: fc.constant("bh" as const), how: howArb, bh: idx }), weight: 8 },
   {
     arbitrary: fc.record({ op: fc.constant("timerNew" as const), scripts: scriptsArb(1) }),
@@ -189,11 +198,14 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
       op: fc.constant("fd" as const),
       p: fc.nat(3),
       end: endArb,
-      scripts: fc.option(scriptsArb(1), { freq: 4 }),
+      scripts: fc.option(scriptsArb(1), { freq: 4, nil: null }),
     }),
     weight: 4,
   },
-  { arbitrary: fc.record({ op: fc.constant("poll" as const), blocking: fc.boolean() }), weight: 12 },
+  {
+    arbitrary: fc.record({ op: fc.constant("poll" as const), blocking: fc.boolean() }),
+    weight: 12,
+  },
 );
 
 /** A whole program: 1 to 3 pipes, up to 4 BHs and 3 timers, up to `maxOps` operations. */
@@ -308,6 +320,11 @@ export class Interpreter {
   trace: string[] = [];
   /** After cleanup starts, callbacks only record themselves. */
   quiesced = false;
+  /**
+   * Most callbacks per step: a wrong model can loop forever (say, a BH that
+   * reschedules itself run again in the same pass); stop it instead.
+   */
+  maxEvents = 100_000;
   #depth = 0;
   #bhScripts: Action[][][] = [];
   #bhCalls: number[] = [];
@@ -457,11 +474,19 @@ export class Interpreter {
     this.#nodeScripts.push(scripts);
     this.#nodeCalls.push(0);
     this.#liveNode.set(key, id);
-    this.loop.setFdHandler(p, end, id, () => this.#call(`${end}${id}`, { kind: "fd", id, pipe: p }));
+    this.loop.setFdHandler(
+      p,
+      end,
+      id,
+      () => this.#call(`${end}${id}`, { kind: "fd", id, pipe: p }),
+    );
   }
 
   #call(name: string, self: Self): void {
     this.trace.push(name);
+    if (this.trace.length > this.maxEvents) {
+      throw new Error(`runaway step: more than ${this.maxEvents} events`);
+    }
     if (this.quiesced) return;
     let script: Action[];
     switch (self.kind) {

@@ -1,0 +1,120 @@
+// Model check of the AioContext: random programs (bottom halves, VIRTUAL
+// timers, pipes with fd handlers, nested polls, callbacks that change all of
+// these) run against the real context and the pure reference model in
+// _tests/model/aio_model.ts, in lockstep; every step's callback trace and
+// poll() result must agree. Seeded, so a failure here reproduces; the long
+// run is `deno task soak` (_tests/aio_model_soak.ts).
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { clockEnable, clockSetVirtualNs, QEMUClockType } from "../aio/timer.ts";
+import type { FdMonName } from "../fdmon/mod.ts";
+import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
+import type { ModelMutation } from "./model/aio_model.ts";
+import { checkModel, Divergence, runProgram } from "./model/lockstep.ts";
+import type { Program } from "./model/program.ts";
+
+/** Programs per fd monitor in the normal test run. */
+const RUNS = 3000;
+/** Fixed seeds: one per monitor, so each explores different programs. */
+const SEEDS: Record<FdMonName, number> = { poll: 0x5eed01, epoll: 0x5eed02, io_uring: 0x5eed03 };
+
+function restoreClock(): void {
+  clockSetVirtualNs(0);
+  clockEnable(QEMUClockType.VIRTUAL, false);
+}
+
+for (const fdmon of supportedFdMons()) {
+  Deno.test(`aio model: ${RUNS} random programs agree with the reference model [${fdmon}]`, () => {
+    const before = openFdCount();
+    try {
+      const r = checkModel({ fdmon, seed: SEEDS[fdmon], numRuns: RUNS });
+      assert(!r.details.failed, r.report ?? "");
+      assertEquals(r.details.numRuns, RUNS);
+    } finally {
+      restoreClock();
+    }
+    assertEquals(openFdCount(), before, "fds leaked by the programs");
+  });
+
+  Deno.test(`aio model: the checker fails when the model is wrong [${fdmon}]`, () => {
+    const before = openFdCount();
+    try {
+      const mutations: ModelMutation[] = ["bh-fifo", "timers-first", "no-slices"];
+      for (const mutation of mutations) {
+        const r = checkModel({ fdmon, seed: SEEDS[fdmon], numRuns: 500, mutation });
+        assert(r.details.failed, `mutation ${mutation} was not caught`);
+        assert(r.report !== null && r.report.includes("shrunk program:"));
+        // The shrunk counterexample differs from the real context, and only
+        // because of the mutation: the correct model agrees with it.
+        const prog = r.details.counterexample![0];
+        assertThrows(() => runProgram(prog, { fdmon, mutation }), Divergence);
+        runProgram(prog, { fdmon });
+      }
+    } finally {
+      restoreClock();
+    }
+    assertEquals(openFdCount(), before, "fds leaked by the programs");
+  });
+}
+
+// Counterexamples the checker found, kept as fixed programs. On poll and
+// epoll they must agree with the model. On io_uring they hit issue 9 item 3
+// (see KNOWN_BUGS in _tests/model/lockstep.ts, which steers the random runs
+// around it): that test is ignored until the fix lands, then the steering
+// and the ignore go.
+const P = (pipes: number, ops: Program["ops"]): Program => ({ pipes, bhs: [], timers: [], ops });
+const ISSUE_9_3: Record<string, Program> = {
+  // A read handler drains its pipe; the next poll must not call it again.
+  "handler called again on its drained pipe": P(1, [
+    { op: "fd", p: 0, end: "r", scripts: [[{ a: "pr", p: 0, n: 1 }], []] },
+    { op: "poll", blocking: false },
+    { op: "pw", p: 0, n: 1 },
+    { op: "poll", blocking: true },
+    { op: "poll", blocking: false },
+  ]),
+  // Pipe 0's re-arm is still queued when pipe 1's completion is posted: one
+  // blocking poll must run both handlers.
+  "queued re-arm runs one poll late": P(2, [
+    { op: "fd", p: 0, end: "r", scripts: [[{ a: "pr", p: -1, n: 8 }]] },
+    { op: "fd", p: 1, end: "r", scripts: [[{ a: "pr", p: -1, n: 8 }]] },
+    { op: "poll", blocking: false },
+    { op: "pw", p: 0, n: 1 },
+    { op: "poll", blocking: false },
+    { op: "pw", p: 0, n: 1 },
+    { op: "pw", p: 1, n: 1 },
+    { op: "poll", blocking: true },
+    { op: "poll", blocking: false },
+  ]),
+};
+
+for (const fdmon of supportedFdMons()) {
+  for (const [name, prog] of Object.entries(ISSUE_9_3)) {
+    Deno.test({
+      name: `aio model: ${name} [${fdmon}]`,
+      // Issue 9 item 3 (io_uring wait order): un-ignore with the fix.
+      ignore: fdmon === "io_uring",
+      fn() {
+        const before = openFdCount();
+        try {
+          runProgram(prog, { fdmon, avoid: [] });
+        } finally {
+          restoreClock();
+        }
+        assertEquals(openFdCount(), before);
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "aio model: steering around issue 9 item 3 leaves its counterexamples agreeing [io_uring]",
+  ignore: !supportedFdMons().includes("io_uring"),
+  fn() {
+    const before = openFdCount();
+    try {
+      for (const prog of Object.values(ISSUE_9_3)) runProgram(prog, { fdmon: "io_uring" });
+    } finally {
+      restoreClock();
+    }
+    assertEquals(openFdCount(), before);
+  },
+});
