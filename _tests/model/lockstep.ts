@@ -2,7 +2,7 @@
 // lockstep and fails at the first step whose callback trace or poll() result
 // differs; checkModel() wraps that in a seeded fast-check run and reports the
 // seed and the shrunk program readably.
-import fc from "npm:fast-check@3.23.2";
+import fc from "./fc.ts";
 import { AioContext } from "../../aio/aio_context.ts";
 import type { QEMUBH } from "../../aio/bh.ts";
 import {
@@ -220,7 +220,7 @@ export function runProgram(prog: Program, options: RunOptions): void {
     },
   });
   const mi = new Interpreter(model, prog.pipes);
-  let failed = true;
+  let error: unknown = null;
   try {
     ri.setup(prog);
     mi.setup(prog);
@@ -265,17 +265,18 @@ export function runProgram(prog: Program, options: RunOptions): void {
         });
       }
     });
-    failed = false;
-  } finally {
-    ri.quiesced = true;
-    mi.quiesced = true;
-    try {
-      real.close(ri.liveBhs(), ri.liveHandlers());
-    } catch (e) {
-      // A teardown error must not hide the divergence that caused it.
-      if (!failed) throw e;
-    }
+  } catch (e) {
+    error = e;
   }
+  ri.quiesced = true;
+  mi.quiesced = true;
+  try {
+    real.close(ri.liveBhs(), ri.liveHandlers());
+  } catch (e) {
+    // A teardown error must not hide the divergence that caused it.
+    error ??= e;
+  }
+  if (error !== null) throw error;
 }
 
 /** What {@linkcode checkModel} returns. */
@@ -309,8 +310,10 @@ export function checkModel(
       (options.mutation && options.mutation !== "none" ? ` (mutation ${options.mutation})` : ""),
       `seed: ${details.seed}, path: ${details.counterexamplePath}, after ${details.numRuns} runs` +
       ` and ${details.numShrinks} shrinks`,
-      `reproduce: checkModel({ fdmon: "${options.fdmon}", seed: ${details.seed}, numRuns: ` +
-      `${options.numRuns} }) or AIOLOOP_SOAK_SEED=${details.seed}`,
+      `reproduce: AIOLOOP_SOAK_SEED=${details.seed} AIOLOOP_SOAK_FDMON=${options.fdmon}` +
+      `${
+        (options.avoid ?? KNOWN_BUGS).length === 0 ? " AIOLOOP_SOAK_STRICT=1" : ""
+      } deno task soak`,
       `shrunk program:`,
       prog ? fmtProgram(prog) : "(none)",
       `first difference: ${

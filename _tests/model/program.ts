@@ -8,7 +8,7 @@
 // produces a dangling reference); -1 means "self" inside a callback of that
 // kind. A BH the program deleted is never touched again (QEMU would use
 // freed memory).
-import fc from "npm:fast-check@3.23.2";
+import fc from "./fc.ts";
 import type { LoopUnderTest, PipeEnd } from "./aio_model.ts";
 
 /** What a BH operation does. */
