@@ -4,7 +4,7 @@
 // _tests/model/aio_model.ts, in lockstep; every step's callback trace and
 // poll() result must agree. Seeded, so a failure here reproduces; the long
 // run is `deno task soak` (_tests/aio_model_soak.ts).
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertGreater, assertThrows } from "@std/assert";
 import { clockEnable, clockSetVirtualNs, QEMUClockType } from "../aio/timer.ts";
 import type { FdMonName } from "../fdmon/mod.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
@@ -13,7 +13,7 @@ import { checkModel, Divergence, runProgram } from "./model/lockstep.ts";
 import type { Program } from "./model/program.ts";
 
 /** Programs per fd monitor in the normal test run. */
-const RUNS = 3000;
+const RUNS = 2000;
 /** Fixed seeds: one per monitor, so each explores different programs. */
 const SEEDS: Record<FdMonName, number> = { poll: 0x5eed01, epoll: 0x5eed02, io_uring: 0x5eed03 };
 
@@ -29,6 +29,14 @@ for (const fdmon of supportedFdMons()) {
       const r = checkModel({ fdmon, seed: SEEDS[fdmon], numRuns: RUNS });
       assert(!r.details.failed, r.report ?? "");
       assertEquals(r.details.numRuns, RUNS);
+      // The programs did exercise every kind of callback and both results.
+      const c = r.coverage;
+      for (const kind of ["b", "o", "t", "r", "w", "p", "n"]) {
+        assertGreater(c.events[kind] ?? 0, RUNS / 10, `few '${kind}' events: ${JSON.stringify(c)}`);
+      }
+      assertGreater(c.progress, c.polls / 10);
+      assertGreater(c.polls - c.progress, c.polls / 10);
+      assertGreater(c.blockingPolls - c.steered, c.polls / 10);
     } finally {
       restoreClock();
     }
@@ -38,7 +46,9 @@ for (const fdmon of supportedFdMons()) {
   Deno.test(`aio model: the checker fails when the model is wrong [${fdmon}]`, () => {
     const before = openFdCount();
     try {
-      const mutations: ModelMutation[] = ["bh-fifo", "timers-first", "no-slices"];
+      const mutations: ModelMutation[] = ["bh-fifo", "timers-first", "no-slices", "no-steal"];
+      // Only fdmon-poll defines the dispatch order of ready handlers.
+      if (fdmon === "poll") mutations.push("fd-newest-first");
       for (const mutation of mutations) {
         const r = checkModel({ fdmon, seed: SEEDS[fdmon], numRuns: 500, mutation });
         assert(r.details.failed, `mutation ${mutation} was not caught`);

@@ -68,7 +68,11 @@ export type ModelMutation =
   /** Timers run before bottom halves and fd handlers. */
   | "timers-first"
   /** A BH scheduled from a BH callback runs in the same aio_bh_poll. */
-  | "no-slices";
+  | "no-slices"
+  /** A nested poll leaves handlers found ready by an outer poll to that poll. */
+  | "no-steal"
+  /** fdmon-poll dispatches the newest registration first. */
+  | "fd-newest-first";
 
 /** Options of {@linkcode AioModel}. */
 export interface AioModelOptions {
@@ -451,7 +455,12 @@ export class AioModel implements LoopUnderTest {
     if (this.fdmon !== "io_uring") {
       // ppoll / epoll_wait report the fds ready now (level-triggered). The
       // poll monitor adds newest first, so dispatch runs oldest first.
-      for (const node of this.#liveNodes()) if (this.#ready(node)) ready.add(node);
+      const nodes = this.#liveNodes();
+      if (this.mutation === "fd-newest-first") nodes.reverse();
+      for (const node of nodes) {
+        if (this.mutation === "no-steal" && node.readyOwner !== null) continue;
+        if (this.#ready(node)) ready.add(node);
+      }
       return;
     }
     // fdmon-io_uring: submit the queued POLL_ADDs first (one on a ready fd
@@ -469,6 +478,7 @@ export class AioModel implements LoopUnderTest {
     for (const node of cq) {
       if (node.deleted) continue;
       node.uring = "pending";
+      if (this.mutation === "no-steal" && node.readyOwner !== null) continue;
       ready.add(node);
     }
   }

@@ -196,11 +196,29 @@ export const KNOWN_BUGS: readonly KnownBug[] = ["9.3-io_uring-reap-before-submit
 /** Wall-clock cap per program: a runaway program fails instead of hanging the suite. */
 const PROGRAM_WALL_MS = 20_000;
 
-/** Blocking polls turned non-blocking to steer around a known bug (all programs so far). */
-export let steered = 0;
+/** What the programs exercised: a guard against a generator that tests nothing. */
+export interface Coverage {
+  /** Trace events by first letter (b, o, t, r, w, p, n). */
+  events: Record<string, number>;
+  /** Top-level polls by kind, and their results. */
+  polls: number;
+  blockingPolls: number;
+  progress: number;
+  /** Blocking polls run non-blocking to steer around a known bug. */
+  steered: number;
+}
+
+/** Fresh, empty coverage counters. */
+export function newCoverage(): Coverage {
+  return { events: {}, polls: 0, blockingPolls: 0, progress: 0, steered: 0 };
+}
 
 /** Runs one program in lockstep; throws a Divergence at the first difference. */
-export function runProgram(prog: Program, options: RunOptions): void {
+export function runProgram(
+  prog: Program,
+  options: RunOptions,
+  coverage: Coverage = newCoverage(),
+): void {
   const started = Date.now();
   const avoid = options.avoid ?? KNOWN_BUGS;
   const real = new RealLoop(options.fdmon, prog.pipes);
@@ -234,7 +252,7 @@ export function runProgram(prog: Program, options: RunOptions): void {
       if (op.op === "poll" && op.blocking) {
         if (model.wouldBlockForever()) return;
         if (avoid.includes("9.3-io_uring-reap-before-submit") && model.completionPosted()) {
-          steered++;
+          coverage.steered++;
           op = { op: "poll", blocking: false };
         }
       }
@@ -256,6 +274,12 @@ export function runProgram(prog: Program, options: RunOptions): void {
           result: rr,
         });
       }
+      if (op.op === "poll") {
+        coverage.polls++;
+        if (op.blocking) coverage.blockingPolls++;
+        if (rr) coverage.progress++;
+      }
+      for (const e of ri.trace) coverage.events[e[0]] = (coverage.events[e[0]] ?? 0) + 1;
       const same = mr === rr && mi.trace.length === ri.trace.length &&
         mi.trace.every((e, k) => e === ri.trace[k]);
       if (!same) {
@@ -287,6 +311,8 @@ export interface CheckResult {
   report: string | null;
   /** Programs run (shrinking included), and the wall time. */
   programs: number;
+  /** What the programs exercised. */
+  coverage: Coverage;
   ms: number;
 }
 
@@ -295,10 +321,11 @@ export function checkModel(
   options: RunOptions & { seed: number; numRuns: number; maxOps?: number },
 ): CheckResult {
   let programs = 0;
+  const coverage = newCoverage();
   const t0 = performance.now();
   const prop = fc.property(programArb(options.maxOps), (prog) => {
     programs++;
-    runProgram(prog, options);
+    runProgram(prog, options, coverage);
   });
   const details = fc.check(prop, { seed: options.seed, numRuns: options.numRuns });
   const ms = performance.now() - t0;
@@ -323,5 +350,5 @@ export function checkModel(
       }`,
     ].join("\n");
   }
-  return { details, report, programs, ms };
+  return { details, report, programs, ms, coverage };
 }
