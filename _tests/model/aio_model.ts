@@ -6,11 +6,13 @@
 // _tests/aio_model_test.ts runs random programs against this model and the
 // real AioContext in lockstep.
 //
-// What is left out, because the generated programs cannot observe it: the
-// notify_me/notified handshake and blocking (a single thread cannot change
-// anything while it waits, so a blocking poll that returns sees exactly what
-// a non-blocking one sees), adaptive polling (no handler has io_poll), the
-// context's own notifier (never progress), GSource paths, other clocks.
+// Blocking is modelled only as far as a single thread can observe it: a
+// blocking poll that returns sees what a non-blocking one sees (nothing can
+// change while it waits), so the model only tells the driver whether a
+// blocking poll would return at all: `notified` (aio_notify since the last
+// aio_notify_accept) or a finite timeout or a ready fd. Left out, because
+// the programs cannot observe them: notify_me and the notifier's eventfd,
+// adaptive polling (no handler has io_poll), GSource paths, other clocks.
 
 /** Which fd monitor's readiness rules to follow. */
 export type FdMonKind = "poll" | "epoll" | "io_uring";
@@ -47,6 +49,8 @@ export interface LoopUnderTest {
   clockAdvance(ns: number): void;
   /** qemu_clock_enable(QEMU_CLOCK_VIRTUAL, on). */
   clockEnable(on: boolean): void;
+  /** aio_notify. */
+  notify(): void;
   /** Writes n bytes into pipe p. */
   pipeWrite(p: number, n: number): void;
   /** Reads up to n bytes from pipe p: the count, or -1 for EAGAIN. */
@@ -183,6 +187,9 @@ export class AioModel implements LoopUnderTest {
   #live = new Map<string, ModelNode>();
   // io_uring: completions posted and not yet reaped, in posting order.
   #cq: ModelNode[] = [];
+  // ctx->notified: set by aio_notify, cleared by aio_notify_accept in every
+  // poll. A new context has notified itself (registering its notifier).
+  #notified = true;
 
   constructor(options: AioModelOptions) {
     this.fdmon = options.fdmon;
@@ -197,6 +204,12 @@ export class AioModel implements LoopUnderTest {
     const old = bh.flags;
     bh.flags = old | BH_PENDING | flags;
     if ((old & BH_PENDING) === 0) this.#bhList.push(bh);
+    // Always, even when it was already queued (qemu_bh_cancel does not).
+    this.#notified = true;
+  }
+
+  notify(): void {
+    this.#notified = true;
   }
 
   bhNew(id: number, cb: () => void): void {
@@ -302,6 +315,8 @@ export class AioModel implements LoopUnderTest {
     while (i < this.#active.length && this.#active[i].expire <= ns) i++;
     t.expire = ns > 0 ? ns : 0;
     this.#active.splice(i, 0, t);
+    // timerlist_rearm: only a new earliest timer notifies (enabled or not).
+    if (i === 0) this.#notified = true;
   }
 
   timerDel(id: number): void {
@@ -326,9 +341,13 @@ export class AioModel implements LoopUnderTest {
 
   clockAdvance(ns: number): void {
     this.#now += ns;
+    // Setting the virtual clock notifies every timer list on it.
+    this.#notified = true;
   }
 
   clockEnable(on: boolean): void {
+    // qemu_clock_enable: enabling a disabled clock notifies its lists.
+    if (on && !this.#enabled) this.#notified = true;
     this.#enabled = on;
   }
 
@@ -365,9 +384,9 @@ export class AioModel implements LoopUnderTest {
     return Math.min(bh, deadline);
   }
 
-  /** True if a blocking poll would wait forever (no timeout, no fd ready). */
+  /** True if a blocking poll would wait forever (not notified, no timeout, no fd ready). */
   wouldBlockForever(): boolean {
-    if (this.computeTimeout() !== -1) return false;
+    if (this.#notified || this.computeTimeout() !== -1) return false;
     if (this.fdmon === "io_uring") {
       if (this.#cq.some((n) => !n.deleted)) return false;
       return !this.#liveNodes().some((n) => n.uring === "pending" && this.#ready(n));
@@ -415,7 +434,7 @@ export class AioModel implements LoopUnderTest {
     const key = `${p}${end}`;
     const old = this.#live.get(key) ?? null;
     if (cb === null) {
-      if (old === null) return;
+      if (old === null) return; // quietly, without aio_notify
       this.#live.delete(key);
     } else {
       // Always a new node, even when replacing.
@@ -429,6 +448,7 @@ export class AioModel implements LoopUnderTest {
       old.deleted = true;
       old.readyOwner = null;
     }
+    this.#notified = true;
   }
 
   /** Live nodes, newest registration first (the aio_handlers list). */
@@ -510,6 +530,8 @@ export class AioModel implements LoopUnderTest {
     let progress = false;
     try {
       this.#wait(ready);
+      // aio_notify_accept, before BHs, handlers and timers are looked at.
+      this.#notified = false;
       if (this.mutation === "timers-first" && this.#runTimers()) progress = true;
       if (this.#bhPoll()) progress = true;
       if (this.#dispatchReady(ready)) progress = true;

@@ -91,6 +91,9 @@ export class RealLoop implements LoopUnderTest {
   clockEnable(on: boolean): void {
     clockEnable(QEMUClockType.VIRTUAL, on);
   }
+  notify(): void {
+    this.ctx.notify();
+  }
   pipeWrite(p: number, n: number): void {
     if (write(this.#pipes[p][1], this.#buf, n) !== n) throw new Error(`short write to pipe ${p}`);
   }

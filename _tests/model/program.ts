@@ -24,6 +24,7 @@ export type Action =
   | { a: "pw"; p: number; n: number }
   | { a: "pr"; p: number; n: number }
   | { a: "fd"; p: number; end: PipeEnd; scripts: Action[][] | null }
+  | { a: "notify" }
   | { a: "poll" };
 
 /** One top-level operation. */
@@ -39,6 +40,7 @@ export type Op =
   | { op: "pw"; p: number; n: number }
   | { op: "pr"; p: number; n: number }
   | { op: "fd"; p: number; end: PipeEnd; scripts: Action[][] | null }
+  | { op: "notify" }
   | { op: "poll"; blocking: boolean };
 
 /**
@@ -95,6 +97,7 @@ function actionArb(level: number): fc.Arbitrary<Action> {
       weight: 4,
     },
     { arbitrary: fc.constant({ a: "poll" as const }), weight: 2 },
+    { arbitrary: fc.constant({ a: "notify" as const }), weight: 1 },
     {
       // Removal, or a handler that does nothing but drain its pipe.
       arbitrary: fc.record({
@@ -250,6 +253,8 @@ function fmtAction(a: Action): string {
       return `read pipe ${ref(a.p, "own")} ${a.n}`;
     case "fd":
       return `fd pipe ${ref(a.p, "own")}.${a.end} ${fmtScripts(a.scripts)}`;
+    case "notify":
+      return "notify";
     case "poll":
       return "nested poll(false)";
   }
@@ -280,6 +285,8 @@ export function fmtOp(o: Op): string {
       return `read pipe ${o.p} ${o.n}`;
     case "fd":
       return `fd pipe ${o.p}.${o.end} ${fmtScripts(o.scripts)}`;
+    case "notify":
+      return "notify";
     case "poll":
       return `poll(${o.blocking})`;
   }
@@ -406,6 +413,9 @@ export class Interpreter {
       }
       case "fd":
         this.#setFd(o.p % this.pipes, o.end, o.scripts);
+        return;
+      case "notify":
+        loop.notify();
         return;
       case "poll": {
         this.#depth++;
@@ -553,6 +563,9 @@ export class Interpreter {
       }
       case "fd":
         this.#setFd(this.#pipe(a.p, self), a.end, a.scripts);
+        return;
+      case "notify":
+        loop.notify();
         return;
       case "poll": {
         if (this.#depth >= MAX_POLL_DEPTH) return;
