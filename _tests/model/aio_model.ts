@@ -41,6 +41,8 @@ export interface LoopUnderTest {
   timerNew(id: number, cb: () => void): void;
   /** timer_mod_ns. */
   timerModNs(id: number, ns: number): void;
+  /** timer_mod_anticipate_ns. */
+  timerModAnticipateNs(id: number, ns: number): void;
   /** timer_del. */
   timerDel(id: number): void;
   /** qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL). */
@@ -317,6 +319,12 @@ export class AioModel implements LoopUnderTest {
     this.#active.splice(i, 0, t);
     // timerlist_rearm: only a new earliest timer notifies (enabled or not).
     if (i === 0) this.#notified = true;
+  }
+
+  timerModAnticipateNs(id: number, ns: number): void {
+    // Only ever earlier; an idle timer is armed.
+    const t = this.#timer(id);
+    if (t.expire === -1 || t.expire > ns) this.timerModNs(id, ns);
   }
 
   timerDel(id: number): void {

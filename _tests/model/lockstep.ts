@@ -79,6 +79,9 @@ export class RealLoop implements LoopUnderTest {
   timerModNs(id: number, ns: number): void {
     this.#timers[id].modNs(ns);
   }
+  timerModAnticipateNs(id: number, ns: number): void {
+    this.#timers[id].modAnticipateNs(ns);
+  }
   timerDel(id: number): void {
     this.#timers[id].del();
   }

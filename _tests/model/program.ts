@@ -33,7 +33,7 @@ export type Op =
   | { op: "oneshot"; script: Action[] }
   | { op: "bh"; how: BhHow; bh: number }
   | { op: "timerNew"; scripts: Action[][] }
-  | { op: "tmod"; t: number; ns: number }
+  | { op: "tmod"; t: number; ns: number; anticipate?: boolean }
   | { op: "tdel"; t: number }
   | { op: "adv"; d: number }
   | { op: "enable"; on: boolean }
@@ -165,7 +165,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
       op: fc.constant("tmod" as const),
       t: idx,
       ns: fc.integer({ min: -20, max: 300 }),
-    }),
+      anticipate: fc.boolean(),
+    }, { requiredKeys: ["op", "t", "ns"] }),
     weight: 8,
   },
   { arbitrary: fc.record({ op: fc.constant("tdel" as const), t: idx }), weight: 1 },
@@ -272,7 +273,7 @@ export function fmtOp(o: Op): string {
     case "timerNew":
       return `timerNew ${fmtScripts(o.scripts)}`;
     case "tmod":
-      return `mod timer ${o.t} at ${o.ns}`;
+      return `${o.anticipate ? "mod_anticipate" : "mod"} timer ${o.t} at ${o.ns}`;
     case "tdel":
       return `del timer ${o.t}`;
     case "adv":
@@ -389,7 +390,8 @@ export class Interpreter {
         return;
       case "tmod": {
         const n = this.#timerScripts.length;
-        if (n > 0) loop.timerModNs(o.t % n, o.ns);
+        if (n > 0 && o.anticipate) loop.timerModAnticipateNs(o.t % n, o.ns);
+        else if (n > 0) loop.timerModNs(o.t % n, o.ns);
         return;
       }
       case "tdel": {
