@@ -26,7 +26,7 @@ import {
 import { fmtOp, fmtProgram, Interpreter, type Op, type Program, programArb } from "./program.ts";
 
 /** A blocking poll that outlives this wakes up and fails the program. */
-const WATCHDOG_NS = 5_000_000_000;
+const WATCHDOG_NS = 20_000_000_000;
 
 /** The adapter from LoopUnderTest to a real AioContext. */
 export class RealLoop implements LoopUnderTest {
@@ -200,7 +200,7 @@ export type KnownBug = "9.3-io_uring-reap-before-submit";
 export const KNOWN_BUGS: readonly KnownBug[] = ["9.3-io_uring-reap-before-submit"];
 
 /** Wall-clock cap per program: a runaway program fails instead of hanging the suite. */
-const PROGRAM_WALL_MS = 20_000;
+const PROGRAM_WALL_MS = 60_000;
 
 /** What the programs exercised: a guard against a generator that tests nothing. */
 export interface Coverage {
