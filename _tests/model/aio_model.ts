@@ -64,6 +64,11 @@ export interface LoopUnderTest {
   setFdHandler(p: number, end: PipeEnd, nodeId: number, cb: (() => void) | null): void;
   /** aio_poll. */
   poll(blocking: boolean): boolean;
+  /**
+   * One non-blocking g_main_context_iteration of a GMainContext that has
+   * only this context's GSource: returns whether it dispatched.
+   */
+  iterate(): boolean;
 }
 
 /** Deliberate mistakes, to show that the checker catches a wrong model. */
@@ -126,6 +131,13 @@ export class ModelNode {
   deleted = false;
   /** The ready list this node is on, if any (a nested poll may steal it). */
   readyOwner: ReadyList | null = null;
+  /**
+   * pfd.revents is non-zero: set by aio_add_ready_handler and by GLib's
+   * poll, cleared by dispatch and removal, copied into a replacing node
+   * (aio_set_fd_handler copies the whole pfd). Only fdmon-poll's GSource
+   * dispatch reads it outside a ready list.
+   */
+  revents = false;
   uring: UringState = "pending";
   constructor(
     readonly id: number,
@@ -145,6 +157,7 @@ class ReadyList {
   /** aio_add_ready_handler: take the node off any other list, insert at head. */
   add(node: ModelNode): void {
     node.readyOwner = this;
+    node.revents = true;
     this.items.push(node);
   }
   /** Still-owned nodes in dispatch order. */
@@ -189,6 +202,7 @@ export class AioModel implements LoopUnderTest {
   #live = new Map<string, ModelNode>();
   // io_uring: completions posted and not yet reaped, in posting order.
   #cq: ModelNode[] = [];
+  // GLib side (aio_ctx_prepare/check/dispatch) exists for poll and epoll only.
   // ctx->notified: set by aio_notify, cleared by aio_notify_accept in every
   // poll. A new context has notified itself (registering its notifier).
   #notified = true;
@@ -447,10 +461,12 @@ export class AioModel implements LoopUnderTest {
     } else {
       // Always a new node, even when replacing.
       const node = new ModelNode(nodeId, p, end, cb);
+      if (old !== null) node.revents = old.revents;
       this.#nodes.push(node);
       this.#live.set(key, node);
     }
     if (old !== null) {
+      old.revents = false;
       // A removed or replaced node is never called again, even if it is on
       // a ready list now; it is freed at the outermost poll (not modelled).
       old.deleted = true;
@@ -524,12 +540,68 @@ export class AioModel implements LoopUnderTest {
       }
       const node = cands[pick];
       ready.take(node);
+      node.revents = false;
       // A node deleted while it waited on the list is skipped.
       if (!node.deleted) {
         node.cb();
         progress = true;
       }
     }
+  }
+
+  /**
+   * A non-blocking GLib iteration over the context's GSource (poll and
+   * epoll; io_uring's ring fd also turns readable for internal completions,
+   * which the model does not track). prepare: ready if the timeout is 0;
+   * GLib polls the source's fds; check (only if prepare was not ready):
+   * notify_accept, then any scheduled BH (idle too), a pending fd or an
+   * expired timer; dispatch: aio_dispatch.
+   */
+  iterate(): boolean {
+    if (this.fdmon === "io_uring") throw new Error("model: no GSource model for io_uring");
+    const prepared = this.computeTimeout() === 0;
+    let anyReady = false;
+    for (const node of this.#liveNodes()) {
+      const r = this.#ready(node);
+      // GLib copies revents into every record it polled: fdmon-poll's
+      // records are the handlers' pfds; epoll's is the epoll fd.
+      if (this.fdmon === "poll") node.revents = r;
+      if (r) anyReady = true;
+    }
+    let ready = prepared;
+    if (!prepared) {
+      this.#notified = false;
+      ready = this.#bhAnyScheduled() || anyReady || this.#timerDeadline() === 0;
+    }
+    if (!ready) return false;
+    // aio_dispatch: BHs first, then the fds the monitor reports, then timers.
+    const list = new ReadyList();
+    try {
+      this.#bhPoll();
+      if (this.fdmon === "poll") {
+        // Every node whose pfd has revents now: GLib's, or copied into a
+        // node that replaced one during the BHs.
+        for (const node of this.#liveNodes()) if (node.revents) list.add(node);
+      } else {
+        // epoll_wait(timeout 0), now.
+        for (const node of this.#liveNodes()) if (this.#ready(node)) list.add(node);
+      }
+      this.#dispatchReady(list);
+    } finally {
+      for (const n of list.owned()) list.take(n);
+    }
+    this.#runTimers();
+    return true;
+  }
+
+  /** aio_ctx_check's BH test: any scheduled, undeleted BH, idle ones too. */
+  #bhAnyScheduled(): boolean {
+    for (const list of [this.#bhList, ...this.#slices]) {
+      for (const bh of list) {
+        if ((bh.flags & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED) return true;
+      }
+    }
+    return false;
   }
 
   /** aio_poll: BHs, then ready fd handlers, then timers; returns progress. */

@@ -15,6 +15,7 @@ import {
   SCALE_NS,
 } from "../../aio/timer.ts";
 import type { FdMonName } from "../../fdmon/mod.ts";
+import { GMainContext } from "../../glib/mod.ts";
 import { close, pipe, read, write } from "../../sys/fd.ts";
 import {
   AioModel,
@@ -110,6 +111,14 @@ export class RealLoop implements LoopUnderTest {
   poll(blocking: boolean): boolean {
     return this.ctx.poll(blocking);
   }
+  #gctx: GMainContext | null = null;
+  iterate(): boolean {
+    if (this.#gctx === null) {
+      this.#gctx = new GMainContext();
+      this.ctx.getGSource().attach(this.#gctx);
+    }
+    return this.#gctx.iteration(false);
+  }
 
   /**
    * Tears down: callbacks must already be quiesced. Deletes the BHs the
@@ -130,6 +139,11 @@ export class RealLoop implements LoopUnderTest {
       }
     } catch (e) {
       err = e;
+    }
+    try {
+      this.#gctx?.destroy();
+    } catch (e) {
+      err ??= e;
     }
     try {
       this.ctx.destroy();
@@ -255,6 +269,8 @@ export function runProgram(
       }
       // Block only where the model says something is ready or a deadline is
       // near: otherwise the real context would wait forever.
+      // No GSource model for io_uring (see AioModel.iterate).
+      if (op.op === "iterate" && options.fdmon === "io_uring") return;
       if (op.op === "poll" && op.blocking) {
         if (model.wouldBlockForever()) return;
         if (avoid.includes("9.3-io_uring-reap-before-submit") && model.completionPosted()) {

@@ -41,6 +41,7 @@ export type Op =
   | { op: "pr"; p: number; n: number }
   | { op: "fd"; p: number; end: PipeEnd; scripts: Action[][] | null }
   | { op: "notify" }
+  | { op: "iterate" }
   | { op: "poll"; blocking: boolean };
 
 /**
@@ -288,6 +289,8 @@ export function fmtOp(o: Op): string {
       return `fd pipe ${o.p}.${o.end} ${fmtScripts(o.scripts)}`;
     case "notify":
       return "notify";
+    case "iterate":
+      return "g_main_context_iteration(false)";
     case "poll":
       return `poll(${o.blocking})`;
   }
@@ -419,6 +422,13 @@ export class Interpreter {
       case "notify":
         loop.notify();
         return;
+      case "iterate":
+        this.#depth++;
+        try {
+          return loop.iterate();
+        } finally {
+          this.#depth--;
+        }
       case "poll": {
         this.#depth++;
         try {
