@@ -100,6 +100,17 @@ export interface AioModelOptions {
    * for "poll", whose order is defined: oldest (re)registration first.
    */
   chooseReady?: (candidates: readonly ModelNode[]) => number;
+  /**
+   * The observed result of the current iteration, when it only depends on
+   * whether the notifier's eventfd holds a kick the model cannot place.
+   */
+  resolveKick?: () => boolean | undefined;
+  /**
+   * Whether a replacing node inherits the old node's revents, as
+   * aio_set_fd_handler copies the whole pfd (default true). False follows
+   * the real context's known deviation, to steer around it.
+   */
+  copyRevents?: boolean;
 }
 
 // BH flags (util/async.c).
@@ -206,11 +217,26 @@ export class AioModel implements LoopUnderTest {
   // ctx->notified: set by aio_notify, cleared by aio_notify_accept in every
   // poll. A new context has notified itself (registering its notifier).
   #notified = true;
+  // notify_me bit 0: set by the GSource's prepare, cleared by its check.
+  // GLib skips check for a source that prepare found ready, so the bit can
+  // stay set after an iteration; every aio_notify then writes the
+  // notifier's eventfd ("kick"), which wakes the next wait and makes the
+  // next iteration dispatch (QEMU's test-aio allows that extra iteration).
+  // The notifier reads it when dispatched, at a place among the handlers
+  // that epoll and io_uring leave open, so after a poll that saw a kick the
+  // model only knows "maybe": 2, resolved by the next iteration's result.
+  #bit0 = false;
+  #kick: 0 | 1 | 2 = 0;
+  #notifies = 0;
+  #resolveKick: (() => boolean | undefined) | undefined;
+  #copyRevents: boolean;
 
   constructor(options: AioModelOptions) {
     this.fdmon = options.fdmon;
     this.mutation = options.mutation ?? "none";
     this.#chooseReady = options.chooseReady;
+    this.#resolveKick = options.resolveKick;
+    this.#copyRevents = options.copyRevents ?? true;
     this.#bytes = new Array(options.pipes).fill(0);
   }
 
@@ -221,11 +247,18 @@ export class AioModel implements LoopUnderTest {
     bh.flags = old | BH_PENDING | flags;
     if ((old & BH_PENDING) === 0) this.#bhList.push(bh);
     // Always, even when it was already queued (qemu_bh_cancel does not).
-    this.#notified = true;
+    this.#aioNotify();
   }
 
   notify(): void {
+    this.#aioNotify();
+  }
+
+  /** aio_notify. */
+  #aioNotify(): void {
     this.#notified = true;
+    this.#notifies++;
+    if (this.#bit0) this.#kick = 1;
   }
 
   bhNew(id: number, cb: () => void): void {
@@ -332,7 +365,7 @@ export class AioModel implements LoopUnderTest {
     t.expire = ns > 0 ? ns : 0;
     this.#active.splice(i, 0, t);
     // timerlist_rearm: only a new earliest timer notifies (enabled or not).
-    if (i === 0) this.#notified = true;
+    if (i === 0) this.#aioNotify();
   }
 
   timerModAnticipateNs(id: number, ns: number): void {
@@ -364,12 +397,12 @@ export class AioModel implements LoopUnderTest {
   clockAdvance(ns: number): void {
     this.#now += ns;
     // Setting the virtual clock notifies every timer list on it.
-    this.#notified = true;
+    this.#aioNotify();
   }
 
   clockEnable(on: boolean): void {
     // qemu_clock_enable: enabling a disabled clock notifies its lists.
-    if (on && !this.#enabled) this.#notified = true;
+    if (on && !this.#enabled) this.#aioNotify();
     this.#enabled = on;
   }
 
@@ -408,7 +441,9 @@ export class AioModel implements LoopUnderTest {
 
   /** True if a blocking poll would wait forever (not notified, no timeout, no fd ready). */
   wouldBlockForever(): boolean {
-    if (this.#notified || this.computeTimeout() !== -1) return false;
+    if (this.#notified || this.#kick === 1 || this.computeTimeout() !== -1) return false;
+    // A kick that may or may not be there: do not risk a wait forever.
+    if (this.#kick === 2) return true;
     if (this.fdmon === "io_uring") {
       if (this.#cq.some((n) => !n.deleted)) return false;
       return !this.#liveNodes().some((n) => n.uring === "pending" && this.#ready(n));
@@ -461,7 +496,7 @@ export class AioModel implements LoopUnderTest {
     } else {
       // Always a new node, even when replacing.
       const node = new ModelNode(nodeId, p, end, cb);
-      if (old !== null) node.revents = old.revents;
+      if (old !== null && this.#copyRevents) node.revents = old.revents;
       this.#nodes.push(node);
       this.#live.set(key, node);
     }
@@ -472,7 +507,7 @@ export class AioModel implements LoopUnderTest {
       old.deleted = true;
       old.readyOwner = null;
     }
-    this.#notified = true;
+    this.#aioNotify();
   }
 
   /** Live nodes, newest registration first (the aio_handlers list). */
@@ -560,6 +595,7 @@ export class AioModel implements LoopUnderTest {
   iterate(): boolean {
     if (this.fdmon === "io_uring") throw new Error("model: no GSource model for io_uring");
     const prepared = this.computeTimeout() === 0;
+    this.#bit0 = true;
     let anyReady = false;
     for (const node of this.#liveNodes()) {
       const r = this.#ready(node);
@@ -569,11 +605,19 @@ export class AioModel implements LoopUnderTest {
       if (r) anyReady = true;
     }
     let ready = prepared;
+    const kickBefore = this.#kick;
     if (!prepared) {
+      this.#bit0 = false;
       this.#notified = false;
-      ready = this.#bhAnyScheduled() || anyReady || this.#timerDeadline() === 0;
+      ready = this.#bhAnyScheduled() || anyReady || this.#timerDeadline() === 0 ||
+        this.#kick === 1;
+      if (!ready && this.#kick === 2) ready = this.#resolveKick?.() ?? true;
+      if (!ready) {
+        this.#kick = 0;
+        return false;
+      }
     }
-    if (!ready) return false;
+    const notifiesBefore = this.#notifies;
     // aio_dispatch: BHs first, then the fds the monitor reports, then timers.
     const list = new ReadyList();
     try {
@@ -591,7 +635,19 @@ export class AioModel implements LoopUnderTest {
       for (const n of list.owned()) list.take(n);
     }
     this.#runTimers();
+    if (!prepared) {
+      // check cleared bit 0 before the dispatch, which read any kick.
+      this.#kick = 0;
+    } else if (kickBefore !== 0 || this.#notifies !== notifiesBefore) {
+      this.#kick = 2;
+    }
     return true;
+  }
+
+  /** fdmon need_wait. */
+  #needWait(): boolean {
+    if (this.fdmon !== "io_uring") return this.#live.size > 0;
+    return this.#cq.length > 0 || this.#liveNodes().some((n) => n.uring === "pending");
   }
 
   /** aio_ctx_check's BH test: any scheduled, undeleted BH, idle ones too. */
@@ -605,11 +661,19 @@ export class AioModel implements LoopUnderTest {
   }
 
   /** aio_poll: BHs, then ready fd handlers, then timers; returns progress. */
-  poll(_blocking: boolean): boolean {
+  poll(blocking: boolean): boolean {
     const ready = new ReadyList();
     let progress = false;
+    const notifiesBefore = this.#notifies;
+    // The fd monitor is consulted only for a wait that may block (timeout
+    // not 0 and not notified) or if need_wait: poll and epoll need it when
+    // some handler lacks io_poll (all user handlers here; the notifier has
+    // one), io_uring when completions, SQEs or changes are queued. Without
+    // a wait the notifier is not read, so a kick stays.
+    const waited = (blocking && !this.#notified && this.computeTimeout() !== 0) ||
+      this.#needWait();
     try {
-      this.#wait(ready);
+      if (waited) this.#wait(ready);
       // aio_notify_accept, before BHs, handlers and timers are looked at.
       this.#notified = false;
       if (this.mutation === "timers-first" && this.#runTimers()) progress = true;
@@ -619,6 +683,11 @@ export class AioModel implements LoopUnderTest {
       for (const n of ready.owned()) ready.take(n);
     }
     if (this.#runTimers()) progress = true;
+    // A wait saw any kick and the notifier read it; a callback that kicked
+    // again did so before or after that read.
+    const kickedSince = this.#bit0 && this.#notifies !== notifiesBefore;
+    if (waited) this.#kick = kickedSince ? 2 : 0;
+    else if (kickedSince) this.#kick = 1;
     return progress;
   }
 }

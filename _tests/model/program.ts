@@ -207,6 +207,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
     weight: 4,
   },
+  { arbitrary: fc.constant({ op: "notify" as const }), weight: 1 },
+  { arbitrary: fc.constant({ op: "iterate" as const }), weight: 4 },
   {
     arbitrary: fc.record({ op: fc.constant("poll" as const), blocking: fc.boolean() }),
     weight: 12,
