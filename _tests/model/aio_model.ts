@@ -6,13 +6,17 @@
 // _tests/aio_model_test.ts runs random programs against this model and the
 // real AioContext in lockstep.
 //
+// Also modelled: the context's GSource in a GMainContext of its own
+// (aio_ctx_prepare/check/dispatch) on poll and epoll, with notify_me bit 0
+// and the kicks it lets into the notifier's eventfd.
+//
 // Blocking is modelled only as far as a single thread can observe it: a
 // blocking poll that returns sees what a non-blocking one sees (nothing can
 // change while it waits), so the model only tells the driver whether a
 // blocking poll would return at all: `notified` (aio_notify since the last
-// aio_notify_accept) or a finite timeout or a ready fd. Left out, because
-// the programs cannot observe them: notify_me and the notifier's eventfd,
-// adaptive polling (no handler has io_poll), GSource paths, other clocks.
+// aio_notify_accept), a kick, a finite timeout or a ready fd. Left out,
+// because the programs cannot observe them: adaptive polling (no handler
+// has io_poll), io_uring under GLib, other clocks, other threads.
 
 /** Which fd monitor's readiness rules to follow. */
 export type FdMonKind = "poll" | "epoll" | "io_uring";
