@@ -232,6 +232,12 @@ export class AioModel implements LoopUnderTest {
   #bit0 = false;
   #kick: 0 | 1 | 2 = 0;
   #notifies = 0;
+  // A wait at this poll depth saw a kick: the notifier reads it somewhere in
+  // that poll's handler phase (or a nested poll steals and reads it first).
+  // -1: no read pending. A kick while a read is pending leaves it unknown.
+  #readDepth = -1;
+  #kickedWhileReading = false;
+  #depth = 0;
   #resolveKick: (() => boolean | undefined) | undefined;
   #copyRevents: boolean;
 
@@ -262,7 +268,9 @@ export class AioModel implements LoopUnderTest {
   #aioNotify(): void {
     this.#notified = true;
     this.#notifies++;
-    if (this.#bit0) this.#kick = 1;
+    if (!this.#bit0) return;
+    if (this.#readDepth >= 0) this.#kickedWhileReading = true;
+    else this.#kick = 1;
   }
 
   bhNew(id: number, cb: () => void): void {
@@ -668,7 +676,7 @@ export class AioModel implements LoopUnderTest {
   poll(blocking: boolean): boolean {
     const ready = new ReadyList();
     let progress = false;
-    const notifiesBefore = this.#notifies;
+    const depth = ++this.#depth;
     // The fd monitor is consulted only for a wait that may block (timeout
     // not 0 and not notified) or if need_wait: poll and epoll need it when
     // some handler lacks io_poll (all user handlers here; the notifier has
@@ -677,7 +685,11 @@ export class AioModel implements LoopUnderTest {
     const waited = (blocking && !this.#notified && this.computeTimeout() !== 0) ||
       this.#needWait();
     try {
-      if (waited) this.#wait(ready);
+      if (waited) {
+        this.#wait(ready);
+        // The notifier is on this ready list now (a nested wait may steal it).
+        if (this.#kick !== 0) this.#readDepth = depth;
+      }
       // aio_notify_accept, before BHs, handlers and timers are looked at.
       this.#notified = false;
       if (this.mutation === "timers-first" && this.#runTimers()) progress = true;
@@ -685,13 +697,16 @@ export class AioModel implements LoopUnderTest {
       if (this.#dispatchReady(ready)) progress = true;
     } finally {
       for (const n of ready.owned()) ready.take(n);
+      // The handler phase is over: the notifier has read the kick. One that
+      // came while the read was pending came before or after it.
+      if (this.#readDepth >= depth) {
+        this.#kick = this.#kickedWhileReading ? 2 : 0;
+        this.#readDepth = -1;
+        this.#kickedWhileReading = false;
+      }
+      this.#depth--;
     }
     if (this.#runTimers()) progress = true;
-    // A wait saw any kick and the notifier read it; a callback that kicked
-    // again did so before or after that read.
-    const kickedSince = this.#bit0 && this.#notifies !== notifiesBefore;
-    if (waited) this.#kick = kickedSince ? 2 : 0;
-    else if (kickedSince) this.#kick = 1;
     return progress;
   }
 }
