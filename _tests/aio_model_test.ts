@@ -1,8 +1,9 @@
 // Model check of the AioContext: random programs (bottom halves, VIRTUAL
-// timers, pipes with fd handlers, nested polls, callbacks that change all of
-// these) run against the real context and the pure reference model in
-// _tests/model/aio_model.ts, in lockstep; every step's callback trace and
-// poll() result must agree. Seeded, so a failure here reproduces; the long
+// timers, pipes with fd handlers, nested polls, kicks, GLib iterations of
+// the context's GSource, callbacks that change all of these) run against
+// the real context and the pure reference model in _tests/model/
+// aio_model.ts, in lockstep; every step's callback trace and poll() or
+// iteration() result must agree. Seeded, so a failure here reproduces; the long
 // run is `deno task soak` (_tests/aio_model_soak.ts).
 import { assert, assertEquals, assertGreater, assertThrows } from "@std/assert";
 import { clockEnable, clockSetVirtualNs, QEMUClockType } from "../aio/timer.ts";
