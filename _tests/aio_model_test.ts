@@ -71,11 +71,9 @@ for (const fdmon of supportedFdMons()) {
   });
 }
 
-// Counterexamples the checker found, kept as fixed programs. On poll and
-// epoll they must agree with the model. On io_uring they hit issue 9 item 3
-// (see KNOWN_BUGS in _tests/model/lockstep.ts, which steers the random runs
-// around it): that test is ignored until the fix lands, then the steering
-// and the ignore go.
+// Counterexamples the checker found on io_uring (issue 9 item 3: the wait
+// reaped posted completions before submitting the queued re-arms), kept as
+// fixed programs that must agree with the model on every monitor.
 const P = (pipes: number, ops: Program["ops"]): Program => ({ pipes, bhs: [], timers: [], ops });
 const ISSUE_9_3: Record<string, Program> = {
   // A read handler drains its pipe; the next poll must not call it again.
@@ -105,8 +103,6 @@ for (const fdmon of supportedFdMons()) {
   for (const [name, prog] of Object.entries(ISSUE_9_3)) {
     Deno.test({
       name: `aio model: ${name} [${fdmon}]`,
-      // Issue 9 item 3 (io_uring wait order): un-ignore with the fix.
-      ignore: fdmon === "io_uring",
       fn() {
         const before = openFdCount();
         try {
@@ -120,13 +116,12 @@ for (const fdmon of supportedFdMons()) {
   }
 }
 
-// Found by the model, not in issue 9: aio_set_fd_handler copies the old
-// node's whole pfd, revents included, into the replacing node, so on
-// fdmon-poll a handler that a BH replaces during a GSource dispatch still
-// runs in that iteration (fdmon_poll_gsource_dispatch takes every node with
-// revents). Ours starts the new node with revents 0: it runs one iteration
-// late. Ignored on poll until fixed (aio/aio_posix.ts, not this file's
-// owner); epoll re-reads readiness at dispatch and agrees already.
+// aio_set_fd_handler copies the old node's pfd, revents included, into the
+// replacing node, but fdmon-poll's update then passes the new pfd to
+// g_source_add_poll(), which zeroes its revents (GLib's
+// g_main_context_add_poll_unlocked). So a handler that a BH replaces during
+// a GSource dispatch waits for the next iteration's poll. An earlier model
+// kept the copied revents; this fixed program pins the GLib behaviour.
 const drainOwn: Program["ops"][number] & { op: "fd" } = {
   op: "fd",
   p: 0,
@@ -150,8 +145,7 @@ const REPLACED_IN_GSOURCE_DISPATCH: Program = {
 for (const fdmon of supportedFdMons().filter((m) => m !== "io_uring")) {
   Deno.test({
     name:
-      `aio model: a handler replaced by a BH in a GSource dispatch runs in that iteration [${fdmon}]`,
-    ignore: fdmon === "poll",
+      `aio model: a handler replaced by a BH in a GSource dispatch runs in the next iteration [${fdmon}]`,
     fn() {
       const before = openFdCount();
       try {
@@ -163,17 +157,3 @@ for (const fdmon of supportedFdMons().filter((m) => m !== "io_uring")) {
     },
   });
 }
-
-Deno.test({
-  name: "aio model: steering around issue 9 item 3 leaves its counterexamples agreeing [io_uring]",
-  ignore: !supportedFdMons().includes("io_uring"),
-  fn() {
-    const before = openFdCount();
-    try {
-      for (const prog of Object.values(ISSUE_9_3)) runProgram(prog, { fdmon: "io_uring" });
-    } finally {
-      restoreClock();
-    }
-    assertEquals(openFdCount(), before);
-  },
-});

@@ -109,12 +109,6 @@ export interface AioModelOptions {
    * whether the notifier's eventfd holds a kick the model cannot place.
    */
   resolveKick?: () => boolean | undefined;
-  /**
-   * Whether a replacing node inherits the old node's revents, as
-   * aio_set_fd_handler copies the whole pfd (default true). False follows
-   * the real context's known deviation, to steer around it.
-   */
-  copyRevents?: boolean;
 }
 
 // BH flags (util/async.c).
@@ -239,14 +233,12 @@ export class AioModel implements LoopUnderTest {
   #kickedWhileReading = false;
   #depth = 0;
   #resolveKick: (() => boolean | undefined) | undefined;
-  #copyRevents: boolean;
 
   constructor(options: AioModelOptions) {
     this.fdmon = options.fdmon;
     this.mutation = options.mutation ?? "none";
     this.#chooseReady = options.chooseReady;
     this.#resolveKick = options.resolveKick;
-    this.#copyRevents = options.copyRevents ?? true;
     this.#bytes = new Array(options.pipes).fill(0);
   }
 
@@ -508,7 +500,10 @@ export class AioModel implements LoopUnderTest {
     } else {
       // Always a new node, even when replacing.
       const node = new ModelNode(nodeId, p, end, cb);
-      if (old !== null && this.#copyRevents) node.revents = old.revents;
+      // aio_set_fd_handler copies the old pfd, revents included, but the
+      // fd monitor's update then hands the new pfd to g_source_add_poll(),
+      // and GLib's g_main_context_add_poll_unlocked() zeroes revents: the
+      // new node starts with none.
       this.#nodes.push(node);
       this.#live.set(key, node);
     }

@@ -190,8 +190,9 @@ export interface RunOptions {
 }
 
 /**
- * Bugs of the real context that the checker found and that are tracked in
- * issue 9, with how a run steers around each one.
+ * Bugs of the real context that the checker found, with how a run can steer
+ * around each one while it is open. None is open now: the list is empty, and
+ * the entry below is kept so the steering can be tried against old code.
  *
  * - "9.3-io_uring-reap-before-submit": on io_uring, a blocking poll that
  *   finds completions already posted reaps them first and then submits the
@@ -207,22 +208,11 @@ export interface RunOptions {
  *   takes the wait path that submits first. Nothing else changes: a
  *   blocking and a non-blocking poll see the same events in a
  *   single-threaded program.
- *
- * - "gsource-poll-replaced-revents" (not in issue 9): aio_set_fd_handler
- *   copies the old node's whole pfd, revents included, into the node that
- *   replaces it; on fdmon-poll the GSource dispatch takes every node with
- *   revents, so a handler replaced by a BH during a GLib iteration still
- *   runs in that iteration. The real context starts the new node with
- *   revents 0: it runs one iteration later. Steering: the model does not
- *   copy revents either (AioModelOptions.copyRevents = false).
  */
-export type KnownBug = "9.3-io_uring-reap-before-submit" | "gsource-poll-replaced-revents";
+export type KnownBug = "9.3-io_uring-reap-before-submit";
 
 /** Every known bug. */
-export const KNOWN_BUGS: readonly KnownBug[] = [
-  "9.3-io_uring-reap-before-submit",
-  "gsource-poll-replaced-revents",
-];
+export const KNOWN_BUGS: readonly KnownBug[] = [];
 
 /** Wall-clock cap per program: a runaway program fails instead of hanging the suite. */
 const PROGRAM_WALL_MS = 60_000;
@@ -275,7 +265,6 @@ export function runProgram(
     pipes: prog.pipes,
     mutation: options.mutation,
     resolveKick: () => realResult,
-    copyRevents: !avoid.includes("gsource-poll-replaced-revents"),
     chooseReady: (cands) => {
       const next = realEvents[mi.trace.length];
       const i = cands.findIndex((n) => n.name === next);
