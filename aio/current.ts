@@ -6,15 +6,16 @@
  */
 import type { AioContext } from "./aio_context.ts";
 import { getMainAioContext } from "./_main_context.ts";
+import { bqlMask, bqlVisible } from "../thread/_bql_state.ts";
 
 let current: AioContext | null = null;
-let bqlHeld = true;
 
 /**
  * The context of the calling thread: the one set with
- * {@linkcode setCurrentAioContext}, else the main context when the big
- * lock is held (always, on the main isolate, unless a test emulates a
- * foreign thread), else null.
+ * {@linkcode setCurrentAioContext}, else the main context when the
+ * calling thread holds the BQL (`bqlLocked()` of the cpus entry point; a
+ * vCPU thread, say), else null. The main loop makes the main context
+ * current on its own thread.
  *
  * Counterpart: `qemu_get_current_aio_context()`.
  *
@@ -28,7 +29,7 @@ let bqlHeld = true;
  */
 export function getCurrentAioContext(): AioContext | null {
   if (current !== null) return current;
-  return bqlHeld ? getMainAioContext() : null;
+  return bqlVisible() ? getMainAioContext() : null;
 }
 
 /**
@@ -72,13 +73,14 @@ export function setCurrentAioContext(ctx: AioContext | null): void {
  * ```
  */
 export function withCurrentAioContext<T>(ctx: AioContext | null, fn: () => T): T {
-  const savedCurrent = current, savedBql = bqlHeld;
+  const savedCurrent = current;
   current = ctx;
-  bqlHeld = ctx !== null;
+  // A foreign thread does not hold the BQL: bqlLocked() reads false inside.
+  if (ctx === null) bqlMask(1);
   try {
     return fn();
   } finally {
     current = savedCurrent;
-    bqlHeld = savedBql;
+    if (ctx === null) bqlMask(-1);
   }
 }
