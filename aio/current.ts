@@ -6,16 +6,16 @@
  */
 import type { AioContext } from "./aio_context.ts";
 import { getMainAioContext } from "./_main_context.ts";
-import { bqlMask, bqlVisible } from "../thread/_bql_state.ts";
+import { bqlMask, bqlVisible, mainThreadVisible } from "../thread/_bql_state.ts";
 
 let current: AioContext | null = null;
 
 /**
  * The context of the calling thread: the one set with
- * {@linkcode setCurrentAioContext}, else the main context when the
- * calling thread holds the BQL (`bqlLocked()` of the cpus entry point; a
- * vCPU thread, say), else null. The main loop makes the main context
- * current on its own thread.
+ * {@linkcode setCurrentAioContext}, else the main context on the main
+ * isolate (QEMU's main thread, unless `withCurrentAioContext(null, ...)`
+ * stands for a foreign thread) or on a thread that holds the BQL
+ * (`bqlLocked()` of the cpus entry point: a vCPU thread), else null.
  *
  * Counterpart: `qemu_get_current_aio_context()`.
  *
@@ -29,7 +29,9 @@ let current: AioContext | null = null;
  */
 export function getCurrentAioContext(): AioContext | null {
   if (current !== null) return current;
-  return bqlVisible() ? getMainAioContext() : null;
+  // The main isolate is QEMU's main thread (its current context is the
+  // main one); another thread gets it while holding the BQL (a vCPU).
+  return mainThreadVisible() || bqlVisible() ? getMainAioContext() : null;
 }
 
 /**

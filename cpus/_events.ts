@@ -334,40 +334,44 @@ export async function rrThreadFn(
   const w = b.w;
   bqlLock();
   signalCreated(b, first);
-  let next = 0;
-  const reaped = { has: (i: number) => get(b, i, C_EXITED) !== 0 };
+  // rr_start_kick_timer: the kick timer runs whenever the thread is not idle.
+  Atomics.store(w, G_RR_KICK_ON, 1);
+  const reaped = (i: number) => get(b, i, C_EXITED) !== 0;
+  const live = () => cpus().filter((i) => !reaped(i));
+  /** CPU_NEXT over the live list (which grows as CPUs are added). */
+  const nextOf = (i: number) => live().find((k) => k > i) ?? -1;
+  let cursor = -1;
   try {
     for (;;) {
-      const list = cpus().filter((i) => !reaped.has(i));
+      const list = live();
       if (list.length === 0) break;
-      if (next >= list.length) next = 0;
-      const cur = list[next];
+      const cur = cursor !== -1 && list.includes(cursor) ? cursor : list[0];
       set(b, cur, C_EXIT_REQUEST, 0);
       // rr_wait_io_event: sleep while every CPU is idle, kick timer off.
-      const allIdle = () => cpus().every((i) => reaped.has(i) || cpuThreadIsIdleAt(w, i));
+      const allIdle = () => live().every((i) => cpuThreadIsIdleAt(w, i));
       if (allIdle()) {
         Atomics.store(w, G_RR_KICK_ON, 0);
         idleWait(b, first, allIdle);
         Atomics.store(w, G_RR_KICK_ON, 1);
       }
-      for (const i of list) {
+      for (const i of live()) {
         setCurrentCpu(cpuView(b, i));
         const needs = processEventsCommon(b, i);
         if (needs !== null) await loadFor(b, i, needs);
       }
       // Reap unplugged CPUs.
-      for (const i of list) {
+      for (const i of live()) {
         if (get(b, i, C_UNPLUG) !== 0 && !cpuCanRunAt(b, i)) {
           signalDestroyed(b, i);
           signalExited(b, i);
         }
       }
-      // Walk from the current CPU; any queued work stops the walk.
-      const live = list.filter((i) => !reaped.has(i));
-      let k = Math.max(0, live.indexOf(cur));
-      const anyWork = () => live.some((i) => get(b, i, C_WORK_HEAD) !== -1);
-      while (k < live.length && !anyWork()) {
-        const i = live[k];
+      // Walk from the current CPU; queued work on any CPU stops the walk
+      // (stricter than QEMU, which looks at the walked CPU only), so that
+      // work never waits for a kick period.
+      const anyWork = () => live().some((i) => get(b, i, C_WORK_HEAD) !== -1);
+      let i = reaped(cur) ? nextOf(cur) : cur;
+      while (i !== -1 && !anyWork()) {
         Atomics.store(w, G_RR_CURRENT, i);
         if (get(b, i, C_EXIT_REQUEST) !== 0) break;
         const cpu = cpuView(b, i);
@@ -379,23 +383,19 @@ export async function rrThreadFn(
             break;
           }
         } else if (get(b, i, C_STOP) !== 0) {
-          if (get(b, i, C_UNPLUG) !== 0) k++;
+          if (get(b, i, C_UNPLUG) !== 0) i = nextOf(i);
           break;
         }
-        k++;
+        i = nextOf(i);
       }
       Atomics.store(w, G_RR_CURRENT, -1);
-      if (k < live.length) {
-        set(b, live[k], C_EXIT_REQUEST, 0);
-        next = list.indexOf(live[k]);
-      } else {
-        next = 0;
-      }
+      if (i !== -1) set(b, i, C_EXIT_REQUEST, 0);
+      cursor = i;
     }
   } finally {
     setCurrentCpu(null);
     Atomics.store(w, G_RR_KICK_ON, 0);
-    const left = cpus().filter((i) => !reaped.has(i));
+    const left = live();
     for (const i of left) signalDestroyed(b, i);
     bqlUnlock();
     for (const i of left) signalExited(b, i);

@@ -62,6 +62,7 @@ import {
   inotifyInit,
   readInotifyEvents,
 } from "../sys/inotify.ts";
+import { startMachine, takeCpusOption } from "./_demo_machine.ts";
 
 // ---- options ---------------------------------------------------------------
 
@@ -125,7 +126,8 @@ function countFds(): number {
 
 // ---- setup -----------------------------------------------------------------
 
-const opts = parseArgs(Deno.args);
+const { cpus: nCpus, rest: demoArgs } = takeCpusOption(Deno.args);
+const opts = parseArgs(demoArgs);
 qemuInitMainLoop({ fdmon: opts.fdmon });
 const mainCtx = qemuGetAioContext();
 const ioCtx = iohandlerGetAioContext();
@@ -215,6 +217,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// The machine: --cpus N vCPU Workers beside the loop (examples/_demo_machine.ts).
+const machine = await startMachine(nCpus, say);
+
 // ---- the console -----------------------------------------------------------
 
 const HELP = [
@@ -223,6 +228,7 @@ const HELP = [
   "info timers   pending main-loop timers",
   "bh            schedule a bottom half on the main context",
   "timer <ms>    arm a main-loop timer that reports when it fires",
+  ...machine.help,
   "quit          leave (so do Ctrl-C and end of input)",
 ];
 
@@ -277,6 +283,8 @@ function command(line: string): void {
     t.modNs(expire);
     userTimers.add(t);
     say("timer", `armed for ${ms} ms`);
+  } else if (machine.command(cmd, sub)) {
+    // a machine command
   } else if (cmd === "quit") {
     say("quit", "bye");
     mainLoopQuit();
@@ -337,6 +345,7 @@ try {
   appendTimer?.del();
   statusTimer?.del();
   for (const t of userTimers) t.del();
+  await machine.stop();
   qemuCleanupMainLoop();
   if (ownFile) Deno.removeSync(watchPath);
 }

@@ -48,6 +48,14 @@ export function bqlVisible(): boolean {
   return held && masked === 0;
 }
 
+/**
+ * Whether this is the main isolate, not standing in for a foreign thread:
+ * QEMU's main thread, whose current context is the main one.
+ */
+export function mainThreadVisible(): boolean {
+  return !IN_WORKER && masked === 0;
+}
+
 /** Starts (+1) or ends (-1) an emulated thread that does not hold the BQL. */
 export function bqlMask(delta: 1 | -1): void {
   masked += delta;

@@ -1,0 +1,142 @@
+/**
+ * The demo's machine: N vCPU Workers on the `loop` accelerator beside the
+ * main loop, and the monitor commands that look at them (`info cpus`,
+ * `stop`, `cont`, `cpu-work N`). examples/demo.ts wires it in; the module
+ * has no side effects (the vCPU threads load it for the `ping` work).
+ *
+ * @module
+ */
+import {
+  cpuRemoveSync,
+  type CPUState,
+  pauseAllVcpus,
+  qemuInitVcpu,
+  resumeAllVcpus,
+  runOnCpu,
+  withBql,
+} from "@aioloop/aioloop/cpus";
+
+const SELF = new URL(import.meta.url);
+
+/** Work for `cpu-work`: runs on the vCPU thread, returns its index. */
+export function ping(cpu: CPUState): number {
+  return cpu.cpuIndex;
+}
+
+function liveThread(tid: number): boolean {
+  try {
+    Deno.statSync(`/proc/self/task/${tid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes `--cpus N` (default 2) from the demo's arguments. */
+export function takeCpusOption(args: readonly string[]): { cpus: number; rest: string[] } {
+  const rest: string[] = [];
+  let cpus = 2;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== "--cpus") {
+      rest.push(args[i]);
+      continue;
+    }
+    const v = Number(args[++i]);
+    if (!Number.isInteger(v) || v < 0 || v > 16) {
+      throw new RangeError("Option --cpus needs an integer from 0 to 16");
+    }
+    cpus = v;
+  }
+  return { cpus, rest };
+}
+
+/** The running machine, as the demo's console sees it. */
+export interface DemoMachine {
+  /** Help lines for the machine's commands. */
+  readonly help: readonly string[];
+  /** Runs a command if it is the machine's (with the BQL, as the loop dispatches); returns whether it was. */
+  command(cmd: string, args: string): boolean;
+  /** Removes every vCPU and waits until their threads are gone (no Worker is left). */
+  stop(): Promise<void>;
+}
+
+function countFds(): number {
+  let k = 0;
+  for (const _ of Deno.readDirSync("/proc/self/fd")) k++;
+  return k;
+}
+
+/**
+ * Starts `n` vCPUs on the `loop` accelerator; `say` prints tagged lines.
+ * A throwaway Worker first makes Deno open the fds its Worker runtime keeps
+ * for the whole process, so that `stop` can check the machine left none.
+ */
+export async function startMachine(
+  n: number,
+  say: (tag: string, ...lines: string[]) => void,
+): Promise<DemoMachine> {
+  if (n > 0) {
+    await new Worker(new URL("data:text/javascript,close()"), { type: "module" }).terminate?.();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const fdsBefore = countFds();
+  const cpus: CPUState[] = [];
+  withBql(() => {
+    for (let i = 0; i < n; i++) cpus.push(qemuInitVcpu({ accel: "loop", modules: [SELF] }));
+  });
+  const help = [
+    "info cpus     each vCPU: thread, state, guest counter",
+    "stop / cont   pause / resume every vCPU",
+    "cpu-work <n>  a run_on_cpu round trip to vCPU n, with its latency",
+  ];
+  function command(cmd: string, args: string): boolean {
+    if (cmd === "info" && args === "cpus") {
+      const rows = cpus.map((c) =>
+        `CPU #${c.cpuIndex}: thread ${c.threadId} ${c.threadState}` +
+        `${c.halted ? " halted" : ""}${c.stopped ? " stopped" : ""} counter=${c.guest[0]}`
+      );
+      say("cpus", ...(rows.length > 0 ? rows : ["no vCPUs (--cpus 0)"]));
+    } else if (cmd === "stop") {
+      withBql(() => pauseAllVcpus());
+      say("stop", `${cpus.length} vCPU(s) stopped`);
+    } else if (cmd === "cont") {
+      withBql(() => resumeAllVcpus());
+      say("cont", `${cpus.length} vCPU(s) running`);
+    } else if (cmd === "cpu-work") {
+      const cpu = cpus[Number(args)];
+      if (!/^\d+$/.test(args) || cpu === undefined) {
+        say("error", `cpu-work needs a vCPU index from 0 to ${cpus.length - 1}`);
+        return true;
+      }
+      const t = performance.now();
+      const who = withBql(() => runOnCpu(cpu, { module: SELF, name: "ping" }));
+      const us = (performance.now() - t) * 1000;
+      say("cpu-work", `run_on_cpu to CPU #${who} returned in ${us.toFixed(1)} us`);
+    } else {
+      return false;
+    }
+    return true;
+  }
+  async function stop(): Promise<void> {
+    const tids = cpus.map((c) => c.threadId);
+    withBql(() => {
+      for (const c of cpus) cpuRemoveSync(c);
+    });
+    cpus.length = 0;
+    // The Workers were terminated; their OS threads (and fds) go shortly.
+    const end = performance.now() + 5000;
+    while (tids.some((t) => liveThread(t)) && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (tids.length === 0) return;
+    while (countFds() > fdsBefore && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const left = tids.filter((t) => liveThread(t)).length;
+    say(
+      "machine",
+      `${tids.length} vCPU(s) removed, ${left} thread(s) left, ${countFds()} fds (${fdsBefore} before the vCPUs)`,
+    );
+  }
+  return { help, command, stop };
+}
