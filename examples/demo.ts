@@ -9,7 +9,8 @@
  * printf 'info aio\ntimer 50\nquit\n' | deno task demo
  * ```
  *
- * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`.
+ * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`,
+ * and the machine's `info cpus`, `stop`, `cont`, `cpu-work <n>`.
  * Ctrl-C (SIGINT) and end of input quit cleanly. Every output line starts
  * with a tag (`status:`, `watch:`, `aio:` ...), so scripts can parse it.
  *
@@ -26,7 +27,8 @@
  *
  * Options: `--watch <path>`, `--status-ms <n>` (0: no status line),
  * `--append-ms <n>` (how often the demo appends to its temp file),
- * `--fdmon poll|epoll|io_uring`.
+ * `--fdmon poll|epoll|io_uring`, `--cpus <n>` (vCPU Workers on the `loop`
+ * accelerator, default 2; examples/_demo_machine.ts).
  *
  * @module
  */
@@ -62,7 +64,7 @@ import {
   inotifyInit,
   readInotifyEvents,
 } from "../sys/inotify.ts";
-import { startMachine, takeCpusOption } from "./_demo_machine.ts";
+import { startMachine, takeCpusOption, warmUpWorkerRuntime } from "./_demo_machine.ts";
 
 // ---- options ---------------------------------------------------------------
 
@@ -116,6 +118,8 @@ function say(tag: string, ...lines: string[]): void {
 const noop = (): void => {};
 Deno.addSignalListener("SIGUSR2", noop);
 Deno.removeSignalListener("SIGUSR2", noop);
+// Likewise the fds Deno's Worker runtime keeps once a Worker ran (vCPUs).
+await warmUpWorkerRuntime();
 const fdsAtStart = countFds();
 
 function countFds(): number {
