@@ -13,6 +13,7 @@ import {
   C_FAILED,
   C_HALT_COND,
   C_HALTED,
+  C_INTERRUPT,
   C_STOP,
   C_STOPPED,
   C_THREAD_GONE,
@@ -248,6 +249,12 @@ function processEvents(b: Block, i: number): string | null {
 /** Runs one slice with the BQL dropped, between cpu_exec_start and _end. */
 function execSlice(b: Block, cpu: CPUState, accel: AccelOps): void {
   const i = cpu.cpuIndex;
+  // cpu_handle_halt: a halted guest stays halted until it has work (an
+  // interrupt pending); run_on_cpu work alone does not resume it.
+  if (get(b, i, C_HALTED) !== 0) {
+    if (get(b, i, C_INTERRUPT) === 0) return;
+    set(b, i, C_HALTED, 0);
+  }
   set(b, i, C_THREAD_STATE, THREAD_RUNNING);
   bqlUnlock();
   let r: number;
