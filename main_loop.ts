@@ -68,6 +68,12 @@ import type { GSource, GSourceFunc } from "./glib/source.ts";
 import type { GPollFD } from "./glib/gpollfd.ts";
 import type { FdMonName } from "./fdmon/fdmon_ops.ts";
 import { PollFdArray, pollNs } from "./sys/poll.ts";
+import {
+  bqlIterationEnter,
+  bqlIterationLeave,
+  bqlPollReacquire,
+  bqlPollRelease,
+} from "./thread/_bql_state.ts";
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
 import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
@@ -755,6 +761,10 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     wait: { fds: new PollFdArray(), timeoutNs: -1 },
   };
   depth++;
+  // Every phase runs under the BQL, as QEMU's main thread holds it across
+  // main_loop_wait; taken here (and released at the end) only if the
+  // caller does not hold it already.
+  const tookBql = bqlIterationEnter();
   try {
     // 1. Poll notifiers fill in fds and may shorten the wait (ms).
     const mlpoll = frame.mlpoll;
@@ -787,7 +797,14 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       for (let i = 0; i < own.length; i++) fds.push(own[i].fd, own[i].events);
       for (let i = 0; i < q.count; i++) fds.push(glib[i].fd, glib[i].events);
       frame.wait.timeoutNs = timeoutNs;
-      result = yield frame.wait;
+      // os_host_main_loop_wait: the BQL is dropped only around the blocking
+      // wait, so that vCPU threads run meanwhile; dispatch has it again.
+      const dropped = bqlPollRelease();
+      try {
+        result = yield frame.wait;
+      } finally {
+        bqlPollReacquire(dropped);
+      }
       const ok = typeof result === "number";
       for (let i = 0; i < own.length; i++) own[i].revents = ok ? fds.revents(i) : 0;
       for (let i = 0; i < q.count; i++) glib[i].revents = ok ? fds.revents(own.length + i) : 0;
@@ -804,6 +821,7 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     // 5. The global main-loop timers (AioContext timers ran in dispatch).
     clockRunAllTimers();
   } finally {
+    bqlIterationLeave(tookBql);
     depth--;
   }
 }

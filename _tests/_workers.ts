@@ -53,3 +53,30 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Guards code that blocks the main thread (a sync run_on_cpu, say), where
+ * no timer can fire: a Worker kills the process with a message if the
+ * guard is not disposed within `ms`, so that a hang fails the run instead
+ * of stalling it.
+ */
+export function hangGuard(ms: number, what: string): Disposable {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const src = `self.onmessage = (e) => {
+    const { flag, ms, what } = e.data;
+    if (Atomics.wait(flag, 0, 0, ms) === "timed-out") {
+      console.error("watchdog: " + what + " still blocked after " + ms + " ms; killing the test run");
+      Deno.kill(Deno.pid, "SIGKILL");
+    }
+    self.close();
+  };`;
+  const w = new Worker(`data:text/javascript,${encodeURIComponent(src)}`, { type: "module" });
+  w.postMessage({ flag, ms, what });
+  return {
+    [Symbol.dispose]() {
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      w.terminate();
+    },
+  };
+}

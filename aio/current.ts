@@ -6,15 +6,16 @@
  */
 import type { AioContext } from "./aio_context.ts";
 import { getMainAioContext } from "./_main_context.ts";
+import { bqlMask, bqlVisible, mainThreadVisible } from "../thread/_bql_state.ts";
 
 let current: AioContext | null = null;
-let bqlHeld = true;
 
 /**
  * The context of the calling thread: the one set with
- * {@linkcode setCurrentAioContext}, else the main context when the big
- * lock is held (always, on the main isolate, unless a test emulates a
- * foreign thread), else null.
+ * {@linkcode setCurrentAioContext}, else the main context on the main
+ * isolate (QEMU's main thread, unless `withCurrentAioContext(null, ...)`
+ * stands for a foreign thread) or on a thread that holds the BQL
+ * (`bqlLocked()` of the cpus entry point: a vCPU thread), else null.
  *
  * Counterpart: `qemu_get_current_aio_context()`.
  *
@@ -29,7 +30,9 @@ let bqlHeld = true;
  */
 export function getCurrentAioContext(): AioContext | null {
   if (current !== null) return current;
-  return bqlHeld ? getMainAioContext() : null;
+  // The main isolate is QEMU's main thread (its current context is the
+  // main one); another thread gets it while holding the BQL (a vCPU).
+  return mainThreadVisible() || bqlVisible() ? getMainAioContext() : null;
 }
 
 /**
@@ -75,13 +78,14 @@ export function setCurrentAioContext(ctx: AioContext | null): void {
  * ```
  */
 export function withCurrentAioContext<T>(ctx: AioContext | null, fn: () => T): T {
-  const savedCurrent = current, savedBql = bqlHeld;
+  const savedCurrent = current;
   current = ctx;
-  bqlHeld = ctx !== null;
+  // A foreign thread does not hold the BQL: bqlLocked() reads false inside.
+  if (ctx === null) bqlMask(1);
   try {
     return fn();
   } finally {
     current = savedCurrent;
-    bqlHeld = savedBql;
+    if (ctx === null) bqlMask(-1);
   }
 }

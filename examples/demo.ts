@@ -9,8 +9,11 @@
  * printf 'info aio\ntimer 50\nquit\n' | deno task demo
  * ```
  *
- * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`.
- * New lines of the watched file are printed as they are written.
+ * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`,
+ * and the machine's `info cpus`, `stop`, `cont`, `cpu-work <n>` (with
+ * `--cpus N`, N vCPU Workers on the `loop` accelerator run beside the loop;
+ * see examples/_demo_machine.ts). New lines of the watched file are printed
+ * as they are written.
  * Ctrl-C (SIGINT) and end of input quit cleanly. Every output line starts
  * with a tag (`status:`, `watch:`, `aio:` ...), so scripts can parse it.
  *
@@ -66,6 +69,13 @@ import {
   read,
   readInotifyEvents,
 } from "@aioloop/aioloop/sys";
+import {
+  type DemoMachine,
+  MACHINE_HELP,
+  startMachine,
+  takeCpusOption,
+  warmUpWorkerRuntime,
+} from "./_demo_machine.ts";
 
 // ---- options ---------------------------------------------------------------
 
@@ -89,6 +99,7 @@ Options:
   --status-ms <n>       status line period in ms; 0: none (default 1000)
   --append-ms <n>       how often the demo appends to its temp file; 0: never (default 700)
   --fdmon <name>        fd monitor: poll, epoll, io_uring or auto (default auto)
+  --cpus <n>            vCPU Workers on the loop accelerator, 0 to 16 (default 2)
   --report-fds          at exit, print how many fds are open (for tests)
   -h, --help            this text
 
@@ -202,8 +213,12 @@ const COMMANDS: Command[] = [
   },
 ];
 
+/** The vCPUs beside the loop (`--cpus N`); their commands follow the table's. */
+let machine: DemoMachine | null = null;
+
 function helpLines(): string[] {
-  return COMMANDS.map((c) => `${`${c.name} ${c.args}`.trim().padEnd(14)}${c.help}`);
+  const lines = COMMANDS.map((c) => `${`${c.name} ${c.args}`.trim().padEnd(14)}${c.help}`);
+  return [...lines.slice(0, -1), ...MACHINE_HELP, ...lines.slice(-1)];
 }
 
 /** Runs a console line: the longest command name that starts it wins. */
@@ -220,6 +235,9 @@ function command(line: string): void {
     }
   }
   const rest = words.slice(used).join(" ");
+  if (best === null && machine !== null && machine.command(words[0], words.slice(1).join(" "))) {
+    return;
+  }
   if (best === null || (best.args === "" && rest !== "")) {
     say("error", `unknown command '${line.trim()}' (try 'help')`);
     return;
@@ -230,10 +248,13 @@ function command(line: string): void {
 // ---- setup: options and the watched file, before the loop exists -----------
 
 let opts: Options;
+let nCpus = 2;
 try {
-  opts = parseArgs(Deno.args);
+  const split = takeCpusOption(Deno.args);
+  nCpus = split.cpus;
+  opts = parseArgs(split.rest);
 } catch (e) {
-  if (e instanceof UsageError) fail(e.message, 2);
+  if (e instanceof UsageError || e instanceof RangeError) fail(e.message, 2);
   throw e;
 }
 if (opts.help) {
@@ -248,6 +269,8 @@ if (opts.help) {
 const noop = (): void => {};
 Deno.addSignalListener("SIGUSR2", noop);
 Deno.removeSignalListener("SIGUSR2", noop);
+// Likewise the fds Deno's Worker runtime keeps once a Worker ran (vCPUs).
+if (nCpus > 0) await warmUpWorkerRuntime();
 const fdsAtStart = countFds();
 
 // The watched file: ours (a temp file we append to) unless --watch says otherwise.
@@ -364,6 +387,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// The machine: --cpus N vCPU Workers beside the loop (examples/_demo_machine.ts).
+machine = await startMachine(nCpus, say, opts.reportFds);
+
 // ---- the commands' bodies ------------------------------------------------------
 
 const EVENTS: [number, string][] = [[0x1, "in"], [0x4, "out"], [0x8, "err"], [0x10, "hup"]];
@@ -468,6 +494,7 @@ try {
   appendTimer?.del();
   statusTimer?.del();
   for (const t of userTimers) t.del();
+  await machine?.stop();
   if (ownFile) Deno.removeSync(watchPath);
 }
 if (interactive) Deno.stdout.writeSync(encoder.encode("\n"));
