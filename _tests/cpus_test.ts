@@ -37,6 +37,7 @@ import {
   setCpusMutation,
 } from "../cpus/_testing.ts";
 import { W } from "./testdata/cpus_work.ts";
+import { callRcu, drainCallRcu } from "../rcu/call_rcu.ts";
 import { hangGuard, sleep, until } from "./_workers.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
 import {
@@ -110,6 +111,26 @@ Deno.test("/cpus/create", async () => {
   });
   assertThrows(() => qemuInitVcpu(), Error, "needs the BQL");
   assertThrows(() => withBql(() => qemuInitVcpu({ accel: "kvm" as never })), TypeError, "accel");
+});
+
+Deno.test("/cpus/rcu/vcpu-thread-is-a-reader", async () => {
+  // QEMU's vCPU thread functions call rcu_register_thread() first.
+  await withCpus(2, { accel: "dummy", data: { sh: shared() } }, (cpus) => {
+    for (const cpu of cpus) assertEquals(sync(cpu, "rcuReader"), true);
+  });
+});
+
+Deno.test("/cpus/rcu/call-rcu-runs-under-the-bql", async () => {
+  // Once the process has vCPUs, call_rcu callbacks hold the BQL, as QEMU's
+  // call_rcu thread takes it around each batch.
+  await withCpus(1, { accel: "dummy", data: { sh: shared() } }, () => {
+    let held: boolean | null = null;
+    callRcu(() => held = bqlLocked());
+    assertEquals(bqlLocked(), false);
+    drainCallRcu();
+    assertEquals(held, true);
+    assertEquals(bqlLocked(), false, "drain gives the BQL back as it found it");
+  });
 });
 
 Deno.test("/cpus/create/failed-start-throws", () => {

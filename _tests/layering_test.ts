@@ -19,8 +19,8 @@ const RANK: Record<string, number> = {
   "aio": 5,
   "thread_pool": 6,
   "iothread": 7,
-  "cpus": 8,
-  "rcu": 9,
+  "rcu": 8,
+  "cpus": 9,
   "main_loop.ts": 10,
   "mod.ts": 11,
 };

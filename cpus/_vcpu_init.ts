@@ -3,9 +3,13 @@ import type { MessagePort } from "node:worker_threads";
 import type { VcpuMode } from "./vcpu.ts";
 
 /** What the vCPU Worker gets (see _vcpu_worker.ts). */
+import type { RcuHandle } from "../rcu/rcu.ts";
+
 export interface VcpuInit {
   sab: SharedArrayBuffer;
   bql: { sab: SharedArrayBuffer; index: number };
+  /** The process's RCU registry: the thread registers as a reader, as QEMU's do. */
+  rcu: RcuHandle;
   cpuIndex: number;
   mode: VcpuMode;
   accel: "dummy" | "loop" | { module: string; name: string };

@@ -23,9 +23,16 @@ import { loadModule } from "./_work.ts";
 import { cpuData } from "./_current.ts";
 import { mtThreadFn, rrThreadFn } from "./_events.ts";
 import { qemuGetThreadId } from "../thread/thread_self.ts";
+import { rcuAttach, rcuRegisterThread, rcuUnregisterThread } from "../rcu/rcu.ts";
+import { useBqlForCallRcu } from "./_rcu_bql.ts";
 
 const init = workerData as VcpuInit;
 bqlAttach(init.bql);
+// rcu_register_thread() first thing in the thread function, as QEMU's vCPU
+// threads do; the thread stays registered until it ends.
+rcuAttach(init.rcu);
+rcuRegisterThread();
+useBqlForCallRcu();
 const b = attachCpusBlock(init.sab);
 const w = b.w;
 const me = init.cpuIndex;
@@ -73,5 +80,6 @@ try {
   if (init.mode === "rr") await rrThreadFn(b, me, rrCpus, accel);
   else await mtThreadFn(b, me, accel);
 } finally {
+  rcuUnregisterThread();
   init.port.close();
 }

@@ -43,6 +43,8 @@ import { cpuExit } from "./kick.ts";
 import { cpuResume } from "./pause.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, timerNewNs } from "../aio/timer.ts";
 import type { VcpuInit } from "./_vcpu_init.ts";
+import { rcuHandle } from "../rcu/rcu.ts";
+import { useBqlForCallRcu } from "./_rcu_bql.ts";
 
 /** How vCPUs map to threads. */
 export type VcpuMode = "mt" | "rr";
@@ -211,7 +213,16 @@ function spawn(
   const b = cpusBlock();
   const w = b.w;
   const { port1, port2 } = new MessageChannel();
-  const init: VcpuInit = { sab: b.sab, bql: bqlHandle(), cpuIndex: i, ...o, port: port2 };
+  // The process now has vCPUs: call_rcu callbacks run under the BQL.
+  useBqlForCallRcu();
+  const init: VcpuInit = {
+    sab: b.sab,
+    bql: bqlHandle(),
+    rcu: rcuHandle(),
+    cpuIndex: i,
+    ...o,
+    port: port2,
+  };
   let worker: Worker;
   try {
     worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });

@@ -4,6 +4,7 @@ import { type AccelOps, EXCP_HLT, EXCP_INTERRUPT } from "../../cpus/accel.ts";
 import type { CPUState } from "../../cpus/cpu_state.ts";
 import { currentCpu, qemuCpuIsSelf, qemuGetCpu } from "../../cpus/cpu_state.ts";
 import { bqlLocked } from "../../cpus/bql.ts";
+import { rcuIsRegistered, rcuReadLock, rcuReadUnlock } from "../../rcu/rcu.ts";
 import { asyncRunOnCpu, runOnCpu } from "../../cpus/run_on_cpu.ts";
 import { endExclusive, startExclusive } from "../../cpus/exclusive.ts";
 import { QemuCond } from "../../thread/cond.ts";
@@ -159,4 +160,11 @@ export function takeBql(cpu: CPUState): void {
 
 export function mark(cpu: CPUState, v: number): void {
   Atomics.store(sh(cpu), W.MARK, v);
+}
+
+/** Whether the vCPU thread is a registered RCU reader, and a read section works there. */
+export function rcuReader(_cpu: CPUState): boolean {
+  rcuReadLock();
+  rcuReadUnlock();
+  return rcuIsRegistered();
 }
