@@ -60,7 +60,7 @@ function programs(): Program[] {
       `README block under "${b.heading}" has no "Run with \`deno run <flags> main.ts\`" line ` +
         `after it, but: ${b.after}`,
     );
-    return { heading: b.heading, source: b.body, flags: m[1].trim().split(/\s+/), after: b.after };
+    return { heading: b.heading, source: b.body, flags: m[1].trim().split(/\s+/).filter((f) => f !== ""), after: b.after };
   });
 }
 
@@ -197,6 +197,7 @@ Deno.test("readme: a program with fewer flags than stated fails, naming the flag
   const { base, app } = makeUserProject();
   try {
     Deno.writeTextFileSync(`${app}/main.ts`, pool.source);
+    offlineAssert(app, pool.source);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...pool.flags.filter((f) => f !== "--allow-read"), "main.ts"],
       cwd: app,
