@@ -32,7 +32,7 @@ import {
   remoteCoEnter,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "../iothread/remote_request.ts";
+} from "../iothread/mod.ts";
 
 // ---------------------------------------------------------------------------
 // Futex-style mutex on one Int32 word: 0 free, 1 locked, 2 locked with

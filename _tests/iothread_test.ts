@@ -33,7 +33,7 @@ import {
   remoteRequestsPending,
   requestChannelKey,
   unregisterCoroutine,
-} from "../iothread/remote_request.ts";
+} from "../iothread/mod.ts";
 import { libc } from "../sys/_libc.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
 
@@ -160,7 +160,7 @@ Deno.test("IOThread.run() reports a missing export, a missing module and a throw
   await assertRejects(() => t.run(FNS, "fail", "bad input"), RangeError, "bad input");
   assertThrows(() => t.runSync(FNS, "fail", "sync bad"), RangeError, "sync bad");
   await assertRejects(() => t.run("relative/path.ts", "f"), TypeError, "absolute URL");
-  await assertRejects(() => t.run(FNS, "echo", () => 1), TypeError, "could not be cloned");
+  await assertRejects(() => t.run(FNS, "echo", () => 1), TypeError, "cannot be cloned");
   // The thread carries on.
   assertEquals(await t.run(FNS, "echo", 5), 5);
 });

@@ -16,7 +16,7 @@ import {
   remoteCoSchedule,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "../../iothread/remote_request.ts";
+} from "../../iothread/mod.ts";
 import {
   CrossCoMutex,
   type CrossCoMutexHandle,
