@@ -567,9 +567,9 @@ function makeError(
     const denoErrors = Deno.errors as unknown as Record<string, ErrorConstructor | undefined>;
     const C = BUILTIN_ERRORS[name] ?? denoErrors[name] ?? Error;
     e = new C(message, opts);
-    if (e.name !== name) {
-      Object.defineProperty(e, "name", { value: name, writable: true, configurable: true });
-    }
+  }
+  if (e.name !== name) {
+    Object.defineProperty(e, "name", { value: name, writable: true, configurable: true });
   }
   if (stack !== "") {
     Object.defineProperty(e, "stack", { value: stack, writable: true, configurable: true });

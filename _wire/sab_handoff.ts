@@ -25,6 +25,12 @@ export type SabMessage =
   | { readonly [SAB_TAG]: number; readonly sab: SharedArrayBuffer }
   | { readonly [SAB_TAG]: number; readonly forget: true };
 
+/**
+ * A port the receiver can pull synchronously: a web MessagePort or a
+ * node:worker_threads one (receiveMessageOnPort takes both in Deno).
+ */
+export type PullPort = MessagePort | globalThis.MessagePort;
+
 /** Where messages go: a MessagePort, a Worker, `self`. */
 export interface SabPort {
   postMessage(message: unknown): void;
@@ -113,7 +119,7 @@ export class SabOutbox {
 export class SabInbox {
   #map: Map<number, SharedArrayBuffer>;
   #ids = new WeakMap<SharedArrayBuffer, number>();
-  #ports: MessagePort[] = [];
+  #ports: PullPort[] = [];
   /** Called with each id that arrives (a receiver waiting for it resumes). */
   onArrival: ((id: number) => void) | null = null;
 
@@ -123,12 +129,12 @@ export class SabInbox {
   }
 
   /** Pulls this port synchronously when an id is missing. */
-  addPort(port: MessagePort): void {
+  addPort(port: PullPort): void {
     this.#ports.push(port);
   }
 
   /** Stops pulling `port`. */
-  removePort(port: MessagePort): void {
+  removePort(port: PullPort): void {
     const i = this.#ports.indexOf(port);
     if (i >= 0) this.#ports.splice(i, 1);
   }
@@ -162,7 +168,7 @@ export class SabInbox {
     let any = false;
     for (const port of this.#ports) {
       for (;;) {
-        const m = receiveMessageOnPort(port) as { message: unknown } | undefined;
+        const m = receiveMessageOnPort(port as MessagePort) as { message: unknown } | undefined;
         if (m === undefined) break;
         any = true;
         this.accept(m.message);

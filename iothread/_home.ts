@@ -17,8 +17,7 @@ import {
   loadedModule,
   type ModuleNamespace,
 } from "../_wire/module_cache.ts";
-import { SabInbox, SabLink } from "../_wire/sab_handoff.ts";
-import type { MessagePort } from "node:worker_threads";
+import { type PullPort, SabInbox, SabLink } from "../_wire/sab_handoff.ts";
 import type { Coroutine } from "../aio/coroutine.ts";
 import { registeredCoroutine, unregisterCoroutine } from "./coroutine_registry.ts";
 import {
@@ -447,7 +446,7 @@ export function acceptSharedBufferMessage(message: unknown): boolean {
  * request names one that has not arrived (an IOThread's Worker does so
  * with the port its owner sends through).
  */
-export function addSharedBufferPort(port: MessagePort): void {
+export function addSharedBufferPort(port: PullPort): void {
   inbox.addPort(port);
 }
 

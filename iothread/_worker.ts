@@ -12,17 +12,14 @@ import {
   remoteRequestsPending,
   remoteRequestsSettled,
 } from "./remote_request.ts";
+import { addSharedBufferPort } from "./_home.ts";
+import { IOTHREAD_CTL, IOTHREAD_EXITED, IOTHREAD_RUNNING } from "../_wire/control_words.ts";
 import { setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 
-// Same numbers as iothread.ts's control block.
-const C_STOP = 0;
-const C_STATE = 1;
-const C_TID = 2;
-const STATE_RUNNING = 1;
-const STATE_EXITED = 2;
+const { STOP: C_STOP, STATE: C_STATE, TID: C_TID } = IOTHREAD_CTL;
 /** Non-blocking polls run after the stop flag, at most. */
 const FLUSH_ROUNDS = 100;
 
@@ -30,6 +27,8 @@ interface Init {
   type: "init";
   id: string;
   ctl: SharedArrayBuffer;
+  /** SharedArrayBuffers of the owner's requests arrive here (pulled synchronously). */
+  sabPort: MessagePort;
   fdmon?: FdMonName | "auto";
   pollParams: Required<PollParams>;
   threadPool: { min: number; max: number };
@@ -55,6 +54,7 @@ function post(m: unknown): void {
 
 async function main(init: Init): Promise<void> {
   const ctl = new Int32Array(init.ctl);
+  addSharedBufferPort(init.sabPort);
   let ctx: AioContext;
   try {
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
@@ -70,7 +70,7 @@ async function main(init: Init): Promise<void> {
     setCurrentAioContext(ctx);
     Atomics.store(ctl, C_TID, libc().gettid());
     const channel = remoteRequestChannel(ctx);
-    Atomics.store(ctl, C_STATE, STATE_RUNNING);
+    Atomics.store(ctl, C_STATE, IOTHREAD_RUNNING);
     post({ type: "ready", channel });
   } catch (e) {
     setCurrentAioContext(null);
@@ -112,6 +112,6 @@ async function main(init: Init): Promise<void> {
   } catch (e) {
     post({ type: "error", error: e });
   }
-  Atomics.store(ctl, C_STATE, STATE_EXITED);
+  Atomics.store(ctl, C_STATE, IOTHREAD_EXITED);
   post({ type: "stopped" });
 }

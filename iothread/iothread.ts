@@ -28,6 +28,7 @@
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 import { RemoteAioContext } from "../aio/handle.ts";
+import { IOTHREAD_CTL, newControlBlock } from "../_wire/control_words.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -74,12 +75,6 @@ export interface ThreadPoolParams {
   max: number;
 }
 
-// The control block shared with the Worker (Int32 words); _iothread_worker.ts
-// repeats these numbers (importing it here would run the Worker's entry code).
-const C_STOP = 0;
-const C_TID = 2;
-const C_WORDS = 4;
-
 /** The Worker's messages to this side. */
 type FromWorker =
   | { type: "ready"; channel: RemoteRequestChannel }
@@ -124,6 +119,8 @@ export class IOThread implements AsyncDisposable {
   readonly id: string;
   #worker: Worker;
   #ctl: Int32Array;
+  /** Where SharedArrayBuffers of requests go; the thread pulls them synchronously. */
+  #sabPort: MessagePort;
   #channel: RemoteRequestChannel | null = null;
   #pollParams: Required<PollParams>;
   #threadPool: ThreadPoolParams;
@@ -135,6 +132,7 @@ export class IOThread implements AsyncDisposable {
   #isStopped = false;
 
   private constructor(worker: Worker, id: string, ctl: Int32Array, o: {
+    sabPort: MessagePort;
     pollParams: Required<PollParams>;
     threadPool: ThreadPoolParams;
     onError: (error: unknown) => void;
@@ -142,6 +140,7 @@ export class IOThread implements AsyncDisposable {
     this.#worker = worker;
     this.id = id;
     this.#ctl = ctl;
+    this.#sabPort = o.sabPort;
     this.#pollParams = o.pollParams;
     this.#threadPool = o.threadPool;
     this.#onError = o.onError;
@@ -195,12 +194,13 @@ export class IOThread implements AsyncDisposable {
     }
     const onError = options.onError ?? ((e: unknown) => reportError(e));
     if (typeof onError !== "function") throw new TypeError("onError must be a function");
-    const ctl = new Int32Array(new SharedArrayBuffer(C_WORDS * 4));
+    const ctl = newControlBlock(IOTHREAD_CTL);
+    const { port1, port2 } = new MessageChannel();
     const worker = new Worker(new URL("./_worker.ts", import.meta.url), {
       type: "module",
       name: `IO ${id}`,
     });
-    const t = new IOThread(worker, id, ctl, { pollParams, threadPool, onError });
+    const t = new IOThread(worker, id, ctl, { sabPort: port1, pollParams, threadPool, onError });
     const ready = Promise.withResolvers<void>();
     worker.onmessage = (e: MessageEvent<FromWorker>) => t.#onMessage(e.data, ready);
     worker.onerror = (e: ErrorEvent) => {
@@ -214,14 +214,16 @@ export class IOThread implements AsyncDisposable {
       type: "init",
       id,
       ctl: ctl.buffer,
+      sabPort: port2,
       fdmon: options.fdmon,
       pollParams,
       threadPool,
-    });
+    }, [port2]);
     try {
       await ready.promise;
     } catch (e) {
       worker.terminate();
+      port1.close();
       t.#isStopped = true;
       throw e;
     }
@@ -366,7 +368,7 @@ export class IOThread implements AsyncDisposable {
    */
   async run(module: RequestModule, exportName: string, arg?: unknown): Promise<unknown> {
     const ch = this.#check();
-    const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#worker });
+    const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#sabPort });
     // If the thread dies, the race settles first and the call fails later
     // (its channel is closed): that failure must not go unhandled.
     reply.catch(() => {});
@@ -399,7 +401,7 @@ export class IOThread implements AsyncDisposable {
    */
   runSync(module: RequestModule, exportName: string, arg?: unknown): unknown {
     const ch = this.#check();
-    return remoteCallSync(ch, module, exportName, arg, { sharedBufferPort: this.#worker });
+    return remoteCallSync(ch, module, exportName, arg, { sharedBufferPort: this.#sabPort });
   }
 
   /**
@@ -427,7 +429,7 @@ export class IOThread implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    Atomics.store(this.#ctl, C_STOP, 1);
+    Atomics.store(this.#ctl, IOTHREAD_CTL.STOP, 1);
     if (this.#channel !== null && this.#deathError === null) {
       const remote = new RemoteAioContext(this.#channel);
       if (!remote.destroyed) {
@@ -441,6 +443,7 @@ export class IOThread implements AsyncDisposable {
     }
     await this.#stopped.promise;
     this.#worker.terminate();
+    this.#sabPort.close();
     this.#isStopped = true;
   }
 
@@ -458,7 +461,7 @@ export class IOThread implements AsyncDisposable {
    * ```
    */
   get threadId(): number {
-    return Atomics.load(this.#ctl, C_TID);
+    return Atomics.load(this.#ctl, IOTHREAD_CTL.TID);
   }
 
   /** Same as {@linkcode IOThread.prototype.stop}. */

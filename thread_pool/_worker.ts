@@ -12,14 +12,9 @@ import process from "node:process";
 import { workerData } from "node:worker_threads";
 import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
 import { libc } from "../sys/_libc.ts";
-import {
-  decodeValue,
-  type Encoded,
-  encodeThrown,
-  encodeValue,
-  SabInbox,
-  SabOutbox,
-} from "./_codec.ts";
+import { WireWriter, writeThrown } from "../_wire/codec.ts";
+import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
+import { exportedFunction, importModule } from "../_wire/module_cache.ts";
 import {
   ACTIVE,
   C_CUR,
@@ -36,7 +31,10 @@ import {
   C_SPINNERS,
   C_STOP_COND,
   condSignal,
+  decodeValue,
   DONE,
+  type Encoded,
+  encodeValue,
   loadWorkName,
   lock,
   pushDone,
@@ -73,8 +71,11 @@ const heap = new SharedHeap(ctl, init.heap);
 const i32 = heap.i32;
 const slot = init.slot >> 2;
 const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
-const inbox = new SabInbox(init.port, init.sabs);
-const outbox = new SabOutbox((m) => init.port.postMessage(m));
+const inbox = new SabInbox(init.sabs);
+inbox.addPort(init.port);
+const outbox = new SabOutbox((m) => init.port.postMessage(m), { weak: true });
+const link = new SabLink(outbox, inbox);
+const writer = new WireWriter();
 
 /** Checks of the request condition an idle worker makes before sleeping (about 20 µs). */
 const IDLE_SPIN = 2000;
@@ -146,15 +147,12 @@ async function resolveJob(work: number): Promise<Job | Error> {
   const { module, name } = loadWorkName(heap, work);
   let mod: Record<string, unknown>;
   try {
-    mod = await import(module);
+    mod = await importModule(module);
   } catch (e) {
-    // Not cached: import() keeps its own record of failed modules.
+    // A failed import is not cached: a later job tries again.
     return e instanceof Error ? e : new Error(`Cannot import '${module}': ${String(e)}`);
   }
-  const fn = mod[name];
-  const found = typeof fn === "function"
-    ? fn as Job
-    : new TypeError(`Module '${module}' has no exported function '${name}'`);
+  const found = exportedFunction(mod, module, name);
   jobs.set(work, found);
   return found;
 }
@@ -164,21 +162,20 @@ function argOf(rec: number): unknown {
   const tag = i32[r + R_ARG_TAG];
   if (tag === TAG_NUMBER) return heap.f64[(rec + R_ARG_F64_BYTE) >> 3];
   const bytes = tagHasBytes(tag) ? heap.copyOut(i32[r + R_ARG_PTR], i32[r + R_ARG_LEN]) : null;
-  return decodeValue(tag, 0, bytes, inbox);
+  return decodeValue(tag, 0, bytes, link);
 }
 
 function returned(value: unknown, name: string): Encoded {
   try {
-    return encodeValue(value, outbox, `Result of '${name}'`, inbox);
+    return encodeValue(writer.reset(link, `Result of '${name}'`), value);
   } catch (e) {
     return threw(e);
   }
 }
 
 function threw(e: unknown): Encoded {
-  const enc = encodeThrown(e, outbox, inbox);
-  enc.tag = TAG_THREW;
-  return enc;
+  writeThrown(writer.reset(link, "Thrown value"), e);
+  return { tag: TAG_THREW, num: 0, bytes: writer.view() };
 }
 
 /**
@@ -203,7 +200,7 @@ function finish(rec: number, out: Encoded | null, num: number): void {
       try {
         p = heap.store(out.bytes!);
       } catch {
-        out = { tag: TAG_NO_ROOM, num: 0, bytes: null, sabs: null };
+        out = { tag: TAG_NO_ROOM, num: 0, bytes: null };
       }
     }
     i32[r + R_RES_TAG] = out.tag;
