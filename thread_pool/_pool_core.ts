@@ -13,7 +13,7 @@ import type {
   ThreadPoolRequestState,
   ThreadPoolStats,
   ThreadPoolWork,
-} from "./thread_pool.ts";
+} from "./types.ts";
 import { WireReader, WireWriter } from "../_wire/codec.ts";
 import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";

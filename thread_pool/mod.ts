@@ -20,3 +20,4 @@
  * @module
  */
 export * from "./thread_pool.ts";
+export * from "./types.ts";
