@@ -231,6 +231,47 @@ console.log("stopped");
   }
 });
 
+Deno.test("a process whose script returns without IOThread.stop() exits, idle or busy", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/iothread_fall_off.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { IOThread, remotePost } from ${
+        JSON.stringify(new URL("../iothread/mod.ts", import.meta.url).href)
+      };
+const t = await IOThread.create({ id: "left", pollMaxNs: 0 });
+if (await t.run(${JSON.stringify(FNS.href)}, "echo", 5) !== 5) Deno.exit(3);
+if (Deno.args[0] === "busy") {
+  // The thread is inside a function that never returns, blocking it (a
+  // pending run() would keep the process alive as any awaited call does).
+  const gate = new Int32Array(new SharedArrayBuffer(8));
+  await t.run(${JSON.stringify(FNS.href)}, "holdGate", gate);
+  remotePost(t.handle, ${JSON.stringify(FNS.href)}, "blockOnGate");
+  while (Atomics.load(gate, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+}
+console.log("returning", Deno.args[0]);
+// Falls off the end: no stop(), no Deno.exit().
+`,
+    );
+    for (const mode of ["idle", "busy"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "--no-check", script, mode],
+        stdout: "piped",
+        stderr: "piped",
+        // The watchdog: a live IOThread used to hang the process forever.
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assertEquals(out.signal, null, `${mode}: killed by the watchdog; stderr: ${err}`);
+      assertEquals(out.code, 0, `${mode}: exit code ${out.code}, stderr: ${err}`);
+      assertEquals(new TextDecoder().decode(out.stdout).trim(), `returning ${mode}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("IOThread.stop() leaks no fd and no Worker thread", async () => {
   // Deno keeps the last terminated Worker's runtime fds until the next
   // Worker is made; one warm-up cycle reaches that steady state.

@@ -4,6 +4,7 @@
 // message handlers); only requests that wait for the event loop (a module
 // import, shared buffers in flight, a returned promise) switch it to a
 // non-blocking poll that yields to the loop between passes.
+import { parentPort, workerData } from "node:worker_threads";
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
 import {
@@ -16,43 +17,26 @@ import { addSharedBufferPort } from "./_home.ts";
 import { IOTHREAD_CTL, IOTHREAD_EXITED, IOTHREAD_RUNNING } from "../_wire/control_words.ts";
 import { setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
-import type { FdMonName } from "../fdmon/fdmon_ops.ts";
-import type { PollParams } from "../aio/fd_handlers.ts";
+import type { WorkerInit } from "./_init.ts";
 
 const { STOP: C_STOP, STATE: C_STATE, TID: C_TID } = IOTHREAD_CTL;
 /** Non-blocking polls run after the stop flag, at most. */
 const FLUSH_ROUNDS = 100;
 
-interface Init {
-  type: "init";
-  id: string;
-  ctl: SharedArrayBuffer;
-  /** SharedArrayBuffers of the owner's requests arrive here (pulled synchronously). */
-  sabPort: MessagePort;
-  fdmon?: FdMonName | "auto";
-  pollParams: Required<PollParams>;
-  threadPool: { min: number; max: number };
-}
-
-// deno-lint-ignore no-explicit-any
-const scope = self as any;
-
-scope.onmessage = (e: MessageEvent) => {
-  if (acceptSharedBuffers(e.data)) return;
-  if (e.data?.type === "init") void main(e.data as Init);
-};
+// Messages from other senders that hand shared buffers over.
+parentPort?.on("message", (m: unknown) => acceptSharedBuffers(m));
 
 function post(m: unknown): void {
   try {
-    scope.postMessage(m);
+    parentPort!.postMessage(m);
   } catch {
     // An error that cannot be cloned: send what can be.
     const err = (m as { error?: unknown }).error;
-    scope.postMessage({ ...(m as object), error: new Error(String(err)) });
+    parentPort!.postMessage({ ...(m as object), error: new Error(String(err)) });
   }
 }
 
-async function main(init: Init): Promise<void> {
+async function main(init: WorkerInit): Promise<void> {
   const ctl = new Int32Array(init.ctl);
   addSharedBufferPort(init.sabPort);
   let ctx: AioContext;
@@ -115,3 +99,5 @@ async function main(init: Init): Promise<void> {
   Atomics.store(ctl, C_STATE, IOTHREAD_EXITED);
   post({ type: "stopped" });
 }
+
+void main(workerData as WorkerInit);

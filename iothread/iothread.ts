@@ -11,9 +11,15 @@
  * `remoteCoEnter`.
  *
  * Stopping is cooperative, because `Worker.terminate()` cannot interrupt a
- * thread blocked in a synchronous FFI call (and such a Worker keeps the
- * process alive): set the stop flag, ring the doorbell, wait for the Worker
- * to leave its loop and destroy its context, then terminate it.
+ * thread blocked in a synchronous FFI call: set the stop flag, ring the
+ * doorbell, wait for the Worker to leave its loop and destroy its context,
+ * then terminate it.
+ *
+ * An IOThread never keeps the process alive by itself, idle or busy (its
+ * Worker is an unref'd `node:worker_threads` Worker, as the thread pool's
+ * are): a script that creates one and falls off its end exits, as a QEMU
+ * process's IOThreads end with the process. Awaiting `create()`, `run()` or
+ * `stop()` does keep it alive until that promise settles.
  *
  * @example Run a function in an IOThread
  * ```ts
@@ -28,7 +34,9 @@
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 import { RemoteAioContext } from "../aio/handle.ts";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { IOTHREAD_CTL, newControlBlock } from "../_wire/control_words.ts";
+import type { WorkerInit } from "./_init.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -74,6 +82,8 @@ export interface ThreadPoolParams {
   /** Maximum workers. */
   max: number;
 }
+
+const WORKER_URL = new URL("./_worker.ts", import.meta.url);
 
 /** The Worker's messages to this side. */
 type FromWorker =
@@ -130,6 +140,7 @@ export class IOThread implements AsyncDisposable {
   #deathError: Error | null = null;
   #stopping: Promise<void> | null = null;
   #isStopped = false;
+  #stoppedSeen = false;
 
   private constructor(worker: Worker, id: string, ctl: Int32Array, o: {
     sabPort: MessagePort;
@@ -196,37 +207,47 @@ export class IOThread implements AsyncDisposable {
     if (typeof onError !== "function") throw new TypeError("onError must be a function");
     const ctl = newControlBlock(IOTHREAD_CTL);
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), {
-      type: "module",
-      name: `IO ${id}`,
-    });
-    const t = new IOThread(worker, id, ctl, { sabPort: port1, pollParams, threadPool, onError });
-    const ready = Promise.withResolvers<void>();
-    worker.onmessage = (e: MessageEvent<FromWorker>) => t.#onMessage(e.data, ready);
-    worker.onerror = (e: ErrorEvent) => {
-      // An uncaught error inside the Worker (its own code catches the
-      // loop's): the thread is gone.
-      e.preventDefault();
-      t.#die(new Error(`IOThread '${id}' died: ${e.message}`));
-      ready.reject(t.#deathError);
-    };
-    worker.postMessage({
-      type: "init",
+    const init: WorkerInit = {
       id,
-      ctl: ctl.buffer,
+      ctl: ctl.buffer as SharedArrayBuffer,
       sabPort: port2,
       fdmon: options.fdmon,
       pollParams,
       threadPool,
-    }, [port2]);
+    };
+    const worker = new Worker(WORKER_URL, {
+      name: `IO ${id}`,
+      workerData: init,
+      transferList: [port2],
+    });
+    const t = new IOThread(worker, id, ctl, { sabPort: port1, pollParams, threadPool, onError });
+    const ready = Promise.withResolvers<void>();
+    worker.on("message", (m: FromWorker) => t.#onMessage(m, ready));
+    worker.on("error", (e: unknown) => {
+      // An uncaught error inside the Worker (its own code catches the
+      // loop's): the thread is gone.
+      t.#die(
+        new Error(`IOThread '${id}' died: ${e instanceof Error ? e.message : e}`, {
+          cause: e,
+        }),
+      );
+      ready.reject(t.#deathError);
+    });
+    worker.on("exit", () => {
+      // Gone without saying "stopped" (process.exit() or close() in a request).
+      t.#die(new Error(`IOThread '${id}' exited`));
+      ready.reject(t.#deathError);
+    });
     try {
       await ready.promise;
     } catch (e) {
-      worker.terminate();
+      await worker.terminate();
       port1.close();
       t.#isStopped = true;
       throw e;
     }
+    // From now on the thread does not keep the process alive (see above).
+    worker.unref();
     return t;
   }
 
@@ -243,13 +264,14 @@ export class IOThread implements AsyncDisposable {
         this.#onError(m.error);
         break;
       case "stopped":
+        this.#stoppedSeen = true;
         this.#stopped.resolve();
         break;
     }
   }
 
   #die(error: Error): void {
-    if (this.#deathError !== null) return;
+    if (this.#deathError !== null || this.#isStopped || this.#stoppedSeen) return;
     this.#deathError = error;
     // Callers blocked on the dead thread's channel must not wait forever.
     if (this.#channel !== null) closeRemoteRequestChannel(this.#channel);
@@ -441,8 +463,14 @@ export class IOThread implements AsyncDisposable {
         }
       }
     }
-    await this.#stopped.promise;
-    this.#worker.terminate();
+    // Its "stopped" message must keep this process alive until it comes.
+    this.#worker.ref();
+    try {
+      await this.#stopped.promise;
+    } finally {
+      this.#worker.unref();
+    }
+    await this.#worker.terminate();
     this.#sabPort.close();
     this.#isStopped = true;
   }

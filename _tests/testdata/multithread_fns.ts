@@ -355,3 +355,18 @@ export function ping(x: number): number {
 export function coPing(a: { channel: RemoteRequestChannel; coId: number }): void {
   remoteCoEnter(a.channel, a.coId);
 }
+
+let heldGate: Int32Array | null = null;
+
+/** Keeps `gate` in this thread for {@linkcode blockOnGate}. */
+export function holdGate(gate: Int32Array): void {
+  heldGate = gate;
+}
+
+/** Sets word 1 of the held gate (it is running), then blocks until word 0 becomes non-zero. */
+export function blockOnGate(): number {
+  const gate = heldGate!;
+  Atomics.store(gate, 1, 1);
+  while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 1000);
+  return 0;
+}
