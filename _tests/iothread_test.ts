@@ -130,6 +130,49 @@ Deno.test("IOThread.create() passes poll and thread-pool parameters and the fd m
   }
 });
 
+Deno.test("IOThread threadPoolMin starts that many pool workers with the thread", async () => {
+  await using none = await IOThread.create({ pollMaxNs: 0 });
+  assertEquals(await none.run(FNS, "existingPoolStats"), null, "no pool without a min");
+  await using t = await IOThread.create({ pollMaxNs: 0, threadPoolMin: 2, threadPoolMax: 4 });
+  type Stats = { curThreads: number; idleThreads: number; workers: number };
+  const first = await t.run(FNS, "existingPoolStats") as Stats | null;
+  assert(first !== null, "the pool exists before any job");
+  assertEquals(first.curThreads, 2);
+  // The thread's own polls create them; no job is ever submitted here.
+  let s = first;
+  const end = performance.now() + 10_000;
+  while (s.idleThreads < 2 && performance.now() < end) {
+    await delay(20);
+    s = await t.run(FNS, "existingPoolStats") as Stats;
+  }
+  assertEquals([s.idleThreads, s.workers], [2, 2]);
+});
+
+Deno.test("IOThread.run() and module() are typed by the called export", async () => {
+  await using t = await IOThread.create({ pollMaxNs: 0 });
+  type Fns = typeof import("./testdata/multithread_fns.ts");
+  const n: number = await t.run<Fns["ping"]>(FNS, "ping", 41);
+  assertEquals(n, 42);
+  const fns = t.module<Fns>(FNS);
+  const m: number = await fns.run("ping", 1);
+  assertEquals(m, 2);
+  const s: number = fns.runSync("ping", 2);
+  assertEquals(s, 3);
+  const never = performance.now() < 0;
+  if (never) {
+    // Compile-time checks (deno check fails if any line is accepted).
+    // @ts-expect-error ping takes a number
+    await fns.run("ping", "x");
+    // @ts-expect-error ping's argument is required
+    await fns.run("ping");
+    // @ts-expect-error no such export
+    await fns.run("noSuchExport", 1);
+    // @ts-expect-error the result is a number
+    const bad: string = await t.run<Fns["ping"]>(FNS, "ping", 1);
+    void bad;
+  }
+});
+
 Deno.test("IOThread.create() rejects bad parameters with the valid range", async () => {
   for (const key of ["pollMaxNs", "pollGrow", "pollShrink", "threadPoolMin", "threadPoolMax"]) {
     const e = await assertRejects(

@@ -15,7 +15,7 @@ import {
 } from "./remote_request.ts";
 import { addSharedBufferPort } from "./_home.ts";
 import { IOTHREAD_CTL, IOTHREAD_EXITED, IOTHREAD_RUNNING } from "../_wire/control_words.ts";
-import { setThreadPoolParams } from "../thread_pool/mod.ts";
+import { getThreadPool, setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
 import type { WorkerInit } from "./_init.ts";
 
@@ -48,9 +48,11 @@ async function main(init: WorkerInit): Promise<void> {
   }
   try {
     ctx.setPollParams(init.pollParams);
-    // iothread_init: aio_context_set_thread_pool_params (the pool itself
-    // starts on first use, in this thread).
+    // iothread_init: aio_context_set_thread_pool_params.
     setThreadPoolParams(ctx, init.threadPool.min, init.threadPool.max);
+    // thread-pool-min takes effect at once: the pool starts its min workers
+    // from this thread's first polls (QEMU spawns them at pool creation).
+    if (init.threadPool.min > 0) getThreadPool(ctx);
     setCurrentAioContext(ctx);
     Atomics.store(ctl, C_TID, libc().gettid());
     const channel = remoteRequestChannel(ctx);

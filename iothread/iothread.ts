@@ -37,6 +37,14 @@ import { RemoteAioContext } from "../aio/handle.ts";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { IOTHREAD_CTL, newControlBlock } from "../_wire/control_words.ts";
 import type { WorkerInit } from "./_init.ts";
+import { explainWorkerStartError } from "../_wire/worker_start.ts";
+import type {
+  RequestArgs,
+  RequestExport,
+  RequestFunction,
+  RequestFunctionName,
+  RequestResult,
+} from "./request_types.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -60,7 +68,12 @@ export interface IOThreadOptions {
   pollGrow?: number;
   /** Busy-poll shrink divisor (0 = reset). Counterpart: `poll-shrink`. */
   pollShrink?: number;
-  /** Minimum thread-pool workers of the context. Counterpart: `thread-pool-min`. */
+  /**
+   * Minimum thread-pool workers of the context. Counterpart: `thread-pool-min`.
+   * Above 0, the thread's pool is created with the thread and starts that
+   * many workers in its first polls (each Worker costs the IOThread about
+   * 50 ms to construct and about 12 MB), so the first jobs find them up.
+   */
   threadPoolMin?: number;
   /** Maximum thread-pool workers of the context (default 64). Counterpart: `thread-pool-max`. */
   threadPoolMax?: number;
@@ -73,6 +86,27 @@ export interface IOThreadOptions {
    * uncaught error inside any Worker is.
    */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * A module of an IOThread typed by its exports (from
+ * {@linkcode IOThread.prototype.module}).
+ *
+ * @typeParam M The module's type, `typeof import("./fns.ts")`.
+ */
+export interface IOThreadModule<M> {
+  /** The module's URL. */
+  readonly module: RequestModule;
+  /** {@linkcode IOThread.prototype.run} of export `name`. */
+  run<K extends RequestFunctionName<M>>(
+    name: K,
+    ...args: RequestArgs<RequestExport<M, K>>
+  ): Promise<RequestResult<RequestExport<M, K>>>;
+  /** {@linkcode IOThread.prototype.runSync} of export `name`. */
+  runSync<K extends RequestFunctionName<M>>(
+    name: K,
+    ...args: RequestArgs<RequestExport<M, K>>
+  ): RequestResult<RequestExport<M, K>>;
 }
 
 /** Thread-pool sizing handed to the IOThread's context. */
@@ -175,6 +209,8 @@ export class IOThread implements AsyncDisposable {
    * @throws {TypeError} If `id` is not a non-empty string.
    * @throws {Error} If the Worker cannot create its context (e.g. an
    * unsupported fd monitor); the Worker is terminated.
+   * @throws {Deno.errors.NotCapable} If the process may not read the
+   * Worker's module (the message says which `--allow-read` to add).
    *
    * @example Adaptive polling off, as QEMU's unit-test helper
    * ```ts
@@ -215,11 +251,18 @@ export class IOThread implements AsyncDisposable {
       pollParams,
       threadPool,
     };
-    const worker = new Worker(WORKER_URL, {
-      name: `IO ${id}`,
-      workerData: init,
-      transferList: [port2],
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_URL, {
+        name: `IO ${id}`,
+        workerData: init,
+        transferList: [port2],
+      });
+    } catch (e) {
+      port1.close();
+      port2.close();
+      throw explainWorkerStartError(e, `IOThread '${id}'`, WORKER_URL);
+    }
     const t = new IOThread(worker, id, ctl, { sabPort: port1, pollParams, threadPool, onError });
     const ready = Promise.withResolvers<void>();
     worker.on("message", (m: FromWorker) => t.#onMessage(m, ready));
@@ -368,9 +411,13 @@ export class IOThread implements AsyncDisposable {
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
-   * @param module Absolute URL of the module (`new URL("../aio/fns.ts", import.meta.url)`).
+   * Thread: the thread that created the IOThread.
+   *
+   * @typeParam F The called export's type (`typeof fns.add`): it types the
+   * argument and the result. See also {@linkcode IOThread.prototype.module}.
+   * @param module Absolute URL of the module (`new URL("./fns.ts", import.meta.url)`).
    * @param exportName The exported function to call.
-   * @param arg Its argument.
+   * @param args Its argument (none if it takes none).
    * @returns What the function returned.
    * @throws {Deno.errors.BadResource} If the thread is stopped.
    * @throws {TypeError} If the module has no such exported function, or the
@@ -388,13 +435,18 @@ export class IOThread implements AsyncDisposable {
    * }
    * ```
    */
-  async run(module: RequestModule, exportName: string, arg?: unknown): Promise<unknown> {
+  async run<F extends RequestFunction = (arg?: unknown) => unknown>(
+    module: RequestModule,
+    exportName: string,
+    ...args: RequestArgs<F>
+  ): Promise<RequestResult<F>> {
+    const arg: unknown = args[0];
     const ch = this.#check();
     const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#sabPort });
     // If the thread dies, the race settles first and the call fails later
     // (its channel is closed): that failure must not go unhandled.
     reply.catch(() => {});
-    return await Promise.race([reply, this.#died.promise]);
+    return await Promise.race([reply, this.#died.promise]) as RequestResult<F>;
   }
 
   /**
@@ -405,9 +457,12 @@ export class IOThread implements AsyncDisposable {
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
+   * Thread: the thread that created the IOThread.
+   *
+   * @typeParam F The called export's type: it types the argument and the result.
    * @param module Absolute URL of the module.
    * @param exportName The exported function to call.
-   * @param arg Its argument.
+   * @param args Its argument (none if it takes none).
    * @returns What the function returned.
    * @throws {Deno.errors.BadResource} If the thread is stopped or is
    * destroyed meanwhile.
@@ -421,9 +476,54 @@ export class IOThread implements AsyncDisposable {
    * console.log(t.runSync(mod, "inc", 1)); // 2
    * ```
    */
-  runSync(module: RequestModule, exportName: string, arg?: unknown): unknown {
+  runSync<F extends RequestFunction = (arg?: unknown) => unknown>(
+    module: RequestModule,
+    exportName: string,
+    ...args: RequestArgs<F>
+  ): RequestResult<F> {
     const ch = this.#check();
-    return remoteCallSync(ch, module, exportName, arg, { sharedBufferPort: this.#sabPort });
+    return remoteCallSync(ch, module, exportName, args[0], {
+      sharedBufferPort: this.#sabPort,
+    }) as RequestResult<F>;
+  }
+
+  /**
+   * A module of the thread's, typed by its exports: its `run` and `runSync`
+   * take an export's name and check the argument and result types against
+   * that export (`typeof import("./fns.ts")`). Nothing is loaded until the
+   * first call.
+   *
+   * Counterpart: none (C calls the function directly).
+   *
+   * @typeParam M The module's type.
+   * @param module Absolute URL of the module.
+   * @returns The typed view.
+   *
+   * @example Typed calls
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
+   * await using t = await IOThread.create();
+   * type Fns = { add(pair: [number, number]): number };
+   * const fns = t.module<Fns>("data:text/javascript,export function add([a, b]) { return a + b; }");
+   * const sum: number = await fns.run("add", [2, 3]);
+   * assertEquals(sum, 5);
+   * ```
+   */
+  module<M>(module: RequestModule): IOThreadModule<M> {
+    return {
+      module,
+      run: <K extends RequestFunctionName<M>>(
+        name: K,
+        ...args: RequestArgs<RequestExport<M, K>>
+      ): Promise<RequestResult<RequestExport<M, K>>> =>
+        this.run<RequestExport<M, K>>(module, name, ...args),
+      runSync: <K extends RequestFunctionName<M>>(
+        name: K,
+        ...args: RequestArgs<RequestExport<M, K>>
+      ): RequestResult<RequestExport<M, K>> =>
+        this.runSync<RequestExport<M, K>>(module, name, ...args),
+    };
   }
 
   /**

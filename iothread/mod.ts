@@ -19,3 +19,4 @@
 export * from "./iothread.ts";
 export * from "./remote_request.ts";
 export * from "./coroutine_registry.ts";
+export * from "./request_types.ts";

@@ -17,6 +17,7 @@ import type {
 import { WireReader, WireWriter } from "../_wire/codec.ts";
 import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
+import { explainWorkerStartError } from "../_wire/worker_start.ts";
 import {
   C_CUR,
   C_DONE,
@@ -58,6 +59,7 @@ import {
   storeWorkName,
   TAG_CANCELED,
   TAG_DIED,
+  TAG_DIED_THREW,
   TAG_NO_ROOM,
   TAG_NUMBER,
   TAG_SPAWN_FAILED,
@@ -229,6 +231,17 @@ export class PoolCore {
       this.completionBh.delete();
       throw e;
     }
+    // thread_pool_init_one -> thread_pool_update_params: `min` workers are
+    // asked for now and created by the spawn BH in the next polls, so the
+    // first submit finds them up.
+    if (min > 0) {
+      lock(this.ctl);
+      try {
+        for (let i = 0; i < min; i++) this.spawnThread();
+      } finally {
+        unlock(this.ctl);
+      }
+    }
   }
 
   checkAlive(): void {
@@ -350,8 +363,10 @@ export class PoolCore {
     try {
       this.createWorker(slot);
     } catch (e) {
-      this.spawnFailed(slot, e);
-      throw e;
+      const error = explainWorkerStartError(e, "The thread pool", WORKER_URL);
+      // The queued requests carry the error when no worker is left to run
+      // them; otherwise it leaves this poll.
+      if (!this.spawnFailed(slot, error)) throw error;
     }
   }
 
@@ -393,9 +408,13 @@ export class PoolCore {
     this.workers.set(slot, entry);
   }
 
-  /** No worker could be created: undo, and fail queued work if none is left. */
-  spawnFailed(slot: number, e: unknown): void {
+  /**
+   * No worker could be created: undo, and fail queued work if none is left.
+   * Returns whether some request was failed with `e`.
+   */
+  spawnFailed(slot: number, e: unknown): boolean {
     const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
+    let delivered = false;
     lock(ctl);
     try {
       heap.free(slot);
@@ -412,12 +431,14 @@ export class PoolCore {
           i32[(rec >> 2) + R_RES_TAG] = TAG_SPAWN_FAILED;
           Atomics.store(i32, (rec >> 2) + R_STATE, DONE);
           pushDone(heap, rec);
+          delivered = true;
         }
       }
     } finally {
       unlock(ctl);
     }
     this.completionBh.schedule();
+    return delivered;
   }
 
   /** The Worker's "exit" event (runs when the owner's event loop does). */
@@ -553,10 +574,28 @@ export class PoolCore {
             cause: entry?.error,
           });
           break;
+        case TAG_DIED_THREW: {
+          const reader = new WireReader(heap.copyOut(i32[r + R_RES_PTR], i32[r + R_RES_LEN]));
+          reader.sabs = link;
+          const cause = reader.value();
+          st.error = new Error(
+            `Thread pool worker exited while running '${st.name}': ${
+              cause instanceof Error ? cause.message : String(cause)
+            }`,
+            { cause },
+          );
+          break;
+        }
         case TAG_SPAWN_FAILED:
-          st.error = new Error(`Cannot start a thread pool worker for '${st.name}'`, {
-            cause: this.spawnError,
-          });
+          // A missing permission is already explained (which flag to add).
+          st.error = this.spawnError instanceof Deno.errors.NotCapable
+            ? this.spawnError
+            : new Error(
+              `Cannot start a thread pool worker for '${st.name}': ${
+                this.spawnError instanceof Error ? this.spawnError.message : String(this.spawnError)
+              }`,
+              { cause: this.spawnError },
+            );
           break;
         case TAG_NO_ROOM:
           st.error = new RangeError(

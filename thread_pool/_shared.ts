@@ -99,12 +99,17 @@ export const TAG_NUMBER = 4;
 export const TAG_WIRE = 6;
 /** Whether a value or result tag keeps its data in a heap block. */
 export function tagHasBytes(tag: number): boolean {
-  return tag === TAG_WIRE || tag === TAG_THREW;
+  return tag === TAG_WIRE || tag === TAG_THREW || tag === TAG_DIED_THREW;
 }
 /** Results only: the job threw; the bytes hold the thrown value. */
 export const TAG_THREW = 16;
 /** Results only: the worker died while running the request. */
 export const TAG_DIED = 17;
+/**
+ * Results only: the worker died of an error the job left behind (a timer
+ * callback of its own that threw while it ran); the bytes hold that error.
+ */
+export const TAG_DIED_THREW = 21;
 /** Results only: cancelled while queued. */
 export const TAG_CANCELED = 18;
 /** Results only: no worker could be created; the owner holds the error. */

@@ -22,19 +22,22 @@
  * keeps the process alive, so a script that falls off its end exits even
  * with idle (or busy) workers. (A web Worker cannot be unref'd, and
  * `terminate()` cannot stop one blocked in `Atomics.wait` or in a job.)
- * Workers are created lazily from a BH of the owning context, one at a time
- * (each new worker, once up, rings the context so the next one is
- * created), up to `max` (64 by default). An idle worker waits on the
+ * Workers are created from a BH of the owning context, one at a time (each
+ * new worker, once up, rings the context so the next one is created): `min`
+ * of them as soon as the pool exists (QEMU's `thread_pool_init_one`), more
+ * on demand when a request finds none idle, up to `max` (64 by default).
+ * Pre-spawning `min` workers is how to keep the first submits from waiting
+ * for a Worker to start. An idle worker waits on the
  * request condition with `Atomics.wait` (after watching it for about 20 µs,
  * one spinning worker per spare core), and leaves after 10 s idle if more
  * than `min` workers exist.
  *
- * Arguments and results: numbers, strings, booleans, null and undefined go
- * inline; anything else is node:v8 structured-clone bytes. Typed-array views
- * over SharedArrayBuffers share their memory with the worker (each buffer is
- * posted to a worker once, then referred to by id); a bare SharedArrayBuffer
- * is accepted as the whole argument or result, and must be wrapped in a view
- * when nested.
+ * Arguments and results: numbers and undefined go inline; anything else is
+ * encoded with the codec IOThread requests use too (a compact
+ * structured-clone subset, node:v8 for the rare rest). SharedArrayBuffers,
+ * bare or under typed-array views and DataViews, share their memory with
+ * the worker (each buffer is posted to a worker once, then referred to by
+ * id, and comes back as the same object).
  *
  * Limits:
  * - Creating a Worker blocks the creating thread for tens of milliseconds in
@@ -450,6 +453,14 @@ interface PoolParams {
  * first use with the context's parameters (see
  * {@linkcode setThreadPoolParams}). Destroying the context frees it.
  *
+ * A new pool asks for its `min` workers at once (as QEMU's
+ * `thread_pool_init_one` does), and the context's next polls create them,
+ * one per poll. That cost is paid there instead of by the first submits:
+ * each Worker takes about 50 ms of the context thread to construct (tens of
+ * milliseconds more to boot in its own thread) and about 12 MB of memory.
+ * With `min` 0 (the default) nothing starts until the first submit, which
+ * then waits for one Worker start.
+ *
  * Counterpart: `aio_get_thread_pool()`.
  *
  * Thread: home thread of `ctx`.
@@ -488,7 +499,9 @@ export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): 
 
 /**
  * Sets the worker limits of `ctx`'s thread pool: stored on the context (for
- * a pool made later) and applied to its pool if it exists.
+ * a pool made later, which then starts `min` workers at once; see
+ * {@linkcode getThreadPool} for the cost) and applied to its pool if it
+ * exists.
  *
  * Counterpart: `aio_context_set_thread_pool_params()`.
  *

@@ -7,7 +7,8 @@ import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
 import { aioCoSchedule } from "../../aio/co_schedule.ts";
 import { getCurrentAioContext } from "../../aio/current.ts";
 import { RemoteAioContext, type RemoteBH } from "../../aio/handle.ts";
-import { getThreadPool } from "../../thread_pool/mod.ts";
+import { getThreadPool, ThreadPoolAio, type ThreadPoolStats } from "../../thread_pool/mod.ts";
+import { internals } from "../../aio/_internal.ts";
 import {
   registerCoroutine,
   registeredCoroutine,
@@ -369,4 +370,11 @@ export function blockOnGate(): number {
   Atomics.store(gate, 1, 1);
   while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 1000);
   return 0;
+}
+
+/** The counters of the current context's thread pool if it exists (without creating one). */
+export function existingPoolStats(): ThreadPoolStats | null {
+  const ctx = getCurrentAioContext()!;
+  for (const v of internals(ctx).slots.values()) if (v instanceof ThreadPoolAio) return v.stats();
+  return null;
 }
