@@ -29,11 +29,12 @@ let nextCoId = 1;
  *
  * @example Register and look up
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, registeredCoroutine, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const co = Coroutine.create(function* () {});
  * const id = registerCoroutine(co);
- * console.log(registeredCoroutine(id) === co, registerCoroutine(co) === id); // true true
+ * assertEquals([registeredCoroutine(id) === co, registerCoroutine(co) === id], [true, true]);
  * unregisterCoroutine(id);
  * ```
  */
@@ -62,10 +63,11 @@ export function registerCoroutine(co: Coroutine): number {
  *
  * @example Unregister twice
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const id = registerCoroutine(Coroutine.create(function* () {}));
- * console.log(unregisterCoroutine(id), unregisterCoroutine(id)); // true false
+ * assertEquals([unregisterCoroutine(id), unregisterCoroutine(id)], [true, false]);
  * ```
  */
 export function unregisterCoroutine(id: number): boolean {
@@ -88,8 +90,9 @@ export function unregisterCoroutine(id: number): boolean {
  *
  * @example Unknown id
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { registeredCoroutine } from "@aioloop/aioloop/iothread";
- * console.log(registeredCoroutine(123456)); // undefined
+ * assertEquals(registeredCoroutine(123456), undefined);
  * ```
  */
 export function registeredCoroutine(id: number): Coroutine | undefined {
@@ -108,12 +111,13 @@ export function registeredCoroutine(id: number): Coroutine | undefined {
  *
  * @example Before and after registering
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, registeredCoroutineId, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * const co = Coroutine.create(function* () {});
- * console.log(registeredCoroutineId(co)); // undefined
+ * assertEquals(registeredCoroutineId(co), undefined);
  * const id = registerCoroutine(co);
- * console.log(registeredCoroutineId(co) === id); // true
+ * assertEquals(registeredCoroutineId(co) === id, true);
  * unregisterCoroutine(id);
  * ```
  */

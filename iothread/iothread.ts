@@ -23,10 +23,11 @@
  *
  * @example Run a function in an IOThread
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { IOThread } from "@aioloop/aioloop/iothread";
  * await using t = await IOThread.create({ id: "io0" });
  * const mod = "data:text/javascript,export function twice(x) { return 2 * x; }";
- * console.log(await t.run(mod, "twice", 21)); // 42
+ * assertEquals(await t.run(mod, "twice", 21), 42);
  * ```
  *
  * @module
@@ -150,12 +151,13 @@ function checkParam(name: string, v: number | undefined, dflt: number): number {
  *
  * @example Create, run, stop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { IOThread } from "@aioloop/aioloop/iothread";
  * const t = await IOThread.create({ pollMaxNs: 0 });
  * const mod = "data:text/javascript,export function id() { return 7; }";
- * console.log(await t.run(mod, "id")); // 7
+ * assertEquals(await t.run(mod, "id"), 7);
  * await t.stop();
- * console.log(t.stopped); // true
+ * assertEquals(t.stopped, true);
  * ```
  */
 export class IOThread implements AsyncDisposable {
@@ -214,9 +216,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Adaptive polling off, as QEMU's unit-test helper
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create({ id: "worker", pollMaxNs: 0 });
-   * console.log(t.pollParams.maxNs); // 0
+   * assertEquals(t.pollParams.maxNs, 0);
    * ```
    */
   static async create(options: IOThreadOptions = {}): Promise<IOThread> {
@@ -339,11 +342,12 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The handle names the thread's context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RemoteAioContext } from "@aioloop/aioloop";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * new RemoteAioContext(t.handle).notify(); // a kick: the loop carries on
-   * console.log(t.handle.requests instanceof SharedArrayBuffer); // true
+   * assertEquals(t.handle.requests instanceof SharedArrayBuffer, true);
    * ```
    */
   get handle(): RemoteRequestChannel {
@@ -359,9 +363,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A running thread
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.stopped); // false
+   * assertEquals(t.stopped, false);
    * ```
    */
   get stopped(): boolean {
@@ -375,9 +380,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The default
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.pollParams.maxNs); // 32768
+   * assertEquals(t.pollParams.maxNs, 32768);
    * ```
    */
   get pollParams(): Required<PollParams> {
@@ -391,9 +397,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Defaults
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.threadPoolParams); // { min: 0, max: 64 }
+   * assertEquals(t.threadPoolParams, { min: 0, max: 64 });
    * ```
    */
   get threadPoolParams(): ThreadPoolParams {
@@ -425,14 +432,17 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A missing export is a clear error
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export const x = 1;";
+   * let message = "";
    * try {
    *   await t.run(mod, "missing");
    * } catch (e) {
-   *   console.log((e as Error).message.endsWith("has no exported function 'missing'")); // true
+   *   message = (e as Error).message;
    * }
+   * assertEquals(message.endsWith("has no exported function 'missing'"), true);
    * ```
    */
   async run<F extends RequestFunction = (arg?: unknown) => unknown>(
@@ -469,11 +479,12 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Synchronous call
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export function inc(x) { return x + 1; }";
    * await t.run(mod, "inc", 0); // the first call imports the module
-   * console.log(t.runSync(mod, "inc", 1)); // 2
+   * assertEquals(t.runSync(mod, "inc", 1), 2);
    * ```
    */
   runSync<F extends RequestFunction = (arg?: unknown) => unknown>(
@@ -540,10 +551,11 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Stop twice
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * const t = await IOThread.create();
    * await Promise.all([t.stop(), t.stop()]);
-   * console.log(t.stopped); // true
+   * assertEquals(t.stopped, true);
    * ```
    */
   stop(): Promise<void> {
@@ -583,9 +595,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A real thread
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.threadId > 0); // true
+   * assertEquals(t.threadId > 0, true);
    * ```
    */
   get threadId(): number {

@@ -35,6 +35,7 @@
  *
  * @example Asking a context to enter a coroutine by id
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
@@ -44,7 +45,7 @@
  *   ran = true;
  * }));
  * remoteCoEnter(channel, id); // what the Worker would do
- * console.log(ran, ctx.poll(true), ran); // false true true
+ * assertEquals([ran, ctx.poll(true), ran], [false, true, true]);
  * unregisterCoroutine(id);
  * ```
  *
@@ -153,11 +154,12 @@ export type RequestModule = ModuleSpecifier;
  *
  * @example One channel per context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const a = remoteRequestChannel(ctx);
- * console.log(a === remoteRequestChannel(ctx), a.id === ctx.id); // true true
+ * assertEquals([a === remoteRequestChannel(ctx), a.id === ctx.id], [true, true]);
  * ```
  */
 export function remoteRequestChannel(
@@ -233,8 +235,9 @@ export function acceptSharedBuffers(message: unknown): boolean {
  *
  * @example Nothing pending
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { remoteRequestsPending } from "@aioloop/aioloop/iothread";
- * console.log(remoteRequestsPending()); // false
+ * assertEquals(remoteRequestsPending(), false);
  * ```
  */
 export function remoteRequestsPending(): boolean {
@@ -294,6 +297,7 @@ export function remoteRequestsSettled(): Promise<void> {
  *
  * @example Calling into a context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { remoteCall, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
@@ -304,7 +308,7 @@ export function remoteRequestsSettled(): Promise<void> {
  * while (!await Promise.race([p.then(() => true), new Promise((r) => setTimeout(r, 1, false))])) {
  *   ctx.poll(false);
  * }
- * console.log(await p); // 3
+ * assertEquals(await p, 3);
  * ```
  */
 export async function remoteCall(
@@ -457,6 +461,7 @@ function coRequest(
  *
  * @example See the module example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, remoteCoEnter, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
@@ -466,7 +471,7 @@ function coRequest(
  * }));
  * remoteCoEnter(remoteRequestChannel(ctx), id);
  * ctx.poll(true);
- * console.log(n); // 1
+ * assertEquals(n, 1);
  * unregisterCoroutine(id);
  * ```
  */
@@ -491,6 +496,7 @@ export function remoteCoEnter(target: RemoteRequestChannel | AioContextHandle, i
  *
  * @example Two polls: the request, then co_schedule_bh
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine } from "@aioloop/aioloop";
  * import { registerCoroutine, remoteCoSchedule, remoteRequestChannel, unregisterCoroutine } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
@@ -500,7 +506,7 @@ export function remoteCoEnter(target: RemoteRequestChannel | AioContextHandle, i
  * }));
  * remoteCoSchedule(remoteRequestChannel(ctx), id);
  * while (n === 0) ctx.poll(true);
- * console.log(n); // 1
+ * assertEquals(n, 1);
  * unregisterCoroutine(id);
  * ```
  */
@@ -525,16 +531,19 @@ export function remoteCoSchedule(
  *
  * @example Closing a channel whose home is gone
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { closeRemoteRequestChannel, remoteCoEnter, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const ch = remoteRequestChannel(ctx);
  * closeRemoteRequestChannel(ch);
+ * let error: unknown;
  * try {
  *   remoteCoEnter(ch, 1);
  * } catch (e) {
- *   console.log(e instanceof Deno.errors.BadResource); // true
+ *   error = e;
  * }
+ * assertEquals(error instanceof Deno.errors.BadResource, true);
  * ```
  */
 export function closeRemoteRequestChannel(target: RemoteRequestChannel): void {
@@ -559,10 +568,11 @@ export function closeRemoteRequestChannel(target: RemoteRequestChannel): void {
  *
  * @example A local channel
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { localRequestContext, remoteRequestChannel } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
- * console.log(localRequestContext(remoteRequestChannel(ctx)) === ctx); // true
+ * assertEquals(localRequestContext(remoteRequestChannel(ctx)) === ctx, true);
  * ```
  */
 export function localRequestContext(
@@ -585,11 +595,12 @@ export function localRequestContext(
  *
  * @example Same key after cloning
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { remoteRequestChannel, requestChannelKey } from "@aioloop/aioloop/iothread";
  * using ctx = AioContext.create();
  * const ch = remoteRequestChannel(ctx);
- * console.log(requestChannelKey(structuredClone(ch)) === requestChannelKey(ch)); // true
+ * assertEquals(requestChannelKey(structuredClone(ch)) === requestChannelKey(ch), true);
  * ```
  */
 export function requestChannelKey(target: RemoteRequestChannel | AioContextHandle): number {

@@ -6,6 +6,7 @@
  *
  * @example Submit, poll, get the result
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  *
@@ -14,7 +15,7 @@
  * let product = 0;
  * getThreadPool(ctx).submitAio({ module: jobs, name: "mul" }, [6, 7], (ret) => product = ret as number);
  * while (product === 0) ctx.poll(true);
- * console.log(product); // 42
+ * assertEquals(product, 42);
  * ```
  *
  * @module

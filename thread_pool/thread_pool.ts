@@ -56,6 +56,7 @@
  *
  * @example Run a function in a worker and wait for its completion
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  *
@@ -64,7 +65,7 @@
  * let sum = 0;
  * getThreadPool(ctx).submitAio({ module: jobs, name: "add" }, [2, 3], (ret) => sum = ret as number);
  * while (sum === 0) ctx.poll(true);
- * console.log(sum); // 5
+ * assertEquals(sum, 5);
  * ```
  *
  * @module
@@ -104,6 +105,7 @@ let makePool: (core: PoolCore) => ThreadPoolAio;
  *
  * @example Cancelling a request that has not started
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -112,7 +114,7 @@ let makePool: (core: PoolCore) => ThreadPoolAio;
  * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (r) => ret = r as number);
  * req.cancelAsync(); // no worker exists yet: the request is still queued
  * while (req.state !== "completed") ctx.poll(true);
- * console.log(ret); // -125
+ * assertEquals(ret, -125);
  * ```
  */
 export class ThreadPoolRequest<R = unknown> {
@@ -148,6 +150,7 @@ export class ThreadPoolRequest<R = unknown> {
    *
    * @example Cancel, then poll for the callback
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -156,7 +159,7 @@ export class ThreadPoolRequest<R = unknown> {
    * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (_r, e) => error = e);
    * req.cancelAsync();
    * while (req.state !== "completed") ctx.poll(true);
-   * console.log(error?.name); // "SysError"
+   * assertEquals(error?.name, "SysError");
    * ```
    */
   cancelAsync(): void {
@@ -179,6 +182,7 @@ export class ThreadPoolRequest<R = unknown> {
    *
    * @example Synchronous cancel
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -186,7 +190,7 @@ export class ThreadPoolRequest<R = unknown> {
    * let ret = 0;
    * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (r) => ret = r as number);
    * withCurrentAioContext(ctx, () => req.cancel());
-   * console.log(req.state, ret); // completed -125
+   * assertEquals([req.state, ret], ["completed", -125]);
    * ```
    */
   cancel(): void {
@@ -207,6 +211,7 @@ export class ThreadPoolRequest<R = unknown> {
  *
  * @example Several jobs, one poll loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function sq(x) { return x * x; }";
@@ -215,7 +220,7 @@ export class ThreadPoolRequest<R = unknown> {
  * const out: number[] = [];
  * for (const x of [1, 2, 3]) pool.submitAio({ module: jobs, name: "sq" }, x, (r) => out.push(r as number));
  * while (out.length < 3) ctx.poll(true);
- * console.log(out.sort()); // [ 1, 4, 9 ]
+ * assertEquals(out.sort(), [1, 4, 9]);
  * ```
  */
 export class ThreadPoolAio {
@@ -258,15 +263,16 @@ export class ThreadPoolAio {
    *
    * @example Submit with a callback
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function upper(s) { return s.toUpperCase(); }";
    * using ctx = AioContext.create();
    * let got = "";
    * getThreadPool(ctx).submitAio({ module: jobs, name: "upper" }, "abc", (r) => got = r as string);
-   * console.log(got); // "": never completed synchronously
+   * assertEquals(got, ""); // never completed synchronously
    * while (got === "") ctx.poll(true);
-   * console.log(got); // "ABC"
+   * assertEquals(got, "ABC");
    * ```
    */
   submitAio<R = unknown>(
@@ -294,6 +300,7 @@ export class ThreadPoolAio {
    *
    * @example From a coroutine
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, Coroutine } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function twice(x) { return 2 * x; }";
@@ -305,7 +312,7 @@ export class ThreadPoolAio {
    * });
    * co.enter();
    * while (!co.done) ctx.poll(true);
-   * console.log(out); // 42
+   * assertEquals(out, 42);
    * ```
    */
   *submitCo<R = unknown>(work: ThreadPoolWork, arg: unknown): CoroutineFn<R> {
@@ -343,6 +350,7 @@ export class ThreadPoolAio {
    *
    * @example Await while polling
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export async function later(x) { return x + 1; }";
@@ -354,7 +362,7 @@ export class ThreadPoolAio {
    *   ctx.poll(true);
    *   await Promise.resolve(); // let the settlement run
    * }
-   * console.log(await p); // 2
+   * assertEquals(await p, 2);
    * ```
    */
   submit<R = unknown>(work: ThreadPoolWork, arg: unknown): Promise<R> {
@@ -383,12 +391,13 @@ export class ThreadPoolAio {
    *
    * @example At most two workers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
    * const pool = getThreadPool(ctx);
    * pool.setParams(0, 2);
-   * console.log(pool.stats().maxThreads); // 2
+   * assertEquals(pool.stats().maxThreads, 2);
    * ```
    */
   setParams(min: number, max: number): void {
@@ -404,10 +413,11 @@ export class ThreadPoolAio {
    *
    * @example A fresh pool has no workers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
-   * console.log(getThreadPool(ctx).stats().curThreads); // 0
+   * assertEquals(getThreadPool(ctx).stats().curThreads, 0);
    * ```
    */
   stats(): ThreadPoolStats {
@@ -430,12 +440,13 @@ export class ThreadPoolAio {
    *
    * @example Free explicitly
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
    * const pool = getThreadPool(ctx);
    * pool.free();
-   * console.log(pool.freed, getThreadPool(ctx) !== pool); // true true
+   * assertEquals([pool.freed, getThreadPool(ctx) !== pool], [true, true]);
    * ```
    */
   free(): void {
@@ -472,10 +483,11 @@ interface PoolParams {
  *
  * @example The same pool every time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * using ctx = AioContext.create();
- * console.log(getThreadPool(ctx) === getThreadPool(ctx)); // true
+ * assertEquals(getThreadPool(ctx) === getThreadPool(ctx), true);
  * ```
  */
 export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): ThreadPoolAio {
@@ -514,11 +526,12 @@ export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): 
  *
  * @example Limits before the pool exists
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool, setThreadPoolParams } from "@aioloop/aioloop/thread-pool";
  * using ctx = AioContext.create();
  * setThreadPoolParams(ctx, 0, 4);
- * console.log(getThreadPool(ctx).stats().maxThreads); // 4
+ * assertEquals(getThreadPool(ctx).stats().maxThreads, 4);
  * ```
  */
 export function setThreadPoolParams(ctx: AioContext, min: number, max: number): void {
@@ -553,6 +566,7 @@ function currentPool(): ThreadPoolAio {
  *
  * @example With the current context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmitAio } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function neg(x) { return -x; }";
@@ -562,7 +576,7 @@ function currentPool(): ThreadPoolAio {
  *   threadPoolSubmitAio({ module: jobs, name: "neg" }, 3, (ret) => r = ret as number);
  *   while (r === 0) ctx.poll(true);
  * });
- * console.log(r); // -3
+ * assertEquals(r, -3);
  * ```
  */
 export function threadPoolSubmitAio<R = unknown>(
@@ -590,6 +604,7 @@ export function threadPoolSubmitAio<R = unknown>(
  *
  * @example In a coroutine
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmitCo } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function inc(x) { return x + 1; }";
@@ -602,7 +617,7 @@ export function threadPoolSubmitAio<R = unknown>(
  *   co.enter();
  *   while (!co.done) ctx.poll(true);
  * });
- * console.log(v); // 2
+ * assertEquals(v, 2);
  * ```
  */
 export function* threadPoolSubmitCo<R = unknown>(
@@ -630,6 +645,7 @@ export function* threadPoolSubmitCo<R = unknown>(
  *
  * @example Promise form
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmit } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function len(s) { return s.length; }";
@@ -641,7 +657,7 @@ export function* threadPoolSubmitCo<R = unknown>(
  *   ctx.poll(true);
  *   await Promise.resolve();
  * }
- * console.log(n); // 4
+ * assertEquals(n, 4);
  * ```
  */
 export function threadPoolSubmit<R = unknown>(work: ThreadPoolWork, arg: unknown): Promise<R> {

@@ -15,9 +15,10 @@
  *
  * @example A work descriptor
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { ThreadPoolWork } from "@aioloop/aioloop/thread-pool";
  * const work: ThreadPoolWork = { module: new URL("./jobs.ts", import.meta.url), name: "checksum" };
- * console.log(work.name); // "checksum"
+ * assertEquals(work.name, "checksum");
  * ```
  */
 export interface ThreadPoolWork {
@@ -41,12 +42,16 @@ export interface ThreadPoolWork {
  *
  * @example A callback handling both outcomes
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { ThreadPoolCompletionFunc } from "@aioloop/aioloop/thread-pool";
+ * const seen: string[] = [];
  * const cb: ThreadPoolCompletionFunc<number> = (ret, error) => {
- *   if (error) console.log("failed", ret, error.message);
- *   else console.log("result", ret);
+ *   if (error) seen.push(`failed ${ret} ${error.message}`);
+ *   else seen.push(`result ${ret}`);
  * };
- * cb(7, undefined); // result 7
+ * cb(7, undefined);
+ * cb(-5, new Error("boom"));
+ * assertEquals(seen, ["result 7", "failed -5 boom"]);
  * ```
  */
 export type ThreadPoolCompletionFunc<R = unknown> = (
@@ -64,9 +69,10 @@ export type ThreadPoolCompletionFunc<R = unknown> = (
  *
  * @example Checking a state
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { ThreadPoolRequestState } from "@aioloop/aioloop/thread-pool";
  * const s: ThreadPoolRequestState = "queued";
- * console.log(s === "queued"); // true
+ * assertEquals(s === "queued", true);
  * ```
  */
 export type ThreadPoolRequestState = "queued" | "active" | "done" | "completed";
@@ -79,10 +85,11 @@ export type ThreadPoolRequestState = "queued" | "active" | "done" | "completed";
  *
  * @example Reading the counters
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * using ctx = AioContext.create();
- * console.log(getThreadPool(ctx).stats().maxThreads); // 64
+ * assertEquals(getThreadPool(ctx).stats().maxThreads, 64);
  * ```
  */
 export interface ThreadPoolStats {
