@@ -77,7 +77,6 @@ import {
   WAIT_SLICE_MS,
   waitAsync,
 } from "./_channel.ts";
-import type { RemoteRequestChannel as ChannelDesc } from "./_channel.ts";
 import {
   acceptSharedBufferMessage,
   homeContext,
@@ -107,7 +106,7 @@ import {
  * worker.postMessage(remoteRequestChannel(ctx));
  * ```
  */
-export interface RemoteRequestChannel extends ChannelDesc {
+export interface RemoteRequestChannel extends AioContextHandle {
   /** The slots and FIFO of the channel. */
   readonly requests: SharedArrayBuffer;
 }
