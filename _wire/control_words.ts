@@ -32,14 +32,12 @@ export function newControlBlock(layout: { readonly WORDS: number }): Int32Array 
  * An IOThread's control block (iothread/iothread.ts and iothread/_worker.ts):
  * STOP is set by the owner to end the loop; STATE is the thread's state
  * (IOTHREAD_STARTING, IOTHREAD_RUNNING, IOTHREAD_EXITED); TID is the OS
- * thread id once running; REF is 1 while the owner wants the thread to keep
- * the process alive (a busy IOThread never does, see iothread.ts).
+ * thread id once running.
  */
-export const IOTHREAD_CTL: ControlLayout<"STOP" | "STATE" | "TID" | "REF"> = controlLayout([
+export const IOTHREAD_CTL: ControlLayout<"STOP" | "STATE" | "TID"> = controlLayout([
   "STOP",
   "STATE",
   "TID",
-  "REF",
 ]);
 /** IOTHREAD_CTL.STATE values. */
 export const IOTHREAD_STARTING = 0;
