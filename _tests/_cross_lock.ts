@@ -32,7 +32,7 @@ import {
   remoteCoEnter,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "../iothread/remote_request.ts";
+} from "../iothread/mod.ts";
 import { QemuMutex } from "../thread/mutex.ts";
 
 // ---------------------------------------------------------------------------

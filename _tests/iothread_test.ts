@@ -33,7 +33,7 @@ import {
   remoteRequestsPending,
   requestChannelKey,
   unregisterCoroutine,
-} from "../iothread/remote_request.ts";
+} from "../iothread/mod.ts";
 import { libc } from "../sys/_libc.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
 
@@ -130,6 +130,49 @@ Deno.test("IOThread.create() passes poll and thread-pool parameters and the fd m
   }
 });
 
+Deno.test("IOThread threadPoolMin starts that many pool workers with the thread", async () => {
+  await using none = await IOThread.create({ pollMaxNs: 0 });
+  assertEquals(await none.run(FNS, "existingPoolStats"), null, "no pool without a min");
+  await using t = await IOThread.create({ pollMaxNs: 0, threadPoolMin: 2, threadPoolMax: 4 });
+  type Stats = { curThreads: number; idleThreads: number; workers: number };
+  const first = await t.run(FNS, "existingPoolStats") as Stats | null;
+  assert(first !== null, "the pool exists before any job");
+  assertEquals(first.curThreads, 2);
+  // The thread's own polls create them; no job is ever submitted here.
+  let s = first;
+  const end = performance.now() + 10_000;
+  while (s.idleThreads < 2 && performance.now() < end) {
+    await delay(20);
+    s = await t.run(FNS, "existingPoolStats") as Stats;
+  }
+  assertEquals([s.idleThreads, s.workers], [2, 2]);
+});
+
+Deno.test("IOThread.run() and module() are typed by the called export", async () => {
+  await using t = await IOThread.create({ pollMaxNs: 0 });
+  type Fns = typeof import("./testdata/multithread_fns.ts");
+  const n: number = await t.run<Fns["ping"]>(FNS, "ping", 41);
+  assertEquals(n, 42);
+  const fns = t.module<Fns>(FNS);
+  const m: number = await fns.run("ping", 1);
+  assertEquals(m, 2);
+  const s: number = fns.runSync("ping", 2);
+  assertEquals(s, 3);
+  const never = performance.now() < 0;
+  if (never) {
+    // Compile-time checks (deno check fails if any line is accepted).
+    // @ts-expect-error ping takes a number
+    await fns.run("ping", "x");
+    // @ts-expect-error ping's argument is required
+    await fns.run("ping");
+    // @ts-expect-error no such export
+    await fns.run("noSuchExport", 1);
+    // @ts-expect-error the result is a number
+    const bad: string = await t.run<Fns["ping"]>(FNS, "ping", 1);
+    void bad;
+  }
+});
+
 Deno.test("IOThread.create() rejects bad parameters with the valid range", async () => {
   for (const key of ["pollMaxNs", "pollGrow", "pollShrink", "threadPoolMin", "threadPoolMax"]) {
     const e = await assertRejects(
@@ -160,7 +203,7 @@ Deno.test("IOThread.run() reports a missing export, a missing module and a throw
   await assertRejects(() => t.run(FNS, "fail", "bad input"), RangeError, "bad input");
   assertThrows(() => t.runSync(FNS, "fail", "sync bad"), RangeError, "sync bad");
   await assertRejects(() => t.run("relative/path.ts", "f"), TypeError, "absolute URL");
-  await assertRejects(() => t.run(FNS, "echo", () => 1), TypeError, "could not be cloned");
+  await assertRejects(() => t.run(FNS, "echo", () => 1), TypeError, "cannot be cloned");
   // The thread carries on.
   assertEquals(await t.run(FNS, "echo", 5), 5);
 });
@@ -226,6 +269,47 @@ console.log("stopped");
     const err = new TextDecoder().decode(out.stderr);
     assertEquals(out.code, 0, `exit code ${out.code}, stderr: ${err}`);
     assertEquals(new TextDecoder().decode(out.stdout).trim(), "stopped");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a process whose script returns without IOThread.stop() exits, idle or busy", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/iothread_fall_off.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { IOThread, remotePost } from ${
+        JSON.stringify(new URL("../iothread/mod.ts", import.meta.url).href)
+      };
+const t = await IOThread.create({ id: "left", pollMaxNs: 0 });
+if (await t.run(${JSON.stringify(FNS.href)}, "echo", 5) !== 5) Deno.exit(3);
+if (Deno.args[0] === "busy") {
+  // The thread is inside a function that never returns, blocking it (a
+  // pending run() would keep the process alive as any awaited call does).
+  const gate = new Int32Array(new SharedArrayBuffer(8));
+  await t.run(${JSON.stringify(FNS.href)}, "holdGate", gate);
+  remotePost(t.handle, ${JSON.stringify(FNS.href)}, "blockOnGate");
+  while (Atomics.load(gate, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+}
+console.log("returning", Deno.args[0]);
+// Falls off the end: no stop(), no Deno.exit().
+`,
+    );
+    for (const mode of ["idle", "busy"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "--no-check", script, mode],
+        stdout: "piped",
+        stderr: "piped",
+        // The watchdog: a live IOThread used to hang the process forever.
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assertEquals(out.signal, null, `${mode}: killed by the watchdog; stderr: ${err}`);
+      assertEquals(out.code, 0, `${mode}: exit code ${out.code}, stderr: ${err}`);
+      assertEquals(new TextDecoder().decode(out.stdout).trim(), `returning ${mode}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

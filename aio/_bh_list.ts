@@ -1,5 +1,6 @@
 // The BH list and slice list of util/async.c, and the BH flag machine.
-import type { QEMUBH } from "./bh.ts";
+// It knows a BH only by the fields below (QEMUBH of bh.ts has them), so
+// that bh.ts can import the flags without a cycle.
 
 // Flag machine of util/async.c. PENDING/SCHEDULED/IDLE clear on dequeue;
 // DELETED and ONESHOT are sticky.
@@ -9,22 +10,36 @@ export const BH_DELETED = 1 << 2;
 export const BH_ONESHOT = 1 << 3;
 export const BH_IDLE = 1 << 4;
 
+/** What the list needs of a BH (QEMUBH). */
+export interface BhNode {
+  /** Debug name, for leak reports. */
+  readonly name: string;
+  /** Flag word (BH_*), owned by the list. */
+  flags: number;
+  /** Slot for remote scheduling, or -1 (released when the BH is freed). */
+  remoteSlot: number;
+  /** Whether the BH is scheduled to run. */
+  readonly scheduled: boolean;
+  /** Runs the callback. */
+  call(): void;
+}
+
 /**
  * The BH list and the slice list of one context (ctx->bh_list and
  * ctx->bh_slice_list). A list is a stack: push = insert at head, pop = take
  * the head, so BHs run LIFO by first enqueue within one pass.
  */
 export class BhList {
-  #list: QEMUBH[] = [];
-  #slices: QEMUBH[][] = [];
-  #spare: QEMUBH[][] = [];
+  #list: BhNode[] = [];
+  #slices: BhNode[][] = [];
+  #spare: BhNode[][] = [];
   /** Every BH not yet freed (for the leak check at destroy). */
-  readonly live: Set<QEMUBH> = new Set();
+  readonly live: Set<BhNode> = new Set();
   /** Called when a BH is freed (releases its remote slot). */
-  onFree: (bh: QEMUBH) => void = () => {};
+  onFree: (bh: BhNode) => void = () => {};
 
   /** aio_bh_enqueue minus the kick; returns nothing, the caller notifies. */
-  enqueue(bh: QEMUBH, newFlags: number): void {
+  enqueue(bh: BhNode, newFlags: number): void {
     const old = bh.flags;
     bh.flags = old | BH_PENDING | newFlags;
     if ((old & BH_PENDING) === 0) this.#list.push(bh);
@@ -74,7 +89,7 @@ export class BhList {
    */
   timeoutNs(): number {
     let idle = false;
-    const scan = (l: QEMUBH[]): boolean => {
+    const scan = (l: BhNode[]): boolean => {
       for (let i = 0; i < l.length; i++) {
         const f = l[i].flags;
         if ((f & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED) {
@@ -91,13 +106,13 @@ export class BhList {
 
   /** GSource check: any scheduled, non-deleted BH, idle ones included. */
   anyScheduled(): boolean {
-    const has = (l: QEMUBH[]): boolean =>
+    const has = (l: BhNode[]): boolean =>
       l.some((b) => (b.flags & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED);
     return has(this.#list) || this.#slices.some(has);
   }
 
   /** Pending (queued) BHs, for introspection. */
-  pending(): QEMUBH[] {
+  pending(): BhNode[] {
     return [...this.#list, ...this.#slices.flat()];
   }
 

@@ -52,7 +52,7 @@ import {
 } from "./_work.ts";
 import type { CPUState } from "./cpu_state.ts";
 import { cpuView } from "./_views.ts";
-import { setCurrentCpu } from "./_current.ts";
+import { setCurrentCpu } from "./_views.ts";
 import { cpuThreadIsIdleAt } from "./_idle.ts";
 import { type AccelOps, EXCP_HLT } from "./accel.ts";
 import { cpuExecEnd, cpuExecStart, endExclusive, startExclusive } from "./exclusive.ts";

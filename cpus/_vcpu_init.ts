@@ -1,6 +1,5 @@
 // The vCPU Worker's start-up data (vcpu.ts → _vcpu_worker.ts).
 import type { MessagePort } from "node:worker_threads";
-import type { VcpuMode } from "./vcpu.ts";
 
 /** What the vCPU Worker gets (see _vcpu_worker.ts). */
 import type { RcuHandle } from "../rcu/rcu.ts";
@@ -11,7 +10,7 @@ export interface VcpuInit {
   /** The process's RCU registry: the thread registers as a reader, as QEMU's do. */
   rcu: RcuHandle;
   cpuIndex: number;
-  mode: VcpuMode;
+  mode: "mt" | "rr";
   accel: "dummy" | "loop" | { module: string; name: string };
   modules: string[];
   data: unknown;

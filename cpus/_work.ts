@@ -1,19 +1,17 @@
 // run_on_cpu work items in the vCPU block: allocation from a free list,
 // the encoded name and argument on the way in, the encoded result (or the
-// thrown error) on the way back. Values go through the thread pool's value
-// codec; SharedArrayBuffers cannot travel in work (share them through
-// qemuInitVcpu's `data` instead), so no port is ever needed.
-import type { MessagePort } from "node:worker_threads";
+// thrown error) on the way back. Values go through the one wire codec, in
+// the thread pool's tag layout; SharedArrayBuffers cannot travel in work
+// (share them through qemuInitVcpu's `data` instead), so no port is needed.
 import {
-  decodeThrown,
-  decodeValue,
-  type Encoded,
-  encodeThrown,
-  encodeValue,
-  SabInbox,
-  SabOutbox,
-} from "../thread_pool/_codec.ts";
-import { TAG_THREW } from "../thread_pool/_shared.ts";
+  type SabRefReader,
+  type SabRefWriter,
+  WireReader,
+  WireWriter,
+  writeThrown,
+} from "../_wire/codec.ts";
+import { importModule, loadedModule as cachedModule } from "../_wire/module_cache.ts";
+import { decodeValue, type Encoded, encodeValue, TAG_THREW } from "../thread_pool/_shared.ts";
 import {
   type Block,
   G_ITEMS_FREE,
@@ -49,13 +47,31 @@ export interface WorkName {
   readonly name: string;
 }
 
-const NO_SAB = new SabOutbox(() => {
-  throw new TypeError(
-    "a SharedArrayBuffer cannot be passed in cpu work; share it through qemuInitVcpu's data",
-  );
-});
-// Never read: nothing encoded with NO_SAB refers to a buffer.
-const NO_INBOX = new SabInbox(null as unknown as MessagePort);
+const NO_SAB: SabRefWriter = {
+  write(): void {
+    throw new TypeError(
+      "a SharedArrayBuffer cannot be passed in cpu work; share it through qemuInitVcpu's data",
+    );
+  },
+};
+// Never called: nothing written with NO_SAB refers to a buffer.
+const NO_SAB_READER: SabRefReader = {
+  read(): SharedArrayBuffer {
+    throw new TypeError("cpu work carries no SharedArrayBuffer");
+  },
+};
+const writer = new WireWriter();
+
+function encodeThrown(thrown: unknown): Encoded {
+  writeThrown(writer.reset(NO_SAB, "Thrown value"), thrown);
+  return { tag: TAG_THREW, num: 0, bytes: writer.view() };
+}
+
+function decodeThrown(bytes: Uint8Array): unknown {
+  const r = new WireReader(bytes);
+  r.sabs = NO_SAB_READER;
+  return r.value();
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -151,7 +167,7 @@ export function fillItem(
     b,
     k,
     name.length,
-    encodeValue(arg, NO_SAB, "run_on_cpu argument"),
+    encodeValue(writer.reset(NO_SAB, "run_on_cpu argument"), arg),
     I_ARG_TAG,
     I_ARG_LEN,
     I_ARG_NUM_WORD,
@@ -177,7 +193,7 @@ export function itemArg(b: Block, k: number): unknown {
     b.w[itemWord(k, I_ARG_TAG)],
     b.f64[itemWord(k, I_ARG_NUM_WORD) / 2],
     bytes.length > 0 ? bytes : null,
-    NO_INBOX,
+    NO_SAB_READER,
   );
 }
 
@@ -185,16 +201,16 @@ export function itemArg(b: Block, k: number): unknown {
 export function storeResult(b: Block, k: number, value: unknown, threw: boolean): void {
   let e: Encoded;
   try {
-    e = threw ? encodeThrown(value, NO_SAB) : encodeValue(value, NO_SAB, "run_on_cpu result");
+    e = threw ? encodeThrown(value) : encodeValue(writer.reset(NO_SAB, "run_on_cpu result"), value);
   } catch (err) {
-    e = encodeThrown(err, NO_SAB);
+    e = encodeThrown(err);
     threw = true;
   }
   if (threw) e.tag = TAG_THREW;
   try {
     storeEncoded(b, k, 0, e, I_RES_TAG, I_RES_LEN, I_RES_NUM_WORD, "run_on_cpu result");
   } catch (err) {
-    const t = encodeThrown(err, NO_SAB);
+    const t = encodeThrown(err);
     t.tag = TAG_THREW;
     storeEncoded(b, k, 0, t, I_RES_TAG, I_RES_LEN, I_RES_NUM_WORD, "run_on_cpu error");
   }
@@ -204,33 +220,27 @@ export function storeResult(b: Block, k: number, value: unknown, threw: boolean)
 export function takeResult(b: Block, k: number): unknown {
   const tag = b.w[itemWord(k, I_RES_TAG)];
   const bytes = loadEncoded(b, k, 0, I_RES_LEN);
-  if (tag === TAG_THREW) throw decodeThrown(bytes, NO_INBOX);
+  if (tag === TAG_THREW) throw decodeThrown(bytes);
   return decodeValue(
     tag,
     b.f64[itemWord(k, I_RES_NUM_WORD) / 2],
     bytes.length > 0 ? bytes : null,
-    NO_INBOX,
+    NO_SAB_READER,
   );
 }
 
-// The vCPU thread's module cache: work and accelerators are looked up
-// synchronously; a module not loaded yet is imported by the thread loop
+// The vCPU thread looks work and accelerators up synchronously in the one
+// import-once cache; a module not loaded yet is imported by the thread loop
 // (with the BQL dropped) before the item runs.
-const loaded = new Map<string, Record<string, unknown>>();
 
 /** The loaded module of `url`, or undefined. */
 export function loadedModule(url: string): Record<string, unknown> | undefined {
-  return loaded.get(url);
+  return cachedModule(url);
 }
 
 /** Imports `url` into this isolate's cache. */
-export async function loadModule(url: string): Promise<Record<string, unknown>> {
-  let m = loaded.get(url);
-  if (m === undefined) {
-    m = await import(url) as Record<string, unknown>;
-    loaded.set(url, m);
-  }
-  return m;
+export function loadModule(url: string): Promise<Record<string, unknown>> {
+  return importModule(url);
 }
 
 /** Splits `module#name` at the last '#'. */

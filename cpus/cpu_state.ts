@@ -18,17 +18,11 @@ import {
   C_THREAD_KICKED,
   C_THREAD_STATE,
   C_UNPLUG,
-  C_USED,
-  cpusBlock,
   cpuWord,
   GUEST_WORDS,
-  hasCpusBlock,
   MAX_CPUS,
 } from "./_layout.ts";
-import { cpuData, getCurrentCpu } from "./_current.ts";
-import { cpuView } from "./_views.ts";
-import { qemuGetThreadId } from "../thread/thread_self.ts";
-import { IN_WORKER } from "../thread/_isolate.ts";
+import { cpuData } from "./_current.ts";
 
 /** The cloneable handle of a CPU: the process's vCPU block and the CPU index. */
 export interface CPUStateHandle {
@@ -175,76 +169,4 @@ export class CPUState {
   get data(): unknown {
     return cpuData.has(this.#index) ? cpuData.get(this.#index) : cpuData.get(-1);
   }
-}
-
-/**
- * The CPU with index `index`, or null if no vCPU was ever created there.
- *
- * Counterpart: `qemu_get_cpu()`.
- *
- * Thread: any thread that has the vCPU block (the main isolate, vCPU
- * threads).
- *
- * @param index The CPU index.
- * @returns The CPU or null.
- *
- * @example
- * ```ts
- * import { qemuGetCpu } from "@aioloop/aioloop/cpus";
- * import { assertEquals } from "@std/assert";
- * assertEquals(qemuGetCpu(31), null);
- * ```
- */
-export function qemuGetCpu(index: number): CPUState | null {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_CPUS) return null;
-  if (!hasCpusBlock() && IN_WORKER) return null;
-  const b = cpusBlock();
-  if (Atomics.load(b.w, cpuWord(index, C_USED)) === 0) return null;
-  return cpuView(b, index);
-}
-
-/**
- * The CPU this thread is running, or null outside vCPU threads. In `rr`
- * mode it is the CPU whose slice or work is running.
- *
- * Counterpart: `current_cpu`.
- *
- * Thread: any.
- *
- * @returns The current CPU or null.
- *
- * @example Not a vCPU thread
- * ```ts
- * import { currentCpu } from "@aioloop/aioloop/cpus";
- * import { assertEquals } from "@std/assert";
- * assertEquals(currentCpu(), null);
- * ```
- */
-export function currentCpu(): CPUState | null {
-  return getCurrentCpu();
-}
-
-/**
- * Whether the calling thread is `cpu`'s vCPU thread (in `rr` mode, the one
- * thread of every CPU).
- *
- * Counterpart: `qemu_cpu_is_self()`.
- *
- * Thread: any.
- *
- * @param cpu The CPU.
- * @returns Whether this is its thread.
- *
- * @example The main thread is no vCPU's
- * ```ts
- * import { qemuCpuIsSelf, qemuInitVcpu, cpuRemoveSync, withBql } from "@aioloop/aioloop/cpus";
- * import { assertEquals } from "@std/assert";
- * const cpu = withBql(() => qemuInitVcpu({ accel: "dummy" }));
- * assertEquals(qemuCpuIsSelf(cpu), false);
- * withBql(() => cpuRemoveSync(cpu));
- * ```
- */
-export function qemuCpuIsSelf(cpu: CPUState): boolean {
-  const tid = cpu.threadId;
-  return tid !== 0 && tid === qemuGetThreadId();
 }

@@ -13,7 +13,7 @@ import {
   G_PENDING_CPUS,
   MAX_CPUS,
 } from "./_layout.ts";
-import { getCurrentCpu } from "./_current.ts";
+import { getCurrentCpu } from "./_views.ts";
 import type { CPUState } from "./cpu_state.ts";
 import { cpuView } from "./_views.ts";
 import { qemuCpuKick } from "./kick.ts";

@@ -17,6 +17,7 @@
  */
 export * from "./bql.ts";
 export * from "./cpu_state.ts";
+export * from "./current_cpu.ts";
 export * from "./accel.ts";
 export * from "./kick.ts";
 export * from "./idle.ts";

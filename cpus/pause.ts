@@ -15,7 +15,8 @@ import {
   hasCpusBlock,
   MAX_CPUS,
 } from "./_layout.ts";
-import { type CPUState, qemuCpuIsSelf } from "./cpu_state.ts";
+import type { CPUState } from "./cpu_state.ts";
+import { qemuCpuIsSelf } from "./current_cpu.ts";
 import { cpuView } from "./_views.ts";
 import { qemuCpuStop } from "./_events.ts";
 import { cpuExit, qemuCpuKick } from "./kick.ts";

@@ -29,8 +29,9 @@ import {
   workKey,
   type WorkName,
 } from "./_work.ts";
-import { type CPUState, qemuCpuIsSelf } from "./cpu_state.ts";
-import { getCurrentCpu, setCurrentCpu } from "./_current.ts";
+import type { CPUState } from "./cpu_state.ts";
+import { qemuCpuIsSelf } from "./current_cpu.ts";
+import { getCurrentCpu, setCurrentCpu } from "./_views.ts";
 import { cpuExit } from "./kick.ts";
 import { processQueuedWorkAt } from "./_events.ts";
 

@@ -36,7 +36,8 @@ import {
   MODE_RR,
   THREAD_STARTING,
 } from "./_layout.ts";
-import { type CPUState, qemuCpuIsSelf } from "./cpu_state.ts";
+import type { CPUState } from "./cpu_state.ts";
+import { qemuCpuIsSelf } from "./current_cpu.ts";
 import { cpuView } from "./_views.ts";
 import type { Accel } from "./accel.ts";
 import { cpuExit } from "./kick.ts";

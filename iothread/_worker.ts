@@ -4,6 +4,7 @@
 // message handlers); only requests that wait for the event loop (a module
 // import, shared buffers in flight, a returned promise) switch it to a
 // non-blocking poll that yields to the loop between passes.
+import { parentPort, workerData } from "node:worker_threads";
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
 import {
@@ -12,49 +13,32 @@ import {
   remoteRequestsPending,
   remoteRequestsSettled,
 } from "./remote_request.ts";
-import { setThreadPoolParams } from "../thread_pool/mod.ts";
+import { addSharedBufferPort } from "./_home.ts";
+import { IOTHREAD_CTL, IOTHREAD_EXITED, IOTHREAD_RUNNING } from "../_wire/control_words.ts";
+import { getThreadPool, setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
-import type { FdMonName } from "../fdmon/fdmon_ops.ts";
-import type { PollParams } from "../aio/fd_handlers.ts";
+import type { WorkerInit } from "./_init.ts";
 
-// Same numbers as iothread.ts's control block.
-const C_STOP = 0;
-const C_STATE = 1;
-const C_TID = 2;
-const STATE_RUNNING = 1;
-const STATE_EXITED = 2;
+const { STOP: C_STOP, STATE: C_STATE, TID: C_TID } = IOTHREAD_CTL;
 /** Non-blocking polls run after the stop flag, at most. */
 const FLUSH_ROUNDS = 100;
 
-interface Init {
-  type: "init";
-  id: string;
-  ctl: SharedArrayBuffer;
-  fdmon?: FdMonName | "auto";
-  pollParams: Required<PollParams>;
-  threadPool: { min: number; max: number };
-}
-
-// deno-lint-ignore no-explicit-any
-const scope = self as any;
-
-scope.onmessage = (e: MessageEvent) => {
-  if (acceptSharedBuffers(e.data)) return;
-  if (e.data?.type === "init") void main(e.data as Init);
-};
+// Messages from other senders that hand shared buffers over.
+parentPort?.on("message", (m: unknown) => acceptSharedBuffers(m));
 
 function post(m: unknown): void {
   try {
-    scope.postMessage(m);
+    parentPort!.postMessage(m);
   } catch {
     // An error that cannot be cloned: send what can be.
     const err = (m as { error?: unknown }).error;
-    scope.postMessage({ ...(m as object), error: new Error(String(err)) });
+    parentPort!.postMessage({ ...(m as object), error: new Error(String(err)) });
   }
 }
 
-async function main(init: Init): Promise<void> {
+async function main(init: WorkerInit): Promise<void> {
   const ctl = new Int32Array(init.ctl);
+  addSharedBufferPort(init.sabPort);
   let ctx: AioContext;
   try {
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
@@ -64,13 +48,15 @@ async function main(init: Init): Promise<void> {
   }
   try {
     ctx.setPollParams(init.pollParams);
-    // iothread_init: aio_context_set_thread_pool_params (the pool itself
-    // starts on first use, in this thread).
+    // iothread_init: aio_context_set_thread_pool_params.
     setThreadPoolParams(ctx, init.threadPool.min, init.threadPool.max);
+    // thread-pool-min takes effect at once: the pool starts its min workers
+    // from this thread's first polls (QEMU spawns them at pool creation).
+    if (init.threadPool.min > 0) getThreadPool(ctx);
     setCurrentAioContext(ctx);
     Atomics.store(ctl, C_TID, libc().gettid());
     const channel = remoteRequestChannel(ctx);
-    Atomics.store(ctl, C_STATE, STATE_RUNNING);
+    Atomics.store(ctl, C_STATE, IOTHREAD_RUNNING);
     post({ type: "ready", channel });
   } catch (e) {
     setCurrentAioContext(null);
@@ -112,6 +98,8 @@ async function main(init: Init): Promise<void> {
   } catch (e) {
     post({ type: "error", error: e });
   }
-  Atomics.store(ctl, C_STATE, STATE_EXITED);
+  Atomics.store(ctl, C_STATE, IOTHREAD_EXITED);
   post({ type: "stopped" });
 }
+
+void main(workerData as WorkerInit);

@@ -11,16 +11,23 @@
  * `remoteCoEnter`.
  *
  * Stopping is cooperative, because `Worker.terminate()` cannot interrupt a
- * thread blocked in a synchronous FFI call (and such a Worker keeps the
- * process alive): set the stop flag, ring the doorbell, wait for the Worker
- * to leave its loop and destroy its context, then terminate it.
+ * thread blocked in a synchronous FFI call: set the stop flag, ring the
+ * doorbell, wait for the Worker to leave its loop and destroy its context,
+ * then terminate it.
+ *
+ * An IOThread never keeps the process alive by itself, idle or busy (its
+ * Worker is an unref'd `node:worker_threads` Worker, as the thread pool's
+ * are): a script that creates one and falls off its end exits, as a QEMU
+ * process's IOThreads end with the process. Awaiting `create()`, `run()` or
+ * `stop()` does keep it alive until that promise settles.
  *
  * @example Run a function in an IOThread
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { IOThread } from "@aioloop/aioloop/iothread";
  * await using t = await IOThread.create({ id: "io0" });
  * const mod = "data:text/javascript,export function twice(x) { return 2 * x; }";
- * console.log(await t.run(mod, "twice", 21)); // 42
+ * assertEquals(await t.run(mod, "twice", 21), 42);
  * ```
  *
  * @module
@@ -28,6 +35,17 @@
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 import { RemoteAioContext } from "../aio/handle.ts";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import { IOTHREAD_CTL, newControlBlock } from "../_wire/control_words.ts";
+import type { WorkerInit } from "./_init.ts";
+import { explainWorkerStartError } from "../_wire/worker_start.ts";
+import type {
+  RequestArgs,
+  RequestExport,
+  RequestFunction,
+  RequestFunctionName,
+  RequestResult,
+} from "./request_types.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -51,7 +69,12 @@ export interface IOThreadOptions {
   pollGrow?: number;
   /** Busy-poll shrink divisor (0 = reset). Counterpart: `poll-shrink`. */
   pollShrink?: number;
-  /** Minimum thread-pool workers of the context. Counterpart: `thread-pool-min`. */
+  /**
+   * Minimum thread-pool workers of the context. Counterpart: `thread-pool-min`.
+   * Above 0, the thread's pool is created with the thread and starts that
+   * many workers in its first polls (each Worker costs the IOThread about
+   * 50 ms to construct and about 12 MB), so the first jobs find them up.
+   */
   threadPoolMin?: number;
   /** Maximum thread-pool workers of the context (default 64). Counterpart: `thread-pool-max`. */
   threadPoolMax?: number;
@@ -66,6 +89,27 @@ export interface IOThreadOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * A module of an IOThread typed by its exports (from
+ * {@linkcode IOThread.prototype.module}).
+ *
+ * @typeParam M The module's type, `typeof import("./fns.ts")`.
+ */
+export interface IOThreadModule<M> {
+  /** The module's URL. */
+  readonly module: RequestModule;
+  /** {@linkcode IOThread.prototype.run} of export `name`. */
+  run<K extends RequestFunctionName<M>>(
+    name: K,
+    ...args: RequestArgs<RequestExport<M, K>>
+  ): Promise<RequestResult<RequestExport<M, K>>>;
+  /** {@linkcode IOThread.prototype.runSync} of export `name`. */
+  runSync<K extends RequestFunctionName<M>>(
+    name: K,
+    ...args: RequestArgs<RequestExport<M, K>>
+  ): RequestResult<RequestExport<M, K>>;
+}
+
 /** Thread-pool sizing handed to the IOThread's context. */
 export interface ThreadPoolParams {
   /** Minimum workers. */
@@ -74,11 +118,7 @@ export interface ThreadPoolParams {
   max: number;
 }
 
-// The control block shared with the Worker (Int32 words); _iothread_worker.ts
-// repeats these numbers (importing it here would run the Worker's entry code).
-const C_STOP = 0;
-const C_TID = 2;
-const C_WORDS = 4;
+const WORKER_URL = new URL("./_worker.ts", import.meta.url);
 
 /** The Worker's messages to this side. */
 type FromWorker =
@@ -111,12 +151,13 @@ function checkParam(name: string, v: number | undefined, dflt: number): number {
  *
  * @example Create, run, stop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { IOThread } from "@aioloop/aioloop/iothread";
  * const t = await IOThread.create({ pollMaxNs: 0 });
  * const mod = "data:text/javascript,export function id() { return 7; }";
- * console.log(await t.run(mod, "id")); // 7
+ * assertEquals(await t.run(mod, "id"), 7);
  * await t.stop();
- * console.log(t.stopped); // true
+ * assertEquals(t.stopped, true);
  * ```
  */
 export class IOThread implements AsyncDisposable {
@@ -124,6 +165,8 @@ export class IOThread implements AsyncDisposable {
   readonly id: string;
   #worker: Worker;
   #ctl: Int32Array;
+  /** Where SharedArrayBuffers of requests go; the thread pulls them synchronously. */
+  #sabPort: MessagePort;
   #channel: RemoteRequestChannel | null = null;
   #pollParams: Required<PollParams>;
   #threadPool: ThreadPoolParams;
@@ -133,8 +176,10 @@ export class IOThread implements AsyncDisposable {
   #deathError: Error | null = null;
   #stopping: Promise<void> | null = null;
   #isStopped = false;
+  #stoppedSeen = false;
 
   private constructor(worker: Worker, id: string, ctl: Int32Array, o: {
+    sabPort: MessagePort;
     pollParams: Required<PollParams>;
     threadPool: ThreadPoolParams;
     onError: (error: unknown) => void;
@@ -142,6 +187,7 @@ export class IOThread implements AsyncDisposable {
     this.#worker = worker;
     this.id = id;
     this.#ctl = ctl;
+    this.#sabPort = o.sabPort;
     this.#pollParams = o.pollParams;
     this.#threadPool = o.threadPool;
     this.#onError = o.onError;
@@ -165,12 +211,15 @@ export class IOThread implements AsyncDisposable {
    * @throws {TypeError} If `id` is not a non-empty string.
    * @throws {Error} If the Worker cannot create its context (e.g. an
    * unsupported fd monitor); the Worker is terminated.
+   * @throws {Deno.errors.NotCapable} If the process may not read the
+   * Worker's module (the message says which `--allow-read` to add).
    *
    * @example Adaptive polling off, as QEMU's unit-test helper
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create({ id: "worker", pollMaxNs: 0 });
-   * console.log(t.pollParams.maxNs); // 0
+   * assertEquals(t.pollParams.maxNs, 0);
    * ```
    */
   static async create(options: IOThreadOptions = {}): Promise<IOThread> {
@@ -195,36 +244,56 @@ export class IOThread implements AsyncDisposable {
     }
     const onError = options.onError ?? ((e: unknown) => reportError(e));
     if (typeof onError !== "function") throw new TypeError("onError must be a function");
-    const ctl = new Int32Array(new SharedArrayBuffer(C_WORDS * 4));
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), {
-      type: "module",
-      name: `IO ${id}`,
-    });
-    const t = new IOThread(worker, id, ctl, { pollParams, threadPool, onError });
-    const ready = Promise.withResolvers<void>();
-    worker.onmessage = (e: MessageEvent<FromWorker>) => t.#onMessage(e.data, ready);
-    worker.onerror = (e: ErrorEvent) => {
-      // An uncaught error inside the Worker (its own code catches the
-      // loop's): the thread is gone.
-      e.preventDefault();
-      t.#die(new Error(`IOThread '${id}' died: ${e.message}`));
-      ready.reject(t.#deathError);
-    };
-    worker.postMessage({
-      type: "init",
+    const ctl = newControlBlock(IOTHREAD_CTL);
+    const { port1, port2 } = new MessageChannel();
+    const init: WorkerInit = {
       id,
-      ctl: ctl.buffer,
+      ctl: ctl.buffer as SharedArrayBuffer,
+      sabPort: port2,
       fdmon: options.fdmon,
       pollParams,
       threadPool,
+    };
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_URL, {
+        name: `IO ${id}`,
+        workerData: init,
+        transferList: [port2],
+      });
+    } catch (e) {
+      port1.close();
+      port2.close();
+      throw explainWorkerStartError(e, `IOThread '${id}'`, WORKER_URL);
+    }
+    const t = new IOThread(worker, id, ctl, { sabPort: port1, pollParams, threadPool, onError });
+    const ready = Promise.withResolvers<void>();
+    worker.on("message", (m: FromWorker) => t.#onMessage(m, ready));
+    worker.on("error", (e: unknown) => {
+      // An uncaught error inside the Worker (its own code catches the
+      // loop's): the thread is gone.
+      t.#die(
+        new Error(`IOThread '${id}' died: ${e instanceof Error ? e.message : e}`, {
+          cause: e,
+        }),
+      );
+      ready.reject(t.#deathError);
+    });
+    worker.on("exit", () => {
+      // Gone without saying "stopped" (process.exit() or close() in a request).
+      t.#die(new Error(`IOThread '${id}' exited`));
+      ready.reject(t.#deathError);
     });
     try {
       await ready.promise;
     } catch (e) {
-      worker.terminate();
+      await worker.terminate();
+      port1.close();
       t.#isStopped = true;
       throw e;
     }
+    // From now on the thread does not keep the process alive (see above).
+    worker.unref();
     return t;
   }
 
@@ -241,13 +310,14 @@ export class IOThread implements AsyncDisposable {
         this.#onError(m.error);
         break;
       case "stopped":
+        this.#stoppedSeen = true;
         this.#stopped.resolve();
         break;
     }
   }
 
   #die(error: Error): void {
-    if (this.#deathError !== null) return;
+    if (this.#deathError !== null || this.#isStopped || this.#stoppedSeen) return;
     this.#deathError = error;
     // Callers blocked on the dead thread's channel must not wait forever.
     if (this.#channel !== null) closeRemoteRequestChannel(this.#channel);
@@ -272,11 +342,12 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The handle names the thread's context
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RemoteAioContext } from "@aioloop/aioloop";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * new RemoteAioContext(t.handle).notify(); // a kick: the loop carries on
-   * console.log(t.handle.requests instanceof SharedArrayBuffer); // true
+   * assertEquals(t.handle.requests instanceof SharedArrayBuffer, true);
    * ```
    */
   get handle(): RemoteRequestChannel {
@@ -292,9 +363,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A running thread
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.stopped); // false
+   * assertEquals(t.stopped, false);
    * ```
    */
   get stopped(): boolean {
@@ -308,9 +380,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example The default
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.pollParams.maxNs); // 32768
+   * assertEquals(t.pollParams.maxNs, 32768);
    * ```
    */
   get pollParams(): Required<PollParams> {
@@ -324,9 +397,10 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Defaults
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.threadPoolParams); // { min: 0, max: 64 }
+   * assertEquals(t.threadPoolParams, { min: 0, max: 64 });
    * ```
    */
   get threadPoolParams(): ThreadPoolParams {
@@ -344,9 +418,13 @@ export class IOThread implements AsyncDisposable {
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
-   * @param module Absolute URL of the module (`new URL("../aio/fns.ts", import.meta.url)`).
+   * Thread: the thread that created the IOThread.
+   *
+   * @typeParam F The called export's type (`typeof fns.add`): it types the
+   * argument and the result. See also {@linkcode IOThread.prototype.module}.
+   * @param module Absolute URL of the module (`new URL("./fns.ts", import.meta.url)`).
    * @param exportName The exported function to call.
-   * @param arg Its argument.
+   * @param args Its argument (none if it takes none).
    * @returns What the function returned.
    * @throws {Deno.errors.BadResource} If the thread is stopped.
    * @throws {TypeError} If the module has no such exported function, or the
@@ -354,23 +432,31 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A missing export is a clear error
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export const x = 1;";
+   * let message = "";
    * try {
    *   await t.run(mod, "missing");
    * } catch (e) {
-   *   console.log((e as Error).message.endsWith("has no exported function 'missing'")); // true
+   *   message = (e as Error).message;
    * }
+   * assertEquals(message.endsWith("has no exported function 'missing'"), true);
    * ```
    */
-  async run(module: RequestModule, exportName: string, arg?: unknown): Promise<unknown> {
+  async run<F extends RequestFunction = (arg?: unknown) => unknown>(
+    module: RequestModule,
+    exportName: string,
+    ...args: RequestArgs<F>
+  ): Promise<RequestResult<F>> {
+    const arg: unknown = args[0];
     const ch = this.#check();
-    const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#worker });
+    const reply = remoteCall(ch, module, exportName, arg, { sharedBufferPort: this.#sabPort });
     // If the thread dies, the race settles first and the call fails later
     // (its channel is closed): that failure must not go unhandled.
     reply.catch(() => {});
-    return await Promise.race([reply, this.#died.promise]);
+    return await Promise.race([reply, this.#died.promise]) as RequestResult<F>;
   }
 
   /**
@@ -381,25 +467,74 @@ export class IOThread implements AsyncDisposable {
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
+   * Thread: the thread that created the IOThread.
+   *
+   * @typeParam F The called export's type: it types the argument and the result.
    * @param module Absolute URL of the module.
    * @param exportName The exported function to call.
-   * @param arg Its argument.
+   * @param args Its argument (none if it takes none).
    * @returns What the function returned.
    * @throws {Deno.errors.BadResource} If the thread is stopped or is
    * destroyed meanwhile.
    *
    * @example Synchronous call
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
    * const mod = "data:text/javascript,export function inc(x) { return x + 1; }";
    * await t.run(mod, "inc", 0); // the first call imports the module
-   * console.log(t.runSync(mod, "inc", 1)); // 2
+   * assertEquals(t.runSync(mod, "inc", 1), 2);
    * ```
    */
-  runSync(module: RequestModule, exportName: string, arg?: unknown): unknown {
+  runSync<F extends RequestFunction = (arg?: unknown) => unknown>(
+    module: RequestModule,
+    exportName: string,
+    ...args: RequestArgs<F>
+  ): RequestResult<F> {
     const ch = this.#check();
-    return remoteCallSync(ch, module, exportName, arg, { sharedBufferPort: this.#worker });
+    return remoteCallSync(ch, module, exportName, args[0], {
+      sharedBufferPort: this.#sabPort,
+    }) as RequestResult<F>;
+  }
+
+  /**
+   * A module of the thread's, typed by its exports: its `run` and `runSync`
+   * take an export's name and check the argument and result types against
+   * that export (`typeof import("./fns.ts")`). Nothing is loaded until the
+   * first call.
+   *
+   * Counterpart: none (C calls the function directly).
+   *
+   * @typeParam M The module's type.
+   * @param module Absolute URL of the module.
+   * @returns The typed view.
+   *
+   * @example Typed calls
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
+   * await using t = await IOThread.create();
+   * type Fns = { add(pair: [number, number]): number };
+   * const fns = t.module<Fns>("data:text/javascript,export function add([a, b]) { return a + b; }");
+   * const sum: number = await fns.run("add", [2, 3]);
+   * assertEquals(sum, 5);
+   * ```
+   */
+  module<M>(module: RequestModule): IOThreadModule<M> {
+    return {
+      module,
+      run: <K extends RequestFunctionName<M>>(
+        name: K,
+        ...args: RequestArgs<RequestExport<M, K>>
+      ): Promise<RequestResult<RequestExport<M, K>>> =>
+        this.run<RequestExport<M, K>>(module, name, ...args),
+      runSync: <K extends RequestFunctionName<M>>(
+        name: K,
+        ...args: RequestArgs<RequestExport<M, K>>
+      ): RequestResult<RequestExport<M, K>> =>
+        this.runSync<RequestExport<M, K>>(module, name, ...args),
+    };
   }
 
   /**
@@ -416,10 +551,11 @@ export class IOThread implements AsyncDisposable {
    *
    * @example Stop twice
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * const t = await IOThread.create();
    * await Promise.all([t.stop(), t.stop()]);
-   * console.log(t.stopped); // true
+   * assertEquals(t.stopped, true);
    * ```
    */
   stop(): Promise<void> {
@@ -427,7 +563,7 @@ export class IOThread implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    Atomics.store(this.#ctl, C_STOP, 1);
+    Atomics.store(this.#ctl, IOTHREAD_CTL.STOP, 1);
     if (this.#channel !== null && this.#deathError === null) {
       const remote = new RemoteAioContext(this.#channel);
       if (!remote.destroyed) {
@@ -439,8 +575,15 @@ export class IOThread implements AsyncDisposable {
         }
       }
     }
-    await this.#stopped.promise;
-    this.#worker.terminate();
+    // Its "stopped" message must keep this process alive until it comes.
+    this.#worker.ref();
+    try {
+      await this.#stopped.promise;
+    } finally {
+      this.#worker.unref();
+    }
+    await this.#worker.terminate();
+    this.#sabPort.close();
     this.#isStopped = true;
   }
 
@@ -452,13 +595,14 @@ export class IOThread implements AsyncDisposable {
    *
    * @example A real thread
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { IOThread } from "@aioloop/aioloop/iothread";
    * await using t = await IOThread.create();
-   * console.log(t.threadId > 0); // true
+   * assertEquals(t.threadId > 0, true);
    * ```
    */
   get threadId(): number {
-    return Atomics.load(this.#ctl, C_TID);
+    return Atomics.load(this.#ctl, IOTHREAD_CTL.TID);
   }
 
   /** Same as {@linkcode IOThread.prototype.stop}. */

@@ -13,8 +13,11 @@ import type {
   ThreadPoolRequestState,
   ThreadPoolStats,
   ThreadPoolWork,
-} from "./thread_pool.ts";
-import { decodeThrown, decodeValue, encodeValue, SabInbox, SabOutbox } from "./_codec.ts";
+} from "./types.ts";
+import { WireReader, WireWriter } from "../_wire/codec.ts";
+import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
+import { moduleUrl } from "../_wire/module_cache.ts";
+import { explainWorkerStartError } from "../_wire/worker_start.ts";
 import {
   C_CUR,
   C_DONE,
@@ -30,7 +33,9 @@ import {
   C_REQ_COND,
   C_STOP_COND,
   condSignal,
+  decodeValue,
   DONE,
+  encodeValue,
   enqueue,
   lock,
   newControlBlock,
@@ -54,6 +59,7 @@ import {
   storeWorkName,
   TAG_CANCELED,
   TAG_DIED,
+  TAG_DIED_THREW,
   TAG_NO_ROOM,
   TAG_NUMBER,
   TAG_SPAWN_FAILED,
@@ -97,7 +103,8 @@ export interface ReqState {
 interface WorkerEntry {
   readonly slot: number;
   readonly port: MessagePort;
-  readonly inbox: SabInbox;
+  /** Buffers from this worker, and ours going back (results). */
+  readonly link: SabLink;
   worker: NodeWorker | null;
   /** Removed from the pool; its slot may be reused. */
   dropped: boolean;
@@ -122,16 +129,7 @@ function workKey(work: ThreadPoolWork): { key: string; name: string } {
   if (typeof name !== "string" || name.length === 0 || name.includes("\n")) {
     throw new TypeError("Thread pool work name must be a non-empty string");
   }
-  let url: string;
-  if (module instanceof URL) url = module.href;
-  else if (typeof module === "string" && URL.canParse(module)) url = new URL(module).href;
-  else {
-    throw new TypeError(
-      `Thread pool work module must be an absolute URL (new URL("./jobs.ts", import.meta.url)), got ${
-        String(module)
-      }`,
-    );
-  }
+  const url = moduleUrl(module, "Thread pool work module");
   if (url.includes("\n")) {
     throw new TypeError("Thread pool work module URL must not contain a newline");
   }
@@ -143,11 +141,13 @@ function errnoOf(error: Error): number {
   return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : EIO;
 }
 
-const noInbox = {
-  get(id: number): never {
-    throw new Error(`SharedArrayBuffer #${id} came from a worker that is gone`);
-  },
-} as unknown as SabInbox;
+/** Rebuilds a thrown value as an Error. */
+function thrownError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(`Thread pool job threw a non-Error value: ${String(thrown)}`, {
+    cause: thrown,
+  });
+}
 
 // Max-heap on seq: the newest-submitted finished request comes out first.
 function heapPush(h: ReqState[], st: ReqState): void {
@@ -197,6 +197,11 @@ export class PoolCore {
     { module: unknown; name: unknown; key: string; label: string }
   > = new WeakMap();
   readonly outbox: SabOutbox;
+  /** Arguments: our buffers only (the worker that takes a request is not known yet). */
+  readonly argLink: SabLink;
+  readonly argWriter: WireWriter = new WireWriter();
+  /** Results from a worker that is gone: only our own buffers resolve. */
+  readonly orphanLink: SabLink;
   seq = 0;
   freed = false;
   reapSeen = 0;
@@ -210,7 +215,9 @@ export class PoolCore {
     this.heap = new SharedHeap(this.ctl, newHeapBuffer());
     this.outbox = new SabOutbox((m) => {
       for (const e of this.workers.values()) e.port.postMessage(m);
-    });
+    }, { weak: true });
+    this.argLink = new SabLink(this.outbox, null);
+    this.orphanLink = new SabLink(this.outbox, null);
     this.completionBh = ctx.bhNew(() => this.completionBhFn(), {
       name: "thread_pool_completion_bh",
       shared: true,
@@ -223,6 +230,17 @@ export class PoolCore {
     } catch (e) {
       this.completionBh.delete();
       throw e;
+    }
+    // thread_pool_init_one -> thread_pool_update_params: `min` workers are
+    // asked for now and created by the spawn BH in the next polls, so the
+    // first submit finds them up.
+    if (min > 0) {
+      lock(this.ctl);
+      try {
+        for (let i = 0; i < min; i++) this.spawnThread();
+      } finally {
+        unlock(this.ctl);
+      }
     }
   }
 
@@ -248,9 +266,19 @@ export class PoolCore {
     if (cb !== undefined && cb !== null && typeof cb !== "function") {
       throw new TypeError("Thread pool completion callback must be a function");
     }
-    const enc = typeof arg === "number"
-      ? { tag: TAG_NUMBER, num: arg, bytes: null, sabs: null }
-      : encodeValue(arg, this.outbox, "Thread pool argument");
+    let keep: SharedArrayBuffer[] | null = null;
+    let enc;
+    if (typeof arg === "number") enc = { tag: TAG_NUMBER, num: arg, bytes: null };
+    else {
+      const link = this.argLink;
+      link.kept = keep = [];
+      try {
+        enc = encodeValue(this.argWriter.reset(link, "Thread pool argument"), arg);
+      } finally {
+        link.kept = null;
+      }
+      if (keep.length === 0) keep = null;
+    }
     this.maybeReap();
     const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
     let rec = 0, argp = 0, signal = false;
@@ -298,7 +326,7 @@ export class PoolCore {
       completed: false,
       ret: undefined,
       error: undefined,
-      keep: enc.sabs,
+      keep,
     };
     this.outstanding.set(rec, st);
     return st;
@@ -335,17 +363,21 @@ export class PoolCore {
     try {
       this.createWorker(slot);
     } catch (e) {
-      this.spawnFailed(slot, e);
-      throw e;
+      const error = explainWorkerStartError(e, "The thread pool", WORKER_URL);
+      // The queued requests carry the error when no worker is left to run
+      // them; otherwise it leaves this poll.
+      if (!this.spawnFailed(slot, error)) throw error;
     }
   }
 
   createWorker(slot: number): void {
     const { port1, port2 } = new MessageChannel();
+    const inbox = new SabInbox();
+    inbox.addPort(port1);
     const entry: WorkerEntry = {
       slot,
       port: port1,
-      inbox: new SabInbox(port1),
+      link: new SabLink(this.outbox, inbox),
       worker: null,
       dropped: false,
       error: undefined,
@@ -376,9 +408,13 @@ export class PoolCore {
     this.workers.set(slot, entry);
   }
 
-  /** No worker could be created: undo, and fail queued work if none is left. */
-  spawnFailed(slot: number, e: unknown): void {
+  /**
+   * No worker could be created: undo, and fail queued work if none is left.
+   * Returns whether some request was failed with `e`.
+   */
+  spawnFailed(slot: number, e: unknown): boolean {
     const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
+    let delivered = false;
     lock(ctl);
     try {
       heap.free(slot);
@@ -395,12 +431,14 @@ export class PoolCore {
           i32[(rec >> 2) + R_RES_TAG] = TAG_SPAWN_FAILED;
           Atomics.store(i32, (rec >> 2) + R_STATE, DONE);
           pushDone(heap, rec);
+          delivered = true;
         }
       }
     } finally {
       unlock(ctl);
     }
     this.completionBh.schedule();
+    return delivered;
   }
 
   /** The Worker's "exit" event (runs when the owner's event loop does). */
@@ -521,7 +559,7 @@ export class PoolCore {
     const tag = i32[r + R_RES_TAG];
     st.finished = true;
     const entry = this.workers.get(i32[r + R_WORKER]);
-    const inbox = entry?.inbox ?? noInbox;
+    const link = entry?.link ?? this.orphanLink;
     try {
       switch (tag) {
         case TAG_CANCELED:
@@ -536,29 +574,46 @@ export class PoolCore {
             cause: entry?.error,
           });
           break;
+        case TAG_DIED_THREW: {
+          const reader = new WireReader(heap.copyOut(i32[r + R_RES_PTR], i32[r + R_RES_LEN]));
+          reader.sabs = link;
+          const cause = reader.value();
+          st.error = new Error(
+            `Thread pool worker exited while running '${st.name}': ${
+              cause instanceof Error ? cause.message : String(cause)
+            }`,
+            { cause },
+          );
+          break;
+        }
         case TAG_SPAWN_FAILED:
-          st.error = new Error(`Cannot start a thread pool worker for '${st.name}'`, {
-            cause: this.spawnError,
-          });
+          // A missing permission is already explained (which flag to add).
+          st.error = this.spawnError instanceof Deno.errors.NotCapable
+            ? this.spawnError
+            : new Error(
+              `Cannot start a thread pool worker for '${st.name}': ${
+                this.spawnError instanceof Error ? this.spawnError.message : String(this.spawnError)
+              }`,
+              { cause: this.spawnError },
+            );
           break;
         case TAG_NO_ROOM:
           st.error = new RangeError(
             `The result of '${st.name}' does not fit in the thread pool's shared heap`,
           );
           break;
-        case TAG_THREW:
-          st.error = decodeThrown(
-            heap.copyOut(i32[r + R_RES_PTR], i32[r + R_RES_LEN]),
-            inbox,
-            this.outbox,
-          );
+        case TAG_THREW: {
+          const reader = new WireReader(heap.copyOut(i32[r + R_RES_PTR], i32[r + R_RES_LEN]));
+          reader.sabs = link;
+          st.error = thrownError(reader.value());
           break;
+        }
         default: {
           const bytes = tagHasBytes(tag)
             ? heap.copyOut(i32[r + R_RES_PTR], i32[r + R_RES_LEN])
             : null;
           const num = tag === TAG_NUMBER ? heap.f64[(rec + R_RES_F64_BYTE) >> 3] : 0;
-          st.ret = decodeValue(tag, num, bytes, inbox, this.outbox);
+          st.ret = decodeValue(tag, num, bytes, link);
         }
       }
     } catch (e) {

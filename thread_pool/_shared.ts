@@ -5,6 +5,7 @@
 // values. Nothing here allocates JS objects on the hot path.
 import type { MessagePort } from "node:worker_threads";
 import type { RemoteBH } from "../aio/handle.ts";
+import { type SabRefReader, WireReader, type WireWriter } from "../_wire/codec.ts";
 
 /** Control block slots (Int32). */
 export const C_LOCK = 0;
@@ -89,31 +90,71 @@ export const W_EXITED = 2;
 /** Died (exit, close, uncaught error) outside the normal path. */
 export const W_DEAD = 3;
 
-// Value tags for arguments and results.
+// What an argument or result word holds. Values other than numbers and
+// undefined are bytes of the wire codec (_wire/codec.ts) in a heap block.
 export const TAG_UNDEFINED = 0;
-export const TAG_NULL = 1;
-export const TAG_FALSE = 2;
-export const TAG_TRUE = 3;
+/** A number, inline in the record's f64 slot. */
 export const TAG_NUMBER = 4;
-export const TAG_STRING = 5;
-/** node:v8 structured-clone bytes. */
-export const TAG_SERIAL = 6;
-/** A bare SharedArrayBuffer, carried as a view over all of it. */
-export const TAG_SAB = 7;
+/** Wire-codec bytes. */
+export const TAG_WIRE = 6;
 /** Whether a value or result tag keeps its data in a heap block. */
 export function tagHasBytes(tag: number): boolean {
-  return tag === TAG_STRING || tag === TAG_SERIAL || tag === TAG_SAB || tag === TAG_THREW;
+  return tag === TAG_WIRE || tag === TAG_THREW || tag === TAG_DIED_THREW;
 }
-/** Results only: the job threw; bytes hold [thrown, extras]. */
+/** Results only: the job threw; the bytes hold the thrown value. */
 export const TAG_THREW = 16;
 /** Results only: the worker died while running the request. */
 export const TAG_DIED = 17;
+/**
+ * Results only: the worker died of an error the job left behind (a timer
+ * callback of its own that threw while it ran); the bytes hold that error.
+ */
+export const TAG_DIED_THREW = 21;
 /** Results only: cancelled while queued. */
 export const TAG_CANCELED = 18;
 /** Results only: no worker could be created; the owner holds the error. */
 export const TAG_SPAWN_FAILED = 19;
 /** Results only: the result (and even an error about it) did not fit in the heap. */
 export const TAG_NO_ROOM = 20;
+
+/** A value ready to be stored: a tag and, by tag, a number or bytes. */
+export interface Encoded {
+  tag: number;
+  num: number;
+  bytes: Uint8Array | null;
+}
+
+/**
+ * Encodes a value with `w` (numbers and undefined stay inline). The bytes
+ * are the writer's: store them before its next use.
+ */
+export function encodeValue(w: WireWriter, value: unknown): Encoded {
+  if (typeof value === "number") return { tag: TAG_NUMBER, num: value, bytes: null };
+  if (value === undefined) return { tag: TAG_UNDEFINED, num: 0, bytes: null };
+  w.value(value);
+  return { tag: TAG_WIRE, num: 0, bytes: w.view() };
+}
+
+/** Decodes a stored value (bytes already copied out of the heap). */
+export function decodeValue(
+  tag: number,
+  num: number,
+  bytes: Uint8Array | null,
+  sabs: SabRefReader,
+): unknown {
+  switch (tag) {
+    case TAG_UNDEFINED:
+      return undefined;
+    case TAG_NUMBER:
+      return num;
+    case TAG_WIRE: {
+      const r = new WireReader(bytes!);
+      r.sabs = sabs;
+      return r.value();
+    }
+  }
+  throw new Error(`Unknown thread pool value tag ${tag}`);
+}
 
 const HEADER_BYTES = 8;
 const MAGIC_USED = 0x7a11;
@@ -297,14 +338,6 @@ export function loadWorkName(heap: SharedHeap, p: number): { module: string; nam
   const s = decoder.decode(heap.u8.slice(p + 4, p + 4 + len));
   const nl = s.indexOf("\n");
   return { module: s.slice(0, nl), name: s.slice(nl + 1) };
-}
-
-export function encodeString(s: string): Uint8Array {
-  return encoder.encode(s);
-}
-
-export function decodeString(bytes: Uint8Array): string {
-  return decoder.decode(bytes);
 }
 
 /** What a worker is started with (its workerData). */

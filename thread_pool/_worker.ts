@@ -12,14 +12,9 @@ import process from "node:process";
 import { workerData } from "node:worker_threads";
 import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
 import { libc } from "../sys/_libc.ts";
-import {
-  decodeValue,
-  type Encoded,
-  encodeThrown,
-  encodeValue,
-  SabInbox,
-  SabOutbox,
-} from "./_codec.ts";
+import { WireWriter, writeThrown } from "../_wire/codec.ts";
+import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
+import { exportedFunction, importModule } from "../_wire/module_cache.ts";
 import {
   ACTIVE,
   C_CUR,
@@ -36,7 +31,10 @@ import {
   C_SPINNERS,
   C_STOP_COND,
   condSignal,
+  decodeValue,
   DONE,
+  type Encoded,
+  encodeValue,
   loadWorkName,
   lock,
   pushDone,
@@ -53,6 +51,7 @@ import {
   R_WORKER,
   SharedHeap,
   TAG_DIED,
+  TAG_DIED_THREW,
   TAG_NO_ROOM,
   TAG_NUMBER,
   TAG_THREW,
@@ -73,13 +72,64 @@ const heap = new SharedHeap(ctl, init.heap);
 const i32 = heap.i32;
 const slot = init.slot >> 2;
 const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
-const inbox = new SabInbox(init.port, init.sabs);
-const outbox = new SabOutbox((m) => init.port.postMessage(m));
+const inbox = new SabInbox(init.sabs);
+inbox.addPort(init.port);
+const outbox = new SabOutbox((m) => init.port.postMessage(m), { weak: true });
+const link = new SabLink(outbox, inbox);
+const writer = new WireWriter();
 
 /** Checks of the request condition an idle worker makes before sleeping (about 20 µs). */
 const IDLE_SPIN = 2000;
 /** At most this many idle workers spin at once: one per spare core. */
 const MAX_SPINNERS = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
+
+/** The job this worker has taken (a sequence number), 0 between jobs. */
+let activeJob = 0;
+let jobSeq = 0;
+/** A timer callback of the active job threw: the error the dying job carries. */
+let strayError: { error: unknown } | null = null;
+/** A timer of a job that already completed threw: leave after the current job. */
+let retire = false;
+
+// A job may leave timers behind. One that throws would kill this worker
+// whenever it fires, which is during some later job's await (an idle worker
+// sits in Atomics.wait and runs no timers), failing that innocent job. So
+// each timer callback remembers which job set it: if that job is still
+// running, the error kills the worker as before and that job carries it;
+// if the job has completed, the error is reported, the current job
+// finishes normally, and the worker then leaves so that a clean one
+// replaces it.
+function guarded(cb: (...args: unknown[]) => unknown, owner: number, name: string) {
+  return function (this: unknown, ...args: unknown[]): unknown {
+    try {
+      return cb.apply(this, args);
+    } catch (e) {
+      if (owner !== 0 && owner === activeJob) {
+        strayError = { error: e };
+        throw e;
+      }
+      retire = true;
+      console.error(
+        `Thread pool job '${name}' left a timer that threw after the job completed; ` +
+          "its worker is replaced:",
+        e,
+      );
+    }
+  };
+}
+let activeName = "";
+for (const key of ["setTimeout", "setInterval"] as const) {
+  const original = (globalThis as Record<string, unknown>)[key] as (
+    cb: unknown,
+    ...rest: unknown[]
+  ) => unknown;
+  (globalThis as Record<string, unknown>)[key] = function (cb: unknown, ...rest: unknown[]) {
+    const f = typeof cb === "function"
+      ? guarded(cb as (...args: unknown[]) => unknown, activeJob, activeName)
+      : cb;
+    return original.call(globalThis, f, ...rest);
+  };
+}
 
 /** Set when the loop ended normally; the exit hook then does nothing. */
 let exited = false;
@@ -114,7 +164,20 @@ function die(): void {
     const rec = i32[slot + W_ACTIVE];
     if (rec !== 0) {
       const r = rec >> 2;
-      i32[r + R_RES_TAG] = TAG_DIED;
+      let tag = TAG_DIED, p = 0, len = 0;
+      if (strayError !== null) {
+        try {
+          const out = threw(strayError.error);
+          p = heap.store(out.bytes!);
+          len = out.bytes!.length;
+          tag = TAG_DIED_THREW;
+        } catch {
+          // No room: the plain "died" result.
+        }
+      }
+      i32[r + R_RES_TAG] = tag;
+      i32[r + R_RES_PTR] = p;
+      i32[r + R_RES_LEN] = len;
       i32[r + R_WORKER] = init.slot;
       i32[slot + W_ACTIVE] = 0;
       Atomics.store(i32, r + R_STATE, DONE);
@@ -146,15 +209,12 @@ async function resolveJob(work: number): Promise<Job | Error> {
   const { module, name } = loadWorkName(heap, work);
   let mod: Record<string, unknown>;
   try {
-    mod = await import(module);
+    mod = await importModule(module);
   } catch (e) {
-    // Not cached: import() keeps its own record of failed modules.
+    // A failed import is not cached: a later job tries again.
     return e instanceof Error ? e : new Error(`Cannot import '${module}': ${String(e)}`);
   }
-  const fn = mod[name];
-  const found = typeof fn === "function"
-    ? fn as Job
-    : new TypeError(`Module '${module}' has no exported function '${name}'`);
+  const found = exportedFunction(mod, module, name);
   jobs.set(work, found);
   return found;
 }
@@ -164,21 +224,20 @@ function argOf(rec: number): unknown {
   const tag = i32[r + R_ARG_TAG];
   if (tag === TAG_NUMBER) return heap.f64[(rec + R_ARG_F64_BYTE) >> 3];
   const bytes = tagHasBytes(tag) ? heap.copyOut(i32[r + R_ARG_PTR], i32[r + R_ARG_LEN]) : null;
-  return decodeValue(tag, 0, bytes, inbox);
+  return decodeValue(tag, 0, bytes, link);
 }
 
 function returned(value: unknown, name: string): Encoded {
   try {
-    return encodeValue(value, outbox, `Result of '${name}'`, inbox);
+    return encodeValue(writer.reset(link, `Result of '${name}'`), value);
   } catch (e) {
     return threw(e);
   }
 }
 
 function threw(e: unknown): Encoded {
-  const enc = encodeThrown(e, outbox, inbox);
-  enc.tag = TAG_THREW;
-  return enc;
+  writeThrown(writer.reset(link, "Thrown value"), e);
+  return { tag: TAG_THREW, num: 0, bytes: writer.view() };
 }
 
 /**
@@ -203,7 +262,7 @@ function finish(rec: number, out: Encoded | null, num: number): void {
       try {
         p = heap.store(out.bytes!);
       } catch {
-        out = { tag: TAG_NO_ROOM, num: 0, bytes: null, sabs: null };
+        out = { tag: TAG_NO_ROOM, num: 0, bytes: null };
       }
     }
     i32[r + R_RES_TAG] = out.tag;
@@ -271,11 +330,14 @@ async function workerThread(): Promise<void> {
     Atomics.store(i32, (rec >> 2) + R_STATE, ACTIVE);
     i32[slot + W_ACTIVE] = rec;
     unlock(ctl);
+    activeJob = ++jobSeq;
+    activeName = "";
 
     // Only the first use of a function, or a job returning a promise,
     // goes through the event loop.
     let fn = jobs.get(i32[(rec >> 2) + R_WORK]);
     if (fn === undefined) fn = await resolveJob(i32[(rec >> 2) + R_WORK]);
+    if (!(fn instanceof Error)) activeName = fn.name || "anonymous";
     let ret: unknown;
     let failed = false;
     if (fn instanceof Error) {
@@ -294,6 +356,21 @@ async function workerThread(): Promise<void> {
     if (failed) finish(rec, threw(ret), 0);
     else if (typeof ret === "number") finish(rec, null, ret);
     else finish(rec, returned(ret, (fn as Job).name || "anonymous"), 0);
+    activeJob = 0;
+    if (retire) {
+      // Leave, as a dead worker: the owner reaps it and spawns a clean one
+      // if work waits (or fewer than min are left).
+      i32[slot + W_STATE] = W_DEAD;
+      exited = true;
+      ctl[C_CUR]--;
+      ctl[C_REAP]++;
+      condSignal(ctl, C_STOP_COND, Infinity);
+      condSignal(ctl, C_REQ_COND, 1);
+      scheduleCompletion();
+      unlock(ctl);
+      init.port.close();
+      return;
+    }
   }
   i32[slot + W_STATE] = W_EXITED;
   exited = true;

@@ -6,6 +6,7 @@
  *
  * @example Submit, poll, get the result
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  *
@@ -14,9 +15,10 @@
  * let product = 0;
  * getThreadPool(ctx).submitAio({ module: jobs, name: "mul" }, [6, 7], (ret) => product = ret as number);
  * while (product === 0) ctx.poll(true);
- * console.log(product); // 42
+ * assertEquals(product, 42);
  * ```
  *
  * @module
  */
 export * from "./thread_pool.ts";
+export * from "./types.ts";

@@ -22,19 +22,22 @@
  * keeps the process alive, so a script that falls off its end exits even
  * with idle (or busy) workers. (A web Worker cannot be unref'd, and
  * `terminate()` cannot stop one blocked in `Atomics.wait` or in a job.)
- * Workers are created lazily from a BH of the owning context, one at a time
- * (each new worker, once up, rings the context so the next one is
- * created), up to `max` (64 by default). An idle worker waits on the
+ * Workers are created from a BH of the owning context, one at a time (each
+ * new worker, once up, rings the context so the next one is created): `min`
+ * of them as soon as the pool exists (QEMU's `thread_pool_init_one`), more
+ * on demand when a request finds none idle, up to `max` (64 by default).
+ * Pre-spawning `min` workers is how to keep the first submits from waiting
+ * for a Worker to start. An idle worker waits on the
  * request condition with `Atomics.wait` (after watching it for about 20 µs,
  * one spinning worker per spare core), and leaves after 10 s idle if more
  * than `min` workers exist.
  *
- * Arguments and results: numbers, strings, booleans, null and undefined go
- * inline; anything else is node:v8 structured-clone bytes. Typed-array views
- * over SharedArrayBuffers share their memory with the worker (each buffer is
- * posted to a worker once, then referred to by id); a bare SharedArrayBuffer
- * is accepted as the whole argument or result, and must be wrapped in a view
- * when nested.
+ * Arguments and results: numbers and undefined go inline; anything else is
+ * encoded with the codec IOThread requests use too (a compact
+ * structured-clone subset, node:v8 for the rare rest). SharedArrayBuffers,
+ * bare or under typed-array views and DataViews, share their memory with
+ * the worker (each buffer is posted to a worker once, then referred to by
+ * id, and comes back as the same object).
  *
  * Limits:
  * - Creating a Worker blocks the creating thread for tens of milliseconds in
@@ -53,6 +56,7 @@
  *
  * @example Run a function in a worker and wait for its completion
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  *
@@ -61,7 +65,7 @@
  * let sum = 0;
  * getThreadPool(ctx).submitAio({ module: jobs, name: "add" }, [2, 3], (ret) => sum = ret as number);
  * while (sum === 0) ctx.poll(true);
- * console.log(sum); // 5
+ * assertEquals(sum, 5);
  * ```
  *
  * @module
@@ -72,109 +76,14 @@ import { Coroutine, type CoroutineFn, coroutineYield, inCoroutine } from "../aio
 import { getCurrentAioContext } from "../aio/current.ts";
 import { internals } from "../aio/_internal.ts";
 import { checkParams, PoolCore, type ReqState } from "./_pool_core.ts";
+import type {
+  ThreadPoolCompletionFunc,
+  ThreadPoolRequestState,
+  ThreadPoolStats,
+  ThreadPoolWork,
+} from "./types.ts";
 import { MAX_THREADS_DEFAULT } from "./_shared.ts";
 import { registerPoolControl } from "./_internal.ts";
-
-/**
- * What a request runs: an exported function of a module, by name. The
- * module is imported by each worker (so it needs no permission beyond what
- * the process has, and `data:` URLs work); the function receives the
- * request's argument and returns (or resolves to) the result.
- *
- * Counterpart: the `ThreadPoolFunc *func` of `thread_pool_submit_aio()`.
- *
- * @example A work descriptor
- * ```ts
- * import type { ThreadPoolWork } from "@aioloop/aioloop/thread-pool";
- * const work: ThreadPoolWork = { module: new URL("./jobs.ts", import.meta.url), name: "checksum" };
- * console.log(work.name); // "checksum"
- * ```
- */
-export interface ThreadPoolWork {
-  /** The module: an absolute URL (a `URL`, or a string such as `file:///…`, `data:…`). */
-  readonly module: string | URL;
-  /** The name of the exported function. */
-  readonly name: string;
-}
-
-/**
- * A completion callback. `error` is undefined on success and `ret` is the
- * function's result. On failure `error` says why and `ret` is a negative
- * errno: `-ECANCELED` (-125) for a request cancelled while queued, the
- * error's `errno` when the job threw an error carrying one (a SysError),
- * and `-EIO` (-5) otherwise (the job threw, its module or function could
- * not be found, its result could not be cloned, or its worker died).
- *
- * Counterpart: `BlockCompletionFunc` (`void cb(void *opaque, int ret)`).
- *
- * @typeParam R The result type.
- *
- * @example A callback handling both outcomes
- * ```ts
- * import type { ThreadPoolCompletionFunc } from "@aioloop/aioloop/thread-pool";
- * const cb: ThreadPoolCompletionFunc<number> = (ret, error) => {
- *   if (error) console.log("failed", ret, error.message);
- *   else console.log("result", ret);
- * };
- * cb(7, undefined); // result 7
- * ```
- */
-export type ThreadPoolCompletionFunc<R = unknown> = (
-  ret: R | number,
-  error: Error | undefined,
-) => void;
-
-/**
- * Where a request is: `"queued"` (waiting for a worker), `"active"` (a
- * worker runs it), `"done"` (finished; its completion has not run yet) or
- * `"completed"` (its completion ran, or the pool was freed).
- *
- * Counterpart: `enum ThreadState` (`THREAD_QUEUED`, `THREAD_ACTIVE`,
- * `THREAD_DONE`).
- *
- * @example Checking a state
- * ```ts
- * import type { ThreadPoolRequestState } from "@aioloop/aioloop/thread-pool";
- * const s: ThreadPoolRequestState = "queued";
- * console.log(s === "queued"); // true
- * ```
- */
-export type ThreadPoolRequestState = "queued" | "active" | "done" | "completed";
-
-/**
- * Counters of a pool, read under its lock.
- *
- * Counterpart: the fields of `ThreadPoolAio` (`cur_threads`, `idle_threads`,
- * `new_threads`, `pending_threads`, `min_threads`, `max_threads`).
- *
- * @example Reading the counters
- * ```ts
- * import { AioContext } from "@aioloop/aioloop";
- * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
- * using ctx = AioContext.create();
- * console.log(getThreadPool(ctx).stats().maxThreads); // 64
- * ```
- */
-export interface ThreadPoolStats {
-  /** Workers kept even when idle. */
-  readonly minThreads: number;
-  /** Most workers at once. */
-  readonly maxThreads: number;
-  /** Workers counted as existing: asked for, starting, running or idle. */
-  readonly curThreads: number;
-  /** Workers waiting for a request. */
-  readonly idleThreads: number;
-  /** Workers asked for and not created yet. */
-  readonly newThreads: number;
-  /** Workers created and not running yet. */
-  readonly pendingThreads: number;
-  /** Worker objects the pool holds (0 after `free()`). */
-  readonly workers: number;
-  /** Requests submitted whose completion has not run. */
-  readonly requests: number;
-  /** Requests waiting for a worker. */
-  readonly queued: number;
-}
 
 const POOL_SLOT = Symbol("thread_pool");
 const PARAMS_SLOT = Symbol("thread_pool_params");
@@ -196,6 +105,7 @@ let makePool: (core: PoolCore) => ThreadPoolAio;
  *
  * @example Cancelling a request that has not started
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -204,7 +114,7 @@ let makePool: (core: PoolCore) => ThreadPoolAio;
  * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (r) => ret = r as number);
  * req.cancelAsync(); // no worker exists yet: the request is still queued
  * while (req.state !== "completed") ctx.poll(true);
- * console.log(ret); // -125
+ * assertEquals(ret, -125);
  * ```
  */
 export class ThreadPoolRequest<R = unknown> {
@@ -240,6 +150,7 @@ export class ThreadPoolRequest<R = unknown> {
    *
    * @example Cancel, then poll for the callback
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -248,7 +159,7 @@ export class ThreadPoolRequest<R = unknown> {
    * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (_r, e) => error = e);
    * req.cancelAsync();
    * while (req.state !== "completed") ctx.poll(true);
-   * console.log(error?.name); // "SysError"
+   * assertEquals(error?.name, "SysError");
    * ```
    */
   cancelAsync(): void {
@@ -271,6 +182,7 @@ export class ThreadPoolRequest<R = unknown> {
    *
    * @example Synchronous cancel
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function id(x) { return x; }";
@@ -278,7 +190,7 @@ export class ThreadPoolRequest<R = unknown> {
    * let ret = 0;
    * const req = getThreadPool(ctx).submitAio({ module: jobs, name: "id" }, 1, (r) => ret = r as number);
    * withCurrentAioContext(ctx, () => req.cancel());
-   * console.log(req.state, ret); // completed -125
+   * assertEquals([req.state, ret], ["completed", -125]);
    * ```
    */
   cancel(): void {
@@ -299,6 +211,7 @@ export class ThreadPoolRequest<R = unknown> {
  *
  * @example Several jobs, one poll loop
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function sq(x) { return x * x; }";
@@ -307,7 +220,7 @@ export class ThreadPoolRequest<R = unknown> {
  * const out: number[] = [];
  * for (const x of [1, 2, 3]) pool.submitAio({ module: jobs, name: "sq" }, x, (r) => out.push(r as number));
  * while (out.length < 3) ctx.poll(true);
- * console.log(out.sort()); // [ 1, 4, 9 ]
+ * assertEquals(out.sort(), [1, 4, 9]);
  * ```
  */
 export class ThreadPoolAio {
@@ -350,15 +263,16 @@ export class ThreadPoolAio {
    *
    * @example Submit with a callback
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function upper(s) { return s.toUpperCase(); }";
    * using ctx = AioContext.create();
    * let got = "";
    * getThreadPool(ctx).submitAio({ module: jobs, name: "upper" }, "abc", (r) => got = r as string);
-   * console.log(got); // "": never completed synchronously
+   * assertEquals(got, ""); // never completed synchronously
    * while (got === "") ctx.poll(true);
-   * console.log(got); // "ABC"
+   * assertEquals(got, "ABC");
    * ```
    */
   submitAio<R = unknown>(
@@ -386,6 +300,7 @@ export class ThreadPoolAio {
    *
    * @example From a coroutine
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext, Coroutine } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export function twice(x) { return 2 * x; }";
@@ -397,7 +312,7 @@ export class ThreadPoolAio {
    * });
    * co.enter();
    * while (!co.done) ctx.poll(true);
-   * console.log(out); // 42
+   * assertEquals(out, 42);
    * ```
    */
   *submitCo<R = unknown>(work: ThreadPoolWork, arg: unknown): CoroutineFn<R> {
@@ -435,6 +350,7 @@ export class ThreadPoolAio {
    *
    * @example Await while polling
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * const jobs = "data:text/javascript,export async function later(x) { return x + 1; }";
@@ -446,7 +362,7 @@ export class ThreadPoolAio {
    *   ctx.poll(true);
    *   await Promise.resolve(); // let the settlement run
    * }
-   * console.log(await p); // 2
+   * assertEquals(await p, 2);
    * ```
    */
   submit<R = unknown>(work: ThreadPoolWork, arg: unknown): Promise<R> {
@@ -475,12 +391,13 @@ export class ThreadPoolAio {
    *
    * @example At most two workers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
    * const pool = getThreadPool(ctx);
    * pool.setParams(0, 2);
-   * console.log(pool.stats().maxThreads); // 2
+   * assertEquals(pool.stats().maxThreads, 2);
    * ```
    */
   setParams(min: number, max: number): void {
@@ -496,10 +413,11 @@ export class ThreadPoolAio {
    *
    * @example A fresh pool has no workers
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
-   * console.log(getThreadPool(ctx).stats().curThreads); // 0
+   * assertEquals(getThreadPool(ctx).stats().curThreads, 0);
    * ```
    */
   stats(): ThreadPoolStats {
@@ -522,12 +440,13 @@ export class ThreadPoolAio {
    *
    * @example Free explicitly
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { AioContext } from "@aioloop/aioloop";
    * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
    * using ctx = AioContext.create();
    * const pool = getThreadPool(ctx);
    * pool.free();
-   * console.log(pool.freed, getThreadPool(ctx) !== pool); // true true
+   * assertEquals([pool.freed, getThreadPool(ctx) !== pool], [true, true]);
    * ```
    */
   free(): void {
@@ -545,6 +464,14 @@ interface PoolParams {
  * first use with the context's parameters (see
  * {@linkcode setThreadPoolParams}). Destroying the context frees it.
  *
+ * A new pool asks for its `min` workers at once (as QEMU's
+ * `thread_pool_init_one` does), and the context's next polls create them,
+ * one per poll. That cost is paid there instead of by the first submits:
+ * each Worker takes about 50 ms of the context thread to construct (tens of
+ * milliseconds more to boot in its own thread) and about 12 MB of memory.
+ * With `min` 0 (the default) nothing starts until the first submit, which
+ * then waits for one Worker start.
+ *
  * Counterpart: `aio_get_thread_pool()`.
  *
  * Thread: home thread of `ctx`.
@@ -556,10 +483,11 @@ interface PoolParams {
  *
  * @example The same pool every time
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool } from "@aioloop/aioloop/thread-pool";
  * using ctx = AioContext.create();
- * console.log(getThreadPool(ctx) === getThreadPool(ctx)); // true
+ * assertEquals(getThreadPool(ctx) === getThreadPool(ctx), true);
  * ```
  */
 export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): ThreadPoolAio {
@@ -583,7 +511,9 @@ export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): 
 
 /**
  * Sets the worker limits of `ctx`'s thread pool: stored on the context (for
- * a pool made later) and applied to its pool if it exists.
+ * a pool made later, which then starts `min` workers at once; see
+ * {@linkcode getThreadPool} for the cost) and applied to its pool if it
+ * exists.
  *
  * Counterpart: `aio_context_set_thread_pool_params()`.
  *
@@ -596,11 +526,12 @@ export function getThreadPool(ctx: AioContext | null = getCurrentAioContext()): 
  *
  * @example Limits before the pool exists
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext } from "@aioloop/aioloop";
  * import { getThreadPool, setThreadPoolParams } from "@aioloop/aioloop/thread-pool";
  * using ctx = AioContext.create();
  * setThreadPoolParams(ctx, 0, 4);
- * console.log(getThreadPool(ctx).stats().maxThreads); // 4
+ * assertEquals(getThreadPool(ctx).stats().maxThreads, 4);
  * ```
  */
 export function setThreadPoolParams(ctx: AioContext, min: number, max: number): void {
@@ -635,6 +566,7 @@ function currentPool(): ThreadPoolAio {
  *
  * @example With the current context
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmitAio } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function neg(x) { return -x; }";
@@ -644,7 +576,7 @@ function currentPool(): ThreadPoolAio {
  *   threadPoolSubmitAio({ module: jobs, name: "neg" }, 3, (ret) => r = ret as number);
  *   while (r === 0) ctx.poll(true);
  * });
- * console.log(r); // -3
+ * assertEquals(r, -3);
  * ```
  */
 export function threadPoolSubmitAio<R = unknown>(
@@ -672,6 +604,7 @@ export function threadPoolSubmitAio<R = unknown>(
  *
  * @example In a coroutine
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, Coroutine, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmitCo } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function inc(x) { return x + 1; }";
@@ -684,7 +617,7 @@ export function threadPoolSubmitAio<R = unknown>(
  *   co.enter();
  *   while (!co.done) ctx.poll(true);
  * });
- * console.log(v); // 2
+ * assertEquals(v, 2);
  * ```
  */
 export function* threadPoolSubmitCo<R = unknown>(
@@ -712,6 +645,7 @@ export function* threadPoolSubmitCo<R = unknown>(
  *
  * @example Promise form
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { AioContext, withCurrentAioContext } from "@aioloop/aioloop";
  * import { threadPoolSubmit } from "@aioloop/aioloop/thread-pool";
  * const jobs = "data:text/javascript,export function len(s) { return s.length; }";
@@ -723,7 +657,7 @@ export function* threadPoolSubmitCo<R = unknown>(
  *   ctx.poll(true);
  *   await Promise.resolve();
  * }
- * console.log(n); // 4
+ * assertEquals(n, 4);
  * ```
  */
 export function threadPoolSubmit<R = unknown>(work: ThreadPoolWork, arg: unknown): Promise<R> {

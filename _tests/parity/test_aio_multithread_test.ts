@@ -16,7 +16,7 @@ import { aioCoRescheduleSelf, aioCoSchedule } from "../../aio/co_schedule.ts";
 import { CrossCoMutex, McsLock } from "../_cross_lock.ts";
 import { QemuMutex } from "../../thread/mutex.ts";
 import { IOThread } from "../../iothread/iothread.ts";
-import { remoteRequestChannel } from "../../iothread/remote_request.ts";
+import { remoteRequestChannel } from "../../iothread/mod.ts";
 import type { FdMonName } from "../../fdmon/fdmon_ops.ts";
 import { supportedFdMons } from "../_fd_leak.ts";
 import { SH } from "../testdata/multithread_fns.ts";

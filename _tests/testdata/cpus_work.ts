@@ -2,7 +2,7 @@
 // on vCPU threads. Shared state is the Int32Array `sh` of the CPUs' data.
 import { type AccelOps, EXCP_HLT, EXCP_INTERRUPT } from "../../cpus/accel.ts";
 import type { CPUState } from "../../cpus/cpu_state.ts";
-import { currentCpu, qemuCpuIsSelf, qemuGetCpu } from "../../cpus/cpu_state.ts";
+import { currentCpu, qemuCpuIsSelf, qemuGetCpu } from "../../cpus/current_cpu.ts";
 import { bqlLocked } from "../../cpus/bql.ts";
 import { rcuIsRegistered, rcuReadLock, rcuReadUnlock } from "../../rcu/rcu.ts";
 import { asyncRunOnCpu, runOnCpu } from "../../cpus/run_on_cpu.ts";

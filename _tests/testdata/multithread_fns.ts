@@ -7,7 +7,8 @@ import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
 import { aioCoSchedule } from "../../aio/co_schedule.ts";
 import { getCurrentAioContext } from "../../aio/current.ts";
 import { RemoteAioContext, type RemoteBH } from "../../aio/handle.ts";
-import { getThreadPool } from "../../thread_pool/mod.ts";
+import { getThreadPool, ThreadPoolAio, type ThreadPoolStats } from "../../thread_pool/mod.ts";
+import { internals } from "../../aio/_internal.ts";
 import {
   registerCoroutine,
   registeredCoroutine,
@@ -16,7 +17,7 @@ import {
   remoteCoSchedule,
   type RemoteRequestChannel,
   unregisterCoroutine,
-} from "../../iothread/remote_request.ts";
+} from "../../iothread/mod.ts";
 import {
   CrossCoMutex,
   type CrossCoMutexHandle,
@@ -354,4 +355,26 @@ export function ping(x: number): number {
 /** Enters coroutine `coId` of the caller's context (remote co-enter ping). */
 export function coPing(a: { channel: RemoteRequestChannel; coId: number }): void {
   remoteCoEnter(a.channel, a.coId);
+}
+
+let heldGate: Int32Array | null = null;
+
+/** Keeps `gate` in this thread for {@linkcode blockOnGate}. */
+export function holdGate(gate: Int32Array): void {
+  heldGate = gate;
+}
+
+/** Sets word 1 of the held gate (it is running), then blocks until word 0 becomes non-zero. */
+export function blockOnGate(): number {
+  const gate = heldGate!;
+  Atomics.store(gate, 1, 1);
+  while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 1000);
+  return 0;
+}
+
+/** The counters of the current context's thread pool if it exists (without creating one). */
+export function existingPoolStats(): ThreadPoolStats | null {
+  const ctx = getCurrentAioContext()!;
+  for (const v of internals(ctx).slots.values()) if (v instanceof ThreadPoolAio) return v.stats();
+  return null;
 }

@@ -102,3 +102,18 @@ export const notAFunction = 42;
 export function inc(x: number): number {
   return x + 1;
 }
+
+/** Leaves a timer that throws after the job has completed. */
+export function leaveThrowingTimer(x: number): number {
+  setTimeout(() => {
+    throw new Error("thrown by a leftover timer");
+  }, 1);
+  return x;
+}
+
+const token = Math.random();
+
+/** A number that differs between workers (module state is per worker). */
+export function workerToken(): number {
+  return token;
+}

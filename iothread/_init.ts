@@ -1,0 +1,16 @@
+// What an IOThread's Worker is started with, shared by iothread.ts and
+// _worker.ts.
+import type { MessagePort } from "node:worker_threads";
+import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import type { PollParams } from "../aio/fd_handlers.ts";
+
+/** What the Worker is started with (its workerData). */
+export interface WorkerInit {
+  id: string;
+  ctl: SharedArrayBuffer;
+  /** SharedArrayBuffers of the owner's requests arrive here (pulled synchronously). */
+  sabPort: MessagePort;
+  fdmon?: FdMonName | "auto";
+  pollParams: Required<PollParams>;
+  threadPool: { min: number; max: number };
+}
