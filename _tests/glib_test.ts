@@ -701,10 +701,10 @@ Deno.test("GMainContext: child sources follow and wake their parent", () => {
   assertThrows(() => child.setPriority(G_PRIORITY_DEFAULT), Error);
   parent.attach(ctx);
   assertStrictEquals(child.getContext(), ctx);
-  // The child's readiness marks the parent ready too; the parent comes
-  // before the child in the list, so (as in GLib) it may run one iteration
-  // later.
-  while (log.length < 2) ctx.iteration(true);
+  // The child's readiness marks the parent ready too; the child sits just
+  // before its parent in the list (GLib's source_add_to_context), so both
+  // run in the iteration that finds the child ready.
+  while (log.length === 0) ctx.iteration(true);
   assertEquals(log, ["child", "parent"]);
   assert(child.isDestroyed());
   assertFalse(parent.isDestroyed());
@@ -716,6 +716,111 @@ Deno.test("GMainContext: child sources follow and wake their parent", () => {
   child.unref();
   child2.unref();
   parent.unref();
+  ctx.destroy();
+});
+
+// A source whose prepare returns a fixed answer and logs prepare and
+// dispatch, to observe the order of the context's source list.
+function orderSource(
+  log: string[],
+  name: string,
+  ready: boolean,
+): GSource {
+  return new GSource({
+    prepare: () => (log.push(`prepare ${name}`), ready),
+    check: () => ready,
+    dispatch: () => (log.push(`dispatch ${name}`), G_SOURCE_CONTINUE),
+  });
+}
+
+Deno.test("GMainContext: a child attached with its parent is prepared before it, both run in one iteration", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const parent = orderSource(log, "parent", false);
+  const child = orderSource(log, "child", true);
+  parent.addChildSource(child);
+  parent.attach(ctx);
+  assert(ctx.iteration(false));
+  // The ready child marks its parent ready, so the parent's own prepare is
+  // skipped; dispatch follows the list: child, then parent.
+  assertEquals(log, ["prepare child", "dispatch child", "dispatch parent"]);
+  // Two children added before attach: attached newest first, each just
+  // before the parent, so the newest ends up first.
+  const log2: string[] = [];
+  const p2 = orderSource(log2, "parent", true);
+  const a = orderSource(log2, "a", true);
+  const b = orderSource(log2, "b", true);
+  p2.addChildSource(a);
+  p2.addChildSource(b);
+  const ctx2 = new GMainContext();
+  p2.attach(ctx2);
+  assert(ctx2.iteration(false));
+  assertEquals(log2.filter((l) => l.startsWith("dispatch")), [
+    "dispatch b",
+    "dispatch a",
+    "dispatch parent",
+  ]);
+  for (const s of [parent, child, p2, a, b]) s.unref();
+  ctx.destroy();
+  ctx2.destroy();
+});
+
+Deno.test("GMainContext: addChildSource on an attached parent links the child just before the parent", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const first = orderSource(log, "first", true);
+  first.attach(ctx);
+  const parent = orderSource(log, "parent", false);
+  parent.attach(ctx);
+  const last = orderSource(log, "last", true);
+  last.attach(ctx);
+  const a = orderSource(log, "a", true);
+  const b = orderSource(log, "b", false);
+  parent.addChildSource(a);
+  parent.addChildSource(b);
+  assert(ctx.iteration(false));
+  // a, then b, each inserted just before the parent: first a b parent last.
+  assertEquals(log, [
+    "prepare first",
+    "prepare a",
+    "prepare b",
+    "prepare last",
+    "dispatch first",
+    "dispatch a",
+    "dispatch parent",
+    "dispatch last",
+  ]);
+  for (const s of [first, parent, last, a, b]) s.unref();
+  ctx.destroy();
+});
+
+Deno.test("GMainContext: setPriority moves a parent to its new priority with its children just before it", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const parent = orderSource(log, "parent", false);
+  const a = orderSource(log, "a", true);
+  const b = orderSource(log, "b", true);
+  parent.addChildSource(a);
+  parent.attach(ctx);
+  parent.addChildSource(b);
+  const high = orderSource(log, "high", true);
+  high.setPriority(G_PRIORITY_HIGH);
+  high.attach(ctx);
+  parent.setPriority(G_PRIORITY_HIGH);
+  assertEquals([a.getPriority(), b.getPriority()], [G_PRIORITY_HIGH, G_PRIORITY_HIGH]);
+  assert(ctx.iteration(false));
+  // The parent goes to the tail of HIGH; its children follow newest first
+  // (b, then a), each just before the parent: high b a parent.
+  assertEquals(log, [
+    "prepare high",
+    "prepare b",
+    "prepare a",
+    "dispatch high",
+    "dispatch b",
+    "dispatch a",
+    "dispatch parent",
+  ]);
+  for (const s of [parent, a, b, high]) s.unref();
   ctx.destroy();
 });
 

@@ -233,7 +233,9 @@ export function sourceRemoveRec(s: SourceCore, rec: PollRec): void {
 /** g_source_add_child_source (checks done by the caller). */
 export function sourceAddChild(parent: SourceCore, child: SourceCore): void {
   child.refCount++;
-  parent.children.push(child);
+  // Newest first, as GLib's g_slist_prepend: attach and set-priority walk
+  // the children in this order, which fixes their order in the list.
+  parent.children.unshift(child);
   child.parent = parent;
   sourceSetPriority(child, parent.priority);
   if (parent.blocked) blockSource(child);
@@ -295,9 +297,19 @@ export class ContextCore {
 
   // ---- source list -------------------------------------------------------
 
+  /**
+   * source_add_to_context: a source goes to the tail of its priority, but a
+   * child goes immediately before its parent, so that it is prepared and
+   * checked first and a ready child makes its parent ready in the same walk.
+   */
   link(s: SourceCore): void {
-    let after = this.tail;
-    while (after !== null && after.priority > s.priority) after = after.prev;
+    let after: SourceCore | null;
+    const parent = s.parent;
+    if (parent !== null && parent.linked && parent.context === this) after = parent.prev;
+    else {
+      after = this.tail;
+      while (after !== null && after.priority > s.priority) after = after.prev;
+    }
     s.prev = after;
     s.next = after !== null ? after.next : this.head;
     if (after !== null) after.next = s;
