@@ -28,6 +28,7 @@ import {
   idleSourceNew,
   sourceRemove,
   timeoutAdd,
+  timeoutAddSeconds,
   timeoutSourceNew,
   timeoutSourceNewSeconds,
   unixFdAdd,
@@ -877,6 +878,185 @@ Deno.test("GMainContext: the default context, timeoutAdd, idleAdd, unixFdAdd and
   const def2 = GMainContext.default();
   assert(def2 !== def);
   assertFalse(def2.isDestroyed());
+});
+
+// A source ready at every prepare, calling its callback, logging finalize.
+function notifySource(log: string[]): GSource {
+  return new GSource({
+    prepare: () => true,
+    dispatch: (_s, cb) => (cb !== null ? cb() : G_SOURCE_REMOVE),
+    finalize: () => void log.push("finalize"),
+  });
+}
+
+Deno.test("GSource: setCallback's notify runs once when the callback is replaced", () => {
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => log.push("notify 1"));
+  assertEquals(log.length, 0);
+  s.setCallback(() => true, () => log.push("notify 2"));
+  assertEquals(log, ["notify 1"]);
+  s.setCallback(null);
+  assertEquals(log, ["notify 1", "notify 2"]);
+  // A null callback with a notify still owns the notify (GLib keeps the
+  // record): released by the next replacement.
+  s.setCallback(null, () => log.push("notify 3"));
+  s.setCallback(null);
+  assertEquals(log, ["notify 1", "notify 2", "notify 3"]);
+  s.unref();
+  assertEquals(log, ["notify 1", "notify 2", "notify 3", "finalize"]);
+  assertThrows(() => idleSourceNew().setCallback(() => true, 5 as never), TypeError);
+});
+
+Deno.test("GSource: destroy calls the notify before finalize, a never-destroyed source after it", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => log.push("notify"));
+  s.attach(ctx);
+  s.unref();
+  s.destroy();
+  assertEquals(log, ["notify", "finalize"]);
+  // Never attached, so never destroyed: finalize first, as in
+  // g_source_unref_internal.
+  const log2: string[] = [];
+  const u = notifySource(log2);
+  u.setCallback(() => true, () => log2.push("notify"));
+  u.unref();
+  assertEquals(log2, ["finalize", "notify"]);
+  // Destroyed while the caller still holds a reference: notify at destroy,
+  // finalize only with the last unref, and nothing twice.
+  const log3: string[] = [];
+  const h = notifySource(log3);
+  h.setCallback(() => true, () => log3.push("notify"));
+  h.attach(ctx);
+  h.destroy();
+  assertEquals(log3, ["notify"]);
+  h.unref();
+  assertEquals(log3, ["notify", "finalize"]);
+  ctx.destroy();
+});
+
+Deno.test("GSource: a callback replaced or removed during its own dispatch is notified after it returns", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => {
+    s.setCallback(() => (log.push("second"), G_SOURCE_REMOVE), () => log.push("notify 2"));
+    log.push("first returns");
+    return G_SOURCE_CONTINUE;
+  }, () => log.push("notify 1"));
+  s.attach(ctx);
+  s.unref();
+  assert(ctx.iteration(false));
+  assertEquals(log, ["first returns", "notify 1"]);
+  // Returning REMOVE: the dispatch reference goes first, then destroy
+  // releases the record (notify), then the source is finalized.
+  assert(ctx.iteration(false));
+  assertEquals(log, ["first returns", "notify 1", "second", "notify 2", "finalize"]);
+  // Destroyed from inside its callback: notified after the callback returns.
+  const log2: string[] = [];
+  const d = notifySource(log2);
+  d.setCallback(() => {
+    d.destroy();
+    log2.push("callback returns");
+    return G_SOURCE_CONTINUE;
+  }, () => log2.push("notify"));
+  d.attach(ctx);
+  d.unref();
+  assert(ctx.iteration(false));
+  assertEquals(log2, ["callback returns", "notify", "finalize"]);
+  ctx.destroy();
+});
+
+Deno.test("GSource: a throwing notify still leaves the source destroyed and finalized once", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => {
+    log.push("notify");
+    throw new Error("boom");
+  });
+  s.attach(ctx);
+  s.unref();
+  assertThrows(() => s.destroy(), Error, "boom");
+  assertEquals(log, ["notify", "finalize"]);
+  assert(s.isDestroyed());
+  assertFalse(ctx.iteration(false));
+  ctx.destroy();
+});
+
+Deno.test("GMainContext: the full forms of timeoutAdd, timeoutAddSeconds, idleAdd, unixFdAdd call their notify once", () => {
+  const def = GMainContext.default();
+  const log: string[] = [];
+  idleAdd(() => (log.push("idle"), G_SOURCE_REMOVE), { notify: () => log.push("idle notify") });
+  timeoutAdd(1, () => (log.push("timeout"), G_SOURCE_REMOVE), {
+    priority: G_PRIORITY_HIGH,
+    notify: () => log.push("timeout notify"),
+  });
+  const sec = timeoutAddSeconds(60, () => true, { notify: () => log.push("seconds notify") });
+  const [r, w] = pipe();
+  const fid = unixFdAdd(r, G_IO_IN, () => (log.push("fd"), G_SOURCE_CONTINUE), {
+    notify: () => log.push("fd notify"),
+  });
+  while (!log.includes("timeout")) def.iteration(true);
+  drain(def);
+  assertEquals(log.filter((l) => l.startsWith("idle")), ["idle", "idle notify"]);
+  assertEquals(log.filter((l) => l.startsWith("timeout")), ["timeout", "timeout notify"]);
+  write(w, byte);
+  assert(def.iteration(false));
+  assert(sourceRemove(fid));
+  assert(sourceRemove(sec));
+  assertEquals(log.filter((l) => l.startsWith("fd") || l.startsWith("sec")), [
+    "fd",
+    "fd notify",
+    "seconds notify",
+  ]);
+  // The priority reached the source.
+  const hid = idleAdd(() => true, { priority: G_PRIORITY_HIGH, notify: () => log.push("h") });
+  assertEquals(def.findSourceById(hid)!.getPriority(), G_PRIORITY_HIGH);
+  def.destroy();
+  assertEquals(log.filter((l) => l === "h"), ["h"]);
+  // Bad options throw before anything is created; no notify.
+  let called = 0;
+  assertThrows(() => idleAdd(() => true, { priority: 1.5, notify: () => called++ }), RangeError);
+  assertThrows(() => timeoutAdd(1, () => true, { notify: 3 as never }), TypeError);
+  assertThrows(() => unixFdAdd(r, G_IO_IN, () => true, 5 as never), TypeError);
+  assertEquals(called, 0);
+  GMainContext.default().destroy();
+  close(r);
+  close(w);
+});
+
+Deno.test("GMainContext: invoke's notify runs right after an immediate call, or when its idle source goes", () => {
+  const log: string[] = [];
+  const def = GMainContext.default();
+  // The default context is acquirable here: runs now, then notifies.
+  def.invoke(() => (log.push("now"), false), { notify: () => log.push("notify now") });
+  assertEquals(log, ["now", "notify now"]);
+  // A throwing function is done too: notified once.
+  assertThrows(
+    () =>
+      def.invoke(() => {
+        throw new Error("fn");
+      }, { notify: () => log.push("notify thrown") }),
+    Error,
+    "fn",
+  );
+  assertEquals(log.slice(2), ["notify thrown"]);
+  // A private context that is not the thread default: deferred to an idle
+  // source, notified when that source is destroyed.
+  const ctx = new GMainContext();
+  let n = 0;
+  ctx.invoke(() => (log.push(`later ${++n}`), n < 2), { notify: () => log.push("notify later") });
+  assertEquals(log.length, 3);
+  drain(ctx);
+  assertEquals(log.slice(3), ["later 1", "later 2", "notify later"]);
+  // Destroying the context before it ran: notified once, by the destroy.
+  ctx.invoke(() => false, { notify: () => log.push("notify destroyed") });
+  ctx.destroy();
+  assertEquals(log.slice(6), ["notify destroyed"]);
+  def.destroy();
 });
 
 Deno.test("GMainContext: destroy closes every fd it opened and finalizes its sources", () => {
