@@ -7,7 +7,7 @@
 import { type AioPollHooks, AioPosix } from "./aio_posix.ts";
 import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { type BhOptions, QEMUBH } from "./bh.ts";
-import { BH_SCHEDULED, BhList } from "./_bh_list.ts";
+import { BH_DELETED, BH_SCHEDULED, BhList } from "./_bh_list.ts";
 import {
   CTL_DOORBELL_FD,
   CTL_ID,
@@ -18,8 +18,16 @@ import {
 } from "./_ctl_block.ts";
 import { EventNotifier } from "./event_notifier.ts";
 import type { AioContextHandle } from "./handle.ts";
-import { ctlShutdown, drainRemoteBhs, remoteBhPending } from "./_ctl_ops.ts";
-import { CTL_REMOTE_BH_BASE as CTL_REMOTE_BH_BASE_INDEX, CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
+import {
+  bhCapacity,
+  bhGrow,
+  bhSlotGeneration,
+  bhSlotReset,
+  ctlShutdown,
+  drainRemoteBhs,
+  remoteBhPending,
+} from "./_ctl_ops.ts";
+import { CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
@@ -112,9 +120,11 @@ export class AioContext {
     Atomics.store(ctl, CTL_ID, this.id);
     Atomics.store(ctl, CTL_DOORBELL_FD, this.#notifier.wfd);
     this.#handle = Object.freeze({ ctl: ctl.buffer as SharedArrayBuffer, id: this.id });
-    for (let i = CTL_REMOTE_BH_MAX - 1; i >= 0; i--) this.#freeSlots.push(i);
+    for (let i = bhCapacity(ctl) - 1; i >= 0; i--) this.#freeSlots.push(i);
     this.#bhs.onFree = (bh) => {
       if (bh.remoteSlot >= 0) {
+        // The generation was bumped at delete(); drop any late stamp.
+        bhSlotReset(ctl, bh.remoteSlot, bhSlotGeneration(ctl, bh.remoteSlot));
         this.#remoteBhs.delete(bh.remoteSlot);
         this.#freeSlots.push(bh.remoteSlot);
         bh.remoteSlot = -1;
@@ -216,7 +226,12 @@ export class AioContext {
     }
   }
 
-  /** Moves BHs scheduled by other threads onto the local list. */
+  /**
+   * Moves BHs scheduled by other threads onto the local list, oldest
+   * schedule first. Called before every local change of the BH list
+   * (schedule, cancel, delete) and before each BH pass, so that a remote
+   * schedule takes the place a local one made at that moment would.
+   */
   #drainRemote(): void {
     drainRemoteBhs(this.#ctl, this.#remoteBhs.keys(), (slot) => {
       const bh = this.#remoteBhs.get(slot);
@@ -326,12 +341,25 @@ export class AioContext {
     if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
     const bh = new QEMUBH(this.#bhOwner, cb, options);
     if (options?.shared) {
-      const slot = this.#freeSlots.pop();
+      let slot = this.#freeSlots.pop();
       if (slot === undefined) {
-        throw new RangeError(`At most ${CTL_REMOTE_BH_MAX} shared BHs per AioContext`);
+        // Grow the shared block (other threads' views follow it).
+        const cap = bhCapacity(this.#ctl);
+        if (cap >= CTL_REMOTE_BH_MAX) {
+          throw new RangeError(
+            `At most ${CTL_REMOTE_BH_MAX} shared BHs per AioContext are live at once: ` +
+              "delete() shared BHs that are no longer needed",
+          );
+        }
+        const next = Math.min(cap * 2, CTL_REMOTE_BH_MAX);
+        bhGrow(this.#ctl, next);
+        for (let i = next - 1; i > cap; i--) this.#freeSlots.push(i);
+        slot = cap;
       }
-      Atomics.store(this.#ctl, CTL_REMOTE_BH_BASE_INDEX + slot, 0);
+      const gen = bhSlotGeneration(this.#ctl, slot);
+      bhSlotReset(this.#ctl, slot, gen);
       bh.remoteSlot = slot;
+      bh.remoteGen = gen;
       this.#remoteBhs.set(slot, bh);
     }
     this.#bhs.live.add(bh);
@@ -365,6 +393,14 @@ export class AioContext {
   }
 
   #bhEnqueue(bh: QEMUBH, flags: number): void {
+    if (this.#remoteBhs.size !== 0) {
+      this.#drainRemote();
+      if ((flags & BH_DELETED) !== 0 && bh.remoteSlot >= 0 && !bh.deleted) {
+        // References made before the delete are stale from now on.
+        const slot = bh.remoteSlot;
+        bhSlotReset(this.#ctl, slot, (bhSlotGeneration(this.#ctl, slot) + 1) & 0x7fffffff);
+      }
+    }
     this.#bhs.enqueue(bh, flags);
     this.#notify();
   }
@@ -373,6 +409,9 @@ export class AioContext {
     bhEnqueue: (bh: QEMUBH, flags: number): void => this.#bhEnqueue(bh, flags),
     checkAlive: (): void => this.#checkAlive(),
     handle: (): AioContextHandle => this.#handle,
+    bhSyncRemote: (): void => {
+      if (this.#remoteBhs.size !== 0) this.#drainRemote();
+    },
   };
 
   /**

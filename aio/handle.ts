@@ -9,6 +9,17 @@
 import { CTL_DESTROYED, CTL_ID } from "./_ctl_block.ts";
 import { ctlNotify, remoteBhSchedule } from "./_ctl_ops.ts";
 
+// One Int32Array per block and isolate, so that scheduling allocates no view.
+const views = new WeakMap<SharedArrayBuffer, Int32Array>();
+function ctlOf(sab: SharedArrayBuffer): Int32Array {
+  let v = views.get(sab);
+  if (v === undefined) {
+    v = new Int32Array(sab);
+    views.set(sab, v);
+  }
+  return v;
+}
+
 /**
  * The structured-cloneable identity of an AioContext: its shared control
  * block, its doorbell fd and its id. Post it to a Worker and open it there
@@ -48,6 +59,11 @@ export interface RemoteBH {
   readonly handle: AioContextHandle;
   /** The BH's slot in the control block. */
   readonly slot: number;
+  /**
+   * The slot's generation when the reference was made: a reference to a
+   * deleted BH is refused even once its slot serves another BH.
+   */
+  readonly generation: number;
   /** The BH's name, for messages. */
   readonly name: string;
 }
@@ -115,8 +131,15 @@ export class RemoteAioContext {
    *
    * Counterpart: `qemu_bh_schedule()` from another thread.
    *
+   * The schedule takes its place in the context's BH list as if
+   * `schedule()` had been called at home at that moment: BHs run newest
+   * schedule first, local and remote ones alike, and a `cancel()` at home
+   * after this call wins.
+   *
    * @param bh The BH's remote reference (`bh.remote()`).
-   * @throws {Deno.errors.BadResource} If the context was destroyed.
+   * @throws {Deno.errors.BadResource} If the context was destroyed, or the
+   *   BH was deleted (the reference is stale).
+   * @throws {TypeError} If `bh` is not a RemoteBH.
    *
    * @example Schedule through the handle
    * ```ts
@@ -131,7 +154,12 @@ export class RemoteAioContext {
    * ```
    */
   static scheduleBh(bh: RemoteBH): void {
-    const ctl = new Int32Array(bh.handle.ctl);
-    remoteBhSchedule(ctl, bh.slot);
+    if (
+      !(bh?.handle?.ctl instanceof SharedArrayBuffer) || !Number.isInteger(bh.generation) ||
+      !Number.isInteger(bh.slot)
+    ) {
+      throw new TypeError("Not a RemoteBH: pass what bh.remote() returned");
+    }
+    remoteBhSchedule(ctlOf(bh.handle.ctl), bh.slot, bh.generation);
   }
 }
