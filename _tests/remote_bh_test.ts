@@ -19,7 +19,7 @@ class Scheduler {
   /** Schedules the references in order from the Worker; fails after 10 s. */
   schedule(...refs: RemoteBH[]): Promise<string[]> {
     const { promise, resolve, reject } = Promise.withResolvers<string[]>();
-    const dog = setTimeout(() => reject(new Error("watchdog: the Worker never answered")), 10_000);
+    const dog = setTimeout(() => reject(new Error("watchdog: the Worker never answered")), 60_000);
     this.#w.onmessage = (e: MessageEvent<string[]>) => {
       clearTimeout(dog);
       resolve(e.data);

@@ -28,6 +28,12 @@ import {
   remoteBhPending,
 } from "./_ctl_ops.ts";
 import { CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
+import {
+  nextContextId,
+  processClockBlock,
+  registerClockWake,
+  unregisterClockWake,
+} from "./_timer_list.ts";
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
@@ -67,8 +73,6 @@ export interface AioContextInfo {
   pollParams: Required<PollParams>;
 }
 
-let nextId = 1;
-
 /**
  * An event loop context: bottom halves, timers and fd handlers, run by
  * {@linkcode AioContext.prototype.poll}. The fd path is real libc (poll,
@@ -93,7 +97,7 @@ let nextId = 1;
  * ```
  */
 export class AioContext {
-  /** Id, unique among the contexts of this isolate (each Worker counts its own). */
+  /** Id, unique in the process (shared with IOThreads and Workers that opened a handle). */
   readonly id: number;
   /** Name for introspection. */
   readonly name: string;
@@ -111,7 +115,7 @@ export class AioContext {
   #handle: AioContextHandle;
 
   private constructor(options: AioContextOptions) {
-    this.id = nextId++;
+    this.id = nextContextId();
     this.name = options.name ?? `ctx${this.id}`;
     const ops = resolveFdMon(options.fdmon);
     this.#ctl = newCtlBlock();
@@ -119,7 +123,7 @@ export class AioContext {
     const ctl = this.#ctl;
     Atomics.store(ctl, CTL_ID, this.id);
     Atomics.store(ctl, CTL_DOORBELL_FD, this.#notifier.wfd);
-    this.#handle = Object.freeze({ ctl: ctl.buffer as SharedArrayBuffer, id: this.id });
+    this.#handle = this.#makeHandle();
     for (let i = bhCapacity(ctl) - 1; i >= 0; i--) this.#freeSlots.push(i);
     this.#bhs.onFree = (bh) => {
       if (bh.remoteSlot >= 0) {
@@ -187,6 +191,18 @@ export class AioContext {
       poll: () => Atomics.load(ctl, CTL_NOTIFIED) !== 0,
       pollReady: () => {},
     }, true);
+    // Clock changes made in other isolates ring the doorbell.
+    this.#clockWake = registerClockWake(notifier.wfd);
+  }
+
+  #clockWake = 0;
+
+  #makeHandle(): AioContextHandle {
+    return Object.freeze({
+      ctl: this.#ctl.buffer as SharedArrayBuffer,
+      id: this.id,
+      clock: processClockBlock(),
+    });
   }
 
   /**
@@ -408,7 +424,7 @@ export class AioContext {
   #bhOwner = {
     bhEnqueue: (bh: QEMUBH, flags: number): void => this.#bhEnqueue(bh, flags),
     checkAlive: (): void => this.#checkAlive(),
-    handle: (): AioContextHandle => this.#handle,
+    handle: (): AioContextHandle => this.handle(),
     bhSyncRemote: (): void => {
       if (this.#remoteBhs.size !== 0) this.#drainRemote();
     },
@@ -435,6 +451,8 @@ export class AioContext {
    */
   handle(): AioContextHandle {
     this.#checkAlive();
+    // The isolate may have adopted the process clock since.
+    if (this.#handle.clock !== processClockBlock()) this.#handle = this.#makeHandle();
     return this.#handle;
   }
 
@@ -734,6 +752,7 @@ export class AioContext {
     const leaked = this.#bhs.drain();
     this.#tlg.destroy();
     this.#posix.destroy();
+    unregisterClockWake(this.#clockWake);
     this.#notifier.close();
     if (errors.length > 0) throw errors[0];
     if (leaked.length > 0) {

@@ -8,6 +8,7 @@
  */
 import { CTL_DESTROYED, CTL_ID } from "./_ctl_block.ts";
 import { ctlNotify, remoteBhSchedule } from "./_ctl_ops.ts";
+import { adoptProcessClock } from "./_timer_list.ts";
 
 // One Int32Array per block and isolate, so that scheduling allocates no view.
 const views = new WeakMap<SharedArrayBuffer, Int32Array>();
@@ -40,6 +41,11 @@ export interface AioContextHandle {
   readonly ctl: SharedArrayBuffer;
   /** The context id. */
   readonly id: number;
+  /**
+   * The process-wide clock state (VIRTUAL time, clock enable flags, context
+   * ids): a Worker that opens the handle shares it from then on.
+   */
+  readonly clock?: SharedArrayBuffer;
 }
 
 /**
@@ -99,6 +105,7 @@ export class RemoteAioContext {
     }
     this.#ctl = new Int32Array(handle.ctl);
     this.id = Atomics.load(this.#ctl, CTL_ID);
+    adoptProcessClock(handle.clock);
   }
 
   /** Whether the context was destroyed. */
@@ -160,6 +167,7 @@ export class RemoteAioContext {
     ) {
       throw new TypeError("Not a RemoteBH: pass what bh.remote() returned");
     }
+    adoptProcessClock(bh.handle.clock);
     remoteBhSchedule(ctlOf(bh.handle.ctl), bh.slot, bh.generation);
   }
 }

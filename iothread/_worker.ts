@@ -6,6 +6,7 @@
 // non-blocking poll that yields to the loop between passes.
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
+import { adoptProcessClock } from "../aio/_timer_list.ts";
 import {
   acceptSharedBuffers,
   remoteRequestChannel,
@@ -33,6 +34,7 @@ interface Init {
   fdmon?: FdMonName | "auto";
   pollParams: Required<PollParams>;
   threadPool: { min: number; max: number };
+  clock: SharedArrayBuffer;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -57,6 +59,7 @@ async function main(init: Init): Promise<void> {
   const ctl = new Int32Array(init.ctl);
   let ctx: AioContext;
   try {
+    adoptProcessClock(init.clock);
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
   } catch (e) {
     post({ type: "failed", error: e });

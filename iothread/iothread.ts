@@ -28,6 +28,7 @@
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 import { RemoteAioContext } from "../aio/handle.ts";
+import { processClockBlock } from "../aio/_timer_list.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -217,6 +218,8 @@ export class IOThread implements AsyncDisposable {
       fdmon: options.fdmon,
       pollParams,
       threadPool,
+      // One clock state per process: the thread adopts it before its context.
+      clock: processClockBlock(),
     });
     try {
       await ready.promise;
