@@ -55,3 +55,8 @@ export function newCtlBlock(bhSlots: number = CTL_REMOTE_BH_INITIAL): Int32Array
   });
   return new Int32Array(sab);
 }
+
+/** A RemoteTimer's request word: no request pending. */
+export const TIMER_REQ_NONE: bigint = -(2n ** 63n);
+/** A RemoteTimer's request word: timer_del (any other value: an expiry in ns). */
+export const TIMER_REQ_DEL: bigint = TIMER_REQ_NONE + 1n;
