@@ -48,12 +48,22 @@ export function ctlBytes(bhSlots: number): number {
   return CTL_HEADER_SLOTS * 4 + bhSlots * 8;
 }
 
-/** A new, growable control block. */
+/**
+ * A new, growable control block, as a fixed-length view of its header:
+ * V8 makes Atomics on length-tracking views of a growable buffer several
+ * times slower, and the header is on the hot path of every poll. The
+ * shared-BH words are read through views made for the current length.
+ */
 export function newCtlBlock(bhSlots: number = CTL_REMOTE_BH_INITIAL): Int32Array {
   const sab = new SharedArrayBuffer(ctlBytes(bhSlots), {
     maxByteLength: ctlBytes(CTL_REMOTE_BH_MAX),
   });
-  return new Int32Array(sab);
+  return new Int32Array(sab, 0, CTL_HEADER_SLOTS);
+}
+
+/** A fixed-length header view of a block (the fast kind; see above). */
+export function ctlHeader(sab: SharedArrayBuffer): Int32Array {
+  return new Int32Array(sab, 0, CTL_HEADER_SLOTS);
 }
 
 /** A RemoteTimer's request word: no request pending. */

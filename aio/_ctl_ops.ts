@@ -44,12 +44,16 @@ const LOW = 0xffffffffn;
 const HIGH = -0x100000000n; // ~LOW as a signed 64-bit value
 const words = new WeakMap<ArrayBufferLike, BigInt64Array>();
 
-/** The shared-BH words of a block (a length-tracking view, cached). */
+/**
+ * The shared-BH words of a block: a fixed-length view (fast Atomics),
+ * cached and made again when the block has grown.
+ */
 export function bhWords(ctl: Int32Array): BigInt64Array {
   const sab = ctl.buffer;
+  const n = sab.byteLength >>> 3;
   let w = words.get(sab);
-  if (w === undefined) {
-    w = new BigInt64Array(sab);
+  if (w === undefined || w.length !== n) {
+    w = new BigInt64Array(sab, 0, n);
     words.set(sab, w);
   }
   return w;
@@ -134,6 +138,8 @@ export function drainRemoteBhs(
   slots: Iterable<number>,
   out: (slot: number) => void,
 ): void {
+  // A load first: the common case (nothing pending) stays a read.
+  if (Atomics.load(ctl, CTL_REMOTE_PENDING) === 0) return;
   if (Atomics.exchange(ctl, CTL_REMOTE_PENDING, 0) === 0) return;
   const w = bhWords(ctl);
   const got = drained;

@@ -249,6 +249,7 @@ export class AioContext {
    * schedule takes the place a local one made at that moment would.
    */
   #drainRemote(): void {
+    if (!remoteBhPending(this.#ctl)) return;
     drainRemoteBhs(this.#ctl, this.#remoteBhs.keys(), (slot) => {
       const bh = this.#remoteBhs.get(slot);
       if (bh !== undefined && !bh.deleted) this.#bhs.enqueue(bh, BH_SCHEDULED);

@@ -8,7 +8,7 @@
  */
 import { CTL_DESTROYED, CTL_ID } from "./_ctl_block.ts";
 import { ctlNotify, remoteBhSchedule } from "./_ctl_ops.ts";
-import { TIMER_REQ_DEL } from "./_ctl_block.ts";
+import { ctlHeader, TIMER_REQ_DEL } from "./_ctl_block.ts";
 import { adoptProcessClock } from "./_timer_list.ts";
 
 // One Int32Array per block and isolate, so that scheduling allocates no view.
@@ -16,7 +16,7 @@ const views = new WeakMap<SharedArrayBuffer, Int32Array>();
 function ctlOf(sab: SharedArrayBuffer): Int32Array {
   let v = views.get(sab);
   if (v === undefined) {
-    v = new Int32Array(sab);
+    v = ctlHeader(sab);
     views.set(sab, v);
   }
   return v;
@@ -147,7 +147,7 @@ export class RemoteAioContext {
     if (!(handle?.ctl instanceof SharedArrayBuffer)) {
       throw new TypeError("Not an AioContextHandle: ctl must be a SharedArrayBuffer");
     }
-    this.#ctl = new Int32Array(handle.ctl);
+    this.#ctl = ctlOf(handle.ctl);
     this.id = Atomics.load(this.#ctl, CTL_ID);
     adoptProcessClock(handle.clock);
   }
