@@ -61,6 +61,47 @@ Deno.test("process clock: a Worker that opens a handle shares VIRTUAL time and e
   }
 });
 
+Deno.test("process clock: a Worker whose context predates the handle moves to the process clock, and clock changes here wake it", async () => {
+  using ctx = AioContext.create();
+  const w = new Worker(new URL("./testdata/process_clock_early_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    // The Worker's messages in order; next() waits for the n-th (watchdog 60 s).
+    const msgs: Record<string, unknown>[] = [];
+    let arrived: (() => void) | null = null;
+    w.onmessage = (e) => {
+      msgs.push(e.data);
+      arrived?.();
+    };
+    const next = async (n: number): Promise<Record<string, unknown>> => {
+      const deadline = Date.now() + 60_000;
+      while (msgs.length < n) {
+        if (Date.now() > deadline) throw new Error(`watchdog: no message ${n} from the Worker`);
+        const { promise, resolve } = Promise.withResolvers<void>();
+        arrived = resolve;
+        const dog = setTimeout(resolve, 1_000);
+        await promise;
+        clearTimeout(dog);
+      }
+      return msgs[n - 1];
+    };
+    w.postMessage(ctx.handle());
+    const adopted = await next(1);
+    assertEquals(adopted.adopted, true);
+    // Its context was numbered from a block of its own, clear of ours.
+    assertNotEquals(adopted.ownId, ctx.id);
+    // The Worker now blocks in poll(true) on its VIRTUAL timer at 5000 ns.
+    clockEnable(QEMUClockType.VIRTUAL, true);
+    clockSetVirtualNs(5_000);
+    const end = await next(2);
+    assertEquals(end, { fired: true, dog: false, virtualNs: 5_000 });
+  } finally {
+    w.terminate();
+    resetClocks();
+  }
+});
+
 Deno.test("process clock: context ids are unique across the main isolate and IOThreads", async () => {
   const a = AioContext.create();
   await using t = await IOThread.create();
