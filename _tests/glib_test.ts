@@ -28,6 +28,7 @@ import {
   idleSourceNew,
   sourceRemove,
   timeoutAdd,
+  timeoutAddSeconds,
   timeoutSourceNew,
   timeoutSourceNewSeconds,
   unixFdAdd,
@@ -701,10 +702,10 @@ Deno.test("GMainContext: child sources follow and wake their parent", () => {
   assertThrows(() => child.setPriority(G_PRIORITY_DEFAULT), Error);
   parent.attach(ctx);
   assertStrictEquals(child.getContext(), ctx);
-  // The child's readiness marks the parent ready too; the parent comes
-  // before the child in the list, so (as in GLib) it may run one iteration
-  // later.
-  while (log.length < 2) ctx.iteration(true);
+  // The child's readiness marks the parent ready too; the child sits just
+  // before its parent in the list (GLib's source_add_to_context), so both
+  // run in the iteration that finds the child ready.
+  while (log.length === 0) ctx.iteration(true);
   assertEquals(log, ["child", "parent"]);
   assert(child.isDestroyed());
   assertFalse(parent.isDestroyed());
@@ -716,6 +717,111 @@ Deno.test("GMainContext: child sources follow and wake their parent", () => {
   child.unref();
   child2.unref();
   parent.unref();
+  ctx.destroy();
+});
+
+// A source whose prepare returns a fixed answer and logs prepare and
+// dispatch, to observe the order of the context's source list.
+function orderSource(
+  log: string[],
+  name: string,
+  ready: boolean,
+): GSource {
+  return new GSource({
+    prepare: () => (log.push(`prepare ${name}`), ready),
+    check: () => ready,
+    dispatch: () => (log.push(`dispatch ${name}`), G_SOURCE_CONTINUE),
+  });
+}
+
+Deno.test("GMainContext: a child attached with its parent is prepared before it, both run in one iteration", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const parent = orderSource(log, "parent", false);
+  const child = orderSource(log, "child", true);
+  parent.addChildSource(child);
+  parent.attach(ctx);
+  assert(ctx.iteration(false));
+  // The ready child marks its parent ready, so the parent's own prepare is
+  // skipped; dispatch follows the list: child, then parent.
+  assertEquals(log, ["prepare child", "dispatch child", "dispatch parent"]);
+  // Two children added before attach: attached newest first, each just
+  // before the parent, so the newest ends up first.
+  const log2: string[] = [];
+  const p2 = orderSource(log2, "parent", true);
+  const a = orderSource(log2, "a", true);
+  const b = orderSource(log2, "b", true);
+  p2.addChildSource(a);
+  p2.addChildSource(b);
+  const ctx2 = new GMainContext();
+  p2.attach(ctx2);
+  assert(ctx2.iteration(false));
+  assertEquals(log2.filter((l) => l.startsWith("dispatch")), [
+    "dispatch b",
+    "dispatch a",
+    "dispatch parent",
+  ]);
+  for (const s of [parent, child, p2, a, b]) s.unref();
+  ctx.destroy();
+  ctx2.destroy();
+});
+
+Deno.test("GMainContext: addChildSource on an attached parent links the child just before the parent", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const first = orderSource(log, "first", true);
+  first.attach(ctx);
+  const parent = orderSource(log, "parent", false);
+  parent.attach(ctx);
+  const last = orderSource(log, "last", true);
+  last.attach(ctx);
+  const a = orderSource(log, "a", true);
+  const b = orderSource(log, "b", false);
+  parent.addChildSource(a);
+  parent.addChildSource(b);
+  assert(ctx.iteration(false));
+  // a, then b, each inserted just before the parent: first a b parent last.
+  assertEquals(log, [
+    "prepare first",
+    "prepare a",
+    "prepare b",
+    "prepare last",
+    "dispatch first",
+    "dispatch a",
+    "dispatch parent",
+    "dispatch last",
+  ]);
+  for (const s of [first, parent, last, a, b]) s.unref();
+  ctx.destroy();
+});
+
+Deno.test("GMainContext: setPriority moves a parent to its new priority with its children just before it", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const parent = orderSource(log, "parent", false);
+  const a = orderSource(log, "a", true);
+  const b = orderSource(log, "b", true);
+  parent.addChildSource(a);
+  parent.attach(ctx);
+  parent.addChildSource(b);
+  const high = orderSource(log, "high", true);
+  high.setPriority(G_PRIORITY_HIGH);
+  high.attach(ctx);
+  parent.setPriority(G_PRIORITY_HIGH);
+  assertEquals([a.getPriority(), b.getPriority()], [G_PRIORITY_HIGH, G_PRIORITY_HIGH]);
+  assert(ctx.iteration(false));
+  // The parent goes to the tail of HIGH; its children follow newest first
+  // (b, then a), each just before the parent: high b a parent.
+  assertEquals(log, [
+    "prepare high",
+    "prepare b",
+    "prepare a",
+    "dispatch high",
+    "dispatch b",
+    "dispatch a",
+    "dispatch parent",
+  ]);
+  for (const s of [parent, a, b, high]) s.unref();
   ctx.destroy();
 });
 
@@ -772,6 +878,185 @@ Deno.test("GMainContext: the default context, timeoutAdd, idleAdd, unixFdAdd and
   const def2 = GMainContext.default();
   assert(def2 !== def);
   assertFalse(def2.isDestroyed());
+});
+
+// A source ready at every prepare, calling its callback, logging finalize.
+function notifySource(log: string[]): GSource {
+  return new GSource({
+    prepare: () => true,
+    dispatch: (_s, cb) => (cb !== null ? cb() : G_SOURCE_REMOVE),
+    finalize: () => void log.push("finalize"),
+  });
+}
+
+Deno.test("GSource: setCallback's notify runs once when the callback is replaced", () => {
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => log.push("notify 1"));
+  assertEquals(log.length, 0);
+  s.setCallback(() => true, () => log.push("notify 2"));
+  assertEquals(log, ["notify 1"]);
+  s.setCallback(null);
+  assertEquals(log, ["notify 1", "notify 2"]);
+  // A null callback with a notify still owns the notify (GLib keeps the
+  // record): released by the next replacement.
+  s.setCallback(null, () => log.push("notify 3"));
+  s.setCallback(null);
+  assertEquals(log, ["notify 1", "notify 2", "notify 3"]);
+  s.unref();
+  assertEquals(log, ["notify 1", "notify 2", "notify 3", "finalize"]);
+  assertThrows(() => idleSourceNew().setCallback(() => true, 5 as never), TypeError);
+});
+
+Deno.test("GSource: destroy calls the notify before finalize, a never-destroyed source after it", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => log.push("notify"));
+  s.attach(ctx);
+  s.unref();
+  s.destroy();
+  assertEquals(log, ["notify", "finalize"]);
+  // Never attached, so never destroyed: finalize first, as in
+  // g_source_unref_internal.
+  const log2: string[] = [];
+  const u = notifySource(log2);
+  u.setCallback(() => true, () => log2.push("notify"));
+  u.unref();
+  assertEquals(log2, ["finalize", "notify"]);
+  // Destroyed while the caller still holds a reference: notify at destroy,
+  // finalize only with the last unref, and nothing twice.
+  const log3: string[] = [];
+  const h = notifySource(log3);
+  h.setCallback(() => true, () => log3.push("notify"));
+  h.attach(ctx);
+  h.destroy();
+  assertEquals(log3, ["notify"]);
+  h.unref();
+  assertEquals(log3, ["notify", "finalize"]);
+  ctx.destroy();
+});
+
+Deno.test("GSource: a callback replaced or removed during its own dispatch is notified after it returns", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => {
+    s.setCallback(() => (log.push("second"), G_SOURCE_REMOVE), () => log.push("notify 2"));
+    log.push("first returns");
+    return G_SOURCE_CONTINUE;
+  }, () => log.push("notify 1"));
+  s.attach(ctx);
+  s.unref();
+  assert(ctx.iteration(false));
+  assertEquals(log, ["first returns", "notify 1"]);
+  // Returning REMOVE: the dispatch reference goes first, then destroy
+  // releases the record (notify), then the source is finalized.
+  assert(ctx.iteration(false));
+  assertEquals(log, ["first returns", "notify 1", "second", "notify 2", "finalize"]);
+  // Destroyed from inside its callback: notified after the callback returns.
+  const log2: string[] = [];
+  const d = notifySource(log2);
+  d.setCallback(() => {
+    d.destroy();
+    log2.push("callback returns");
+    return G_SOURCE_CONTINUE;
+  }, () => log2.push("notify"));
+  d.attach(ctx);
+  d.unref();
+  assert(ctx.iteration(false));
+  assertEquals(log2, ["callback returns", "notify", "finalize"]);
+  ctx.destroy();
+});
+
+Deno.test("GSource: a throwing notify still leaves the source destroyed and finalized once", () => {
+  const ctx = new GMainContext();
+  const log: string[] = [];
+  const s = notifySource(log);
+  s.setCallback(() => true, () => {
+    log.push("notify");
+    throw new Error("boom");
+  });
+  s.attach(ctx);
+  s.unref();
+  assertThrows(() => s.destroy(), Error, "boom");
+  assertEquals(log, ["notify", "finalize"]);
+  assert(s.isDestroyed());
+  assertFalse(ctx.iteration(false));
+  ctx.destroy();
+});
+
+Deno.test("GMainContext: the full forms of timeoutAdd, timeoutAddSeconds, idleAdd, unixFdAdd call their notify once", () => {
+  const def = GMainContext.default();
+  const log: string[] = [];
+  idleAdd(() => (log.push("idle"), G_SOURCE_REMOVE), { notify: () => log.push("idle notify") });
+  timeoutAdd(1, () => (log.push("timeout"), G_SOURCE_REMOVE), {
+    priority: G_PRIORITY_HIGH,
+    notify: () => log.push("timeout notify"),
+  });
+  const sec = timeoutAddSeconds(60, () => true, { notify: () => log.push("seconds notify") });
+  const [r, w] = pipe();
+  const fid = unixFdAdd(r, G_IO_IN, () => (log.push("fd"), G_SOURCE_CONTINUE), {
+    notify: () => log.push("fd notify"),
+  });
+  while (!log.includes("timeout")) def.iteration(true);
+  drain(def);
+  assertEquals(log.filter((l) => l.startsWith("idle")), ["idle", "idle notify"]);
+  assertEquals(log.filter((l) => l.startsWith("timeout")), ["timeout", "timeout notify"]);
+  write(w, byte);
+  assert(def.iteration(false));
+  assert(sourceRemove(fid));
+  assert(sourceRemove(sec));
+  assertEquals(log.filter((l) => l.startsWith("fd") || l.startsWith("sec")), [
+    "fd",
+    "fd notify",
+    "seconds notify",
+  ]);
+  // The priority reached the source.
+  const hid = idleAdd(() => true, { priority: G_PRIORITY_HIGH, notify: () => log.push("h") });
+  assertEquals(def.findSourceById(hid)!.getPriority(), G_PRIORITY_HIGH);
+  def.destroy();
+  assertEquals(log.filter((l) => l === "h"), ["h"]);
+  // Bad options throw before anything is created; no notify.
+  let called = 0;
+  assertThrows(() => idleAdd(() => true, { priority: 1.5, notify: () => called++ }), RangeError);
+  assertThrows(() => timeoutAdd(1, () => true, { notify: 3 as never }), TypeError);
+  assertThrows(() => unixFdAdd(r, G_IO_IN, () => true, 5 as never), TypeError);
+  assertEquals(called, 0);
+  GMainContext.default().destroy();
+  close(r);
+  close(w);
+});
+
+Deno.test("GMainContext: invoke's notify runs right after an immediate call, or when its idle source goes", () => {
+  const log: string[] = [];
+  const def = GMainContext.default();
+  // The default context is acquirable here: runs now, then notifies.
+  def.invoke(() => (log.push("now"), false), { notify: () => log.push("notify now") });
+  assertEquals(log, ["now", "notify now"]);
+  // A throwing function is done too: notified once.
+  assertThrows(
+    () =>
+      def.invoke(() => {
+        throw new Error("fn");
+      }, { notify: () => log.push("notify thrown") }),
+    Error,
+    "fn",
+  );
+  assertEquals(log.slice(2), ["notify thrown"]);
+  // A private context that is not the thread default: deferred to an idle
+  // source, notified when that source is destroyed.
+  const ctx = new GMainContext();
+  let n = 0;
+  ctx.invoke(() => (log.push(`later ${++n}`), n < 2), { notify: () => log.push("notify later") });
+  assertEquals(log.length, 3);
+  drain(ctx);
+  assertEquals(log.slice(3), ["later 1", "later 2", "notify later"]);
+  // Destroying the context before it ran: notified once, by the destroy.
+  ctx.invoke(() => false, { notify: () => log.push("notify destroyed") });
+  ctx.destroy();
+  assertEquals(log.slice(6), ["notify destroyed"]);
+  def.destroy();
 });
 
 Deno.test("GMainContext: destroy closes every fd it opened and finalizes its sources", () => {

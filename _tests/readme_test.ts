@@ -60,7 +60,12 @@ function programs(): Program[] {
       `README block under "${b.heading}" has no "Run with \`deno run <flags> main.ts\`" line ` +
         `after it, but: ${b.after}`,
     );
-    return { heading: b.heading, source: b.body, flags: m[1].trim().split(/\s+/).filter((f) => f !== ""), after: b.after };
+    return {
+      heading: b.heading,
+      source: b.body,
+      flags: m[1].trim().split(/\s+/).filter((f) => f !== ""),
+      after: b.after,
+    };
   });
 }
 

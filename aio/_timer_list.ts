@@ -1,30 +1,208 @@
-// The machinery of util/qemu-timer.c behind aio/timer.ts: the per-isolate
+// The machinery of util/qemu-timer.c behind aio/timer.ts: the process-wide
 // state of the four clocks, the registry of timer lists per clock, and the
 // sorted timer list itself. Arguments are validated by timer.ts; nothing
 // here is public API.
+import { isMainThread } from "node:worker_threads";
 import { CLOCK_MONOTONIC, CLOCK_REALTIME, clockGettimeNs } from "../sys/clock.ts";
+import { libc } from "../sys/_libc.ts";
 
 /** Number of clocks (QEMU_CLOCK_MAX). */
 export const CLOCK_COUNT = 4;
 const VIRTUAL = 1;
 const HOST = 2;
 
-// Clock state lives in the isolate: a Worker has its own copy, as it has its
-// own module instance. QEMU keeps one process-wide copy.
-const enabled: boolean[] = [true, false, true, true];
-// How many timer callbacks of each clock are on the stack; disabling a clock
-// while one is would deadlock QEMU's qemu_clock_enable, so we refuse it.
+// ---- The process-wide clock state ----------------------------------------
+//
+// QEMU keeps one copy of the clocks per process: the VIRTUAL clock's value,
+// each clock's enable flag, and (in util/async.c) the context ids. Here each
+// isolate (the main one, every Worker) has its own module instance, so the
+// state lives in a SharedArrayBuffer, the "process block", that every
+// isolate of the process shares once it has been handed over:
+//
+// - The main isolate creates the process block when this module loads.
+// - A Worker starts with a block of its own (so it works alone) and adopts
+//   the process block when it receives one: with every AioContextHandle
+//   (RemoteAioContext and RemoteBH references carry it), and at IOThread
+//   start, before the thread makes its context. Each block has a rank (0
+//   for the main isolate's, random otherwise); an isolate adopts a block of
+//   lower rank than its own, so every isolate that exchanged handles ends
+//   up on the main isolate's block.
+// - Waking other isolates' contexts when a clock moves or is enabled
+//   (qemu_clock_notify calls timerlist_notify on every list of the process)
+//   goes through a wake table in the block: each AioContext registers its
+//   doorbell fd there, and a ringer holds the entry's ringer count so that
+//   the fd is not closed under it (the same handshake as the control block).
+//
+// Layout: BigInt64 word 0 = VIRTUAL ns; Int32 2..5 = enable flag per clock;
+// 6 = next context id; 7 = rank; 8 = next isolate id; 9 = wake entries in
+// use (high-water mark); wake table from Int32 16, 4 words per entry.
+const P_ENABLED = 2;
+const P_NEXT_CTX_ID = 6;
+const P_RANK = 7;
+const P_NEXT_ISOLATE = 8;
+const P_WAKE_HWM = 9;
+const P_WAKE_BASE = 16;
+const WAKE_WORDS = 4;
+const W_STATE = 0;
+const W_RINGERS = 1;
+const W_FD = 2;
+const W_ISOLATE = 3;
+const WAKE_FREE = 0;
+const WAKE_CLAIMING = 1;
+const WAKE_LIVE = 2;
+const WAKE_CLOSING = 3;
+/** How many AioContexts of the process can be woken by clock changes. */
+export const WAKE_ENTRIES = 4096;
+const PROCESS_BYTES = (P_WAKE_BASE + WAKE_ENTRIES * WAKE_WORDS) * 4;
+
+function isMainIsolate(): boolean {
+  // Deno Workers have WorkerGlobalScope; node:worker_threads Workers (the
+  // thread pool's) are not the main thread.
+  return isMainThread && typeof (globalThis as { WorkerGlobalScope?: unknown })
+        .WorkerGlobalScope === "undefined";
+}
+
+function newProcessBlock(main: boolean): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(PROCESS_BYTES);
+  const p = new Int32Array(sab);
+  p[P_ENABLED + 0] = 1;
+  p[P_ENABLED + 1] = 0;
+  p[P_ENABLED + 2] = 1;
+  p[P_ENABLED + 3] = 1;
+  const rank = main ? 0 : 1 + Math.floor(Math.random() * 0x7ffffffe);
+  p[P_RANK] = rank;
+  // Ids of a block of its own stay clear of the process block's.
+  p[P_NEXT_CTX_ID] = main ? 1 : 0x40000000 | ((rank & 0x3fff) << 16);
+  return sab;
+}
+
+let block: SharedArrayBuffer = newProcessBlock(isMainIsolate());
+let P = new Int32Array(block);
+let PB = new BigInt64Array(block, 0, 1);
+let isolateId = Atomics.add(P, P_NEXT_ISOLATE, 1) + 1;
+
+// How many timer callbacks of each clock are on this isolate's stack;
+// disabling a clock while one is would deadlock QEMU's qemu_clock_enable,
+// so we refuse it (other isolates' callbacks are theirs).
 const running: number[] = [0, 0, 0, 0];
-// Every live list per clock, so that enabling a clock or moving the virtual
-// clock can wake each context whose poll may be waiting on it.
+// Every live list per clock in this isolate, so that enabling a clock or
+// moving the virtual clock can wake each context whose poll may wait on it.
 const registry: Set<TimerList>[] = [new Set(), new Set(), new Set(), new Set()];
-let virtualNs = 0;
+// This isolate's wake-table entries: token -> [doorbell fd, entry index].
+const wakes = new Map<number, [fd: number, entry: number]>();
+let nextWakeToken = 1;
+
+/** The process block (to hand to a Worker with a handle or at IOThread start). */
+export function processClockBlock(): SharedArrayBuffer {
+  return block;
+}
+
+/**
+ * Switches this isolate to `sab` if it ranks before the block in use (see
+ * above); a no-op otherwise. Registered wakes move over; the lists of the
+ * clocks whose state changed are notified.
+ */
+export function adoptProcessClock(sab: SharedArrayBuffer | undefined): void {
+  if (sab === undefined || sab === block) return;
+  if (!(sab instanceof SharedArrayBuffer) || sab.byteLength !== PROCESS_BYTES) {
+    throw new TypeError("Not a process clock block: pass what the handle carries");
+  }
+  const np = new Int32Array(sab);
+  if (Atomics.load(np, P_RANK) >= Atomics.load(P, P_RANK)) return;
+  const oldVirtual = Atomics.load(PB, 0);
+  const oldEnabled = [0, 1, 2, 3].map((c) => Atomics.load(P, P_ENABLED + c));
+  const moved = [...wakes.entries()];
+  for (const [token] of moved) unregisterClockWake(token);
+  block = sab;
+  P = np;
+  PB = new BigInt64Array(sab, 0, 1);
+  isolateId = Atomics.add(P, P_NEXT_ISOLATE, 1) + 1;
+  for (const [token, [fd]] of moved) wakes.set(token, [fd, claimWake(fd)]);
+  if (Atomics.load(PB, 0) !== oldVirtual) notifyLocal(VIRTUAL);
+  for (let c = 0; c < CLOCK_COUNT; c++) {
+    if (oldEnabled[c] === 0 && Atomics.load(P, P_ENABLED + c) !== 0) notifyLocal(c);
+  }
+}
+
+/** A process-unique AioContext id. */
+export function nextContextId(): number {
+  return Atomics.add(P, P_NEXT_CTX_ID, 1);
+}
+
+function claimWake(fd: number): number {
+  for (let i = 0; i < WAKE_ENTRIES; i++) {
+    const base = P_WAKE_BASE + i * WAKE_WORDS;
+    if (Atomics.compareExchange(P, base + W_STATE, WAKE_FREE, WAKE_CLAIMING) !== WAKE_FREE) {
+      continue;
+    }
+    Atomics.store(P, base + W_FD, fd);
+    Atomics.store(P, base + W_ISOLATE, isolateId);
+    Atomics.store(P, base + W_STATE, WAKE_LIVE);
+    let hwm = Atomics.load(P, P_WAKE_HWM);
+    while (hwm < i + 1) {
+      const seen = Atomics.compareExchange(P, P_WAKE_HWM, hwm, i + 1);
+      if (seen === hwm) break;
+      hwm = seen;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Registers a context's doorbell (the write side of its notifier) so that
+ * clock changes made in other isolates wake it. Returns a token for
+ * {@linkcode unregisterClockWake}. Past WAKE_ENTRIES contexts, the extra
+ * ones are only woken by changes made in their own isolate.
+ */
+export function registerClockWake(doorbellFd: number): number {
+  const token = nextWakeToken++;
+  wakes.set(token, [doorbellFd, claimWake(doorbellFd)]);
+  return token;
+}
+
+/** Unregisters a doorbell; returns once no ringer can still write to it. */
+export function unregisterClockWake(token: number): void {
+  const w = wakes.get(token);
+  if (w === undefined) return;
+  wakes.delete(token);
+  const i = w[1];
+  if (i < 0) return;
+  const base = P_WAKE_BASE + i * WAKE_WORDS;
+  Atomics.store(P, base + W_STATE, WAKE_CLOSING);
+  while (Atomics.load(P, base + W_RINGERS) !== 0) {
+    // A ringer is between its check and its write(); it is a few µs.
+  }
+  Atomics.store(P, base + W_STATE, WAKE_FREE);
+}
+
+const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
+
+// Rings the contexts other isolates registered (this isolate's own lists
+// are notified directly).
+function ringOthers(): void {
+  const n = Atomics.load(P, P_WAKE_HWM);
+  for (let i = 0; i < n; i++) {
+    const base = P_WAKE_BASE + i * WAKE_WORDS;
+    if (Atomics.load(P, base + W_STATE) !== WAKE_LIVE) continue;
+    if (Atomics.load(P, base + W_ISOLATE) === isolateId) continue;
+    Atomics.add(P, base + W_RINGERS, 1);
+    try {
+      if (Atomics.load(P, base + W_STATE) === WAKE_LIVE) {
+        // EAGAIN: the eventfd counter is saturated, a wake is pending.
+        libc().write(Atomics.load(P, base + W_FD), ONE, 8);
+      }
+    } finally {
+      Atomics.sub(P, base + W_RINGERS, 1);
+    }
+  }
+}
 
 /** Reads a clock in ns; the clock number must be valid. */
 export function readClockNs(clock: number): number {
   switch (clock) {
     case VIRTUAL:
-      return virtualNs;
+      return Number(Atomics.load(PB, 0));
     case HOST:
       return clockGettimeNs(CLOCK_REALTIME);
     default:
@@ -33,31 +211,36 @@ export function readClockNs(clock: number): number {
   }
 }
 
-/** Sets the virtual clock and wakes every list on it. */
+/** Sets the virtual clock and wakes every list on it, in every isolate. */
 export function setVirtualNs(ns: number): void {
-  virtualNs = ns;
+  Atomics.store(PB, 0, BigInt(ns));
   notifyClock(VIRTUAL);
 }
 
 export function isClockEnabled(clock: number): boolean {
-  return enabled[clock];
+  return Atomics.load(P, P_ENABLED + clock) !== 0;
 }
 
 /** qemu_clock_enable: enabling wakes every list on the clock. */
 export function setClockEnabled(clock: number, on: boolean): void {
-  const old = enabled[clock];
+  const old = isClockEnabled(clock);
   if (old && !on && running[clock] > 0) {
     throw new Error(
       `Cannot disable clock ${clock} from inside one of its timer callbacks: QEMU would deadlock`,
     );
   }
-  enabled[clock] = on;
+  Atomics.store(P, P_ENABLED + clock, on ? 1 : 0);
   if (on && !old) notifyClock(clock);
 }
 
-/** qemu_clock_notify: calls the notify hook of every list on the clock. */
-export function notifyClock(clock: number): void {
+function notifyLocal(clock: number): void {
   for (const list of registry[clock]) list.notify();
+}
+
+/** qemu_clock_notify: every list on the clock, this isolate's and others'. */
+export function notifyClock(clock: number): void {
+  notifyLocal(clock);
+  if (Atomics.load(P, P_WAKE_HWM) !== 0) ringOthers();
 }
 
 /** The live lists of a clock (for qemu_clock_deadline_ns_all). */
@@ -158,7 +341,7 @@ export class TimerList {
   run(): boolean {
     if (this.#head === this.#tail) return false;
     const clock = this.clock;
-    if (!enabled[clock]) return false;
+    if (Atomics.load(P, P_ENABLED + clock) === 0) return false;
     // One sample per pass: a callback that re-arms at or before it runs
     // again in this pass, anything later waits for the next one.
     const now = readClockNs(clock);
@@ -186,7 +369,7 @@ export class TimerList {
 
   /** timerlist_deadline_ns: -1 if empty or disabled, else max(0, head - now). */
   deadlineNs(): number {
-    if (this.#head === this.#tail || !enabled[this.clock]) return -1;
+    if (this.#head === this.#tail || Atomics.load(P, P_ENABLED + this.clock) === 0) return -1;
     const delta = this.#q[this.#head]!.expire - readClockNs(this.clock);
     return delta > 0 ? delta : 0;
   }

@@ -7,7 +7,7 @@
 import { type AioPollHooks, AioPosix } from "./aio_posix.ts";
 import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { type BhOptions, QEMUBH } from "./bh.ts";
-import { BH_SCHEDULED, BhList } from "./_bh_list.ts";
+import { BH_DELETED, BH_SCHEDULED, BhList } from "./_bh_list.ts";
 import {
   CTL_DOORBELL_FD,
   CTL_ID,
@@ -18,8 +18,22 @@ import {
 } from "./_ctl_block.ts";
 import { EventNotifier } from "./event_notifier.ts";
 import type { AioContextHandle } from "./handle.ts";
-import { ctlShutdown, drainRemoteBhs, remoteBhPending } from "./_ctl_ops.ts";
-import { CTL_REMOTE_BH_BASE as CTL_REMOTE_BH_BASE_INDEX, CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
+import {
+  bhCapacity,
+  bhGrow,
+  bhSlotGeneration,
+  bhSlotReset,
+  ctlShutdown,
+  drainRemoteBhs,
+  remoteBhPending,
+} from "./_ctl_ops.ts";
+import { CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
+import {
+  nextContextId,
+  processClockBlock,
+  registerClockWake,
+  unregisterClockWake,
+} from "./_timer_list.ts";
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
@@ -58,8 +72,6 @@ export interface AioContextInfo {
   /** Adaptive polling parameters. */
   pollParams: Required<PollParams>;
 }
-
-let nextId = 1;
 
 const INT32_MAX = 0x7fffffff;
 
@@ -126,7 +138,7 @@ const NO_REGISTRATION: Disposable = Object.freeze({ [Symbol.dispose](): void {} 
  * ```
  */
 export class AioContext {
-  /** Id, unique among the contexts of this isolate (each Worker counts its own). */
+  /** Id, unique in the process (shared with IOThreads and Workers that opened a handle). */
   readonly id: number;
   /** Name for introspection. */
   readonly name: string;
@@ -144,7 +156,7 @@ export class AioContext {
   #handle: AioContextHandle;
 
   private constructor(options: AioContextOptions) {
-    this.id = nextId++;
+    this.id = nextContextId();
     this.name = options.name ?? `ctx${this.id}`;
     const ops = resolveFdMon(options.fdmon);
     this.#ctl = newCtlBlock();
@@ -152,10 +164,12 @@ export class AioContext {
     const ctl = this.#ctl;
     Atomics.store(ctl, CTL_ID, this.id);
     Atomics.store(ctl, CTL_DOORBELL_FD, this.#notifier.wfd);
-    this.#handle = Object.freeze({ ctl: ctl.buffer as SharedArrayBuffer, id: this.id });
-    for (let i = CTL_REMOTE_BH_MAX - 1; i >= 0; i--) this.#freeSlots.push(i);
+    this.#handle = this.#makeHandle();
+    for (let i = bhCapacity(ctl) - 1; i >= 0; i--) this.#freeSlots.push(i);
     this.#bhs.onFree = (bh) => {
       if (bh.remoteSlot >= 0) {
+        // The generation was bumped at delete(); drop any late stamp.
+        bhSlotReset(ctl, bh.remoteSlot, bhSlotGeneration(ctl, bh.remoteSlot));
         this.#remoteBhs.delete(bh.remoteSlot);
         this.#freeSlots.push(bh.remoteSlot);
         bh.remoteSlot = -1;
@@ -220,6 +234,18 @@ export class AioContext {
       poll: () => Atomics.load(ctl, CTL_NOTIFIED) !== 0,
       pollReady: () => {},
     }, true);
+    // Clock changes made in other isolates ring the doorbell.
+    this.#clockWake = registerClockWake(notifier.wfd);
+  }
+
+  #clockWake = 0;
+
+  #makeHandle(): AioContextHandle {
+    return Object.freeze({
+      ctl: this.#ctl.buffer as SharedArrayBuffer,
+      id: this.id,
+      clock: processClockBlock(),
+    });
   }
 
   /**
@@ -260,8 +286,14 @@ export class AioContext {
     }
   }
 
-  /** Moves BHs scheduled by other threads onto the local list. */
+  /**
+   * Moves BHs scheduled by other threads onto the local list, oldest
+   * schedule first. Called before every local change of the BH list
+   * (schedule, cancel, delete) and before each BH pass, so that a remote
+   * schedule takes the place a local one made at that moment would.
+   */
   #drainRemote(): void {
+    if (!remoteBhPending(this.#ctl)) return;
     drainRemoteBhs(this.#ctl, this.#remoteBhs.keys(), (slot) => {
       const bh = this.#remoteBhs.get(slot);
       if (bh !== undefined && !bh.deleted) this.#bhs.enqueue(bh, BH_SCHEDULED);
@@ -377,12 +409,25 @@ export class AioContext {
     if (typeof cb !== "function") throw new TypeError("BH callback must be a function");
     const bh = new QEMUBH(this.#bhOwner, cb, options);
     if (options?.shared) {
-      const slot = this.#freeSlots.pop();
+      let slot = this.#freeSlots.pop();
       if (slot === undefined) {
-        throw new RangeError(`At most ${CTL_REMOTE_BH_MAX} shared BHs per AioContext`);
+        // Grow the shared block (other threads' views follow it).
+        const cap = bhCapacity(this.#ctl);
+        if (cap >= CTL_REMOTE_BH_MAX) {
+          throw new RangeError(
+            `At most ${CTL_REMOTE_BH_MAX} shared BHs per AioContext are live at once: ` +
+              "delete() shared BHs that are no longer needed",
+          );
+        }
+        const next = Math.min(cap * 2, CTL_REMOTE_BH_MAX);
+        bhGrow(this.#ctl, next);
+        for (let i = next - 1; i > cap; i--) this.#freeSlots.push(i);
+        slot = cap;
       }
-      Atomics.store(this.#ctl, CTL_REMOTE_BH_BASE_INDEX + slot, 0);
+      const gen = bhSlotGeneration(this.#ctl, slot);
+      bhSlotReset(this.#ctl, slot, gen);
       bh.remoteSlot = slot;
+      bh.remoteGen = gen;
       this.#remoteBhs.set(slot, bh);
     }
     this.#bhs.live.add(bh);
@@ -417,6 +462,14 @@ export class AioContext {
   }
 
   #bhEnqueue(bh: QEMUBH, flags: number): void {
+    if (this.#remoteBhs.size !== 0) {
+      this.#drainRemote();
+      if ((flags & BH_DELETED) !== 0 && bh.remoteSlot >= 0 && !bh.deleted) {
+        // References made before the delete are stale from now on.
+        const slot = bh.remoteSlot;
+        bhSlotReset(this.#ctl, slot, (bhSlotGeneration(this.#ctl, slot) + 1) & 0x7fffffff);
+      }
+    }
     this.#bhs.enqueue(bh, flags);
     this.#notify();
   }
@@ -424,7 +477,10 @@ export class AioContext {
   #bhOwner = {
     bhEnqueue: (bh: QEMUBH, flags: number): void => this.#bhEnqueue(bh, flags),
     checkAlive: (): void => this.#checkAlive(),
-    handle: (): AioContextHandle => this.#handle,
+    handle: (): AioContextHandle => this.handle(),
+    bhSyncRemote: (): void => {
+      if (this.#remoteBhs.size !== 0) this.#drainRemote();
+    },
   };
 
   /**
@@ -449,6 +505,8 @@ export class AioContext {
    */
   handle(): AioContextHandle {
     this.#checkAlive();
+    // The isolate may have adopted the process clock since.
+    if (this.#handle.clock !== processClockBlock()) this.#handle = this.#makeHandle();
     return this.#handle;
   }
 
@@ -845,6 +903,7 @@ export class AioContext {
     const leaked = this.#bhs.drain();
     this.#tlg.destroy();
     this.#posix.destroy();
+    unregisterClockWake(this.#clockWake);
     this.#notifier.close();
     if (errors.length > 0) throw errors[0];
     if (leaked.length > 0) {

@@ -15,6 +15,8 @@ export interface BhOwner {
   checkAlive(): void;
   /** The context's handle, for remote references. */
   handle(): AioContextHandle;
+  /** Moves schedules made by other threads onto the BH list, in order. */
+  bhSyncRemote(): void;
 }
 
 /** Options for {@linkcode AioContext.prototype.bhNew}. */
@@ -67,6 +69,8 @@ export class QEMUBH {
   flags = 0;
   /** @internal Slot in the control block for remote scheduling, or -1. */
   remoteSlot = -1;
+  /** @internal Generation of that slot, carried by remote references. */
+  remoteGen = 0;
 
   /** @internal Use {@linkcode AioContext.prototype.bhNew}. */
   constructor(owner: BhOwner, cb: () => void, options?: BhOptions, oneshot = false) {
@@ -154,6 +158,8 @@ export class QEMUBH {
    */
   cancel(): void {
     this.#check();
+    // A schedule from another thread that already happened is cancelled too.
+    if (this.remoteSlot >= 0) this.#owner.bhSyncRemote();
     this.flags &= ~BH_SCHEDULED;
   }
 
@@ -203,7 +209,12 @@ export class QEMUBH {
     if (this.remoteSlot < 0) {
       throw new TypeError(`BH '${this.name}' was not created with shared: true`);
     }
-    return { handle: this.#owner.handle(), slot: this.remoteSlot, name: this.name };
+    return {
+      handle: this.#owner.handle(),
+      slot: this.remoteSlot,
+      generation: this.remoteGen,
+      name: this.name,
+    };
   }
 
   /** Whether {@linkcode QEMUBH.prototype.delete} was called. */
@@ -213,6 +224,7 @@ export class QEMUBH {
 
   /** Whether the BH is scheduled to run (`BH_SCHEDULED`). */
   get scheduled(): boolean {
+    if (this.remoteSlot >= 0 && (this.flags & BH_DELETED) === 0) this.#owner.bhSyncRemote();
     return (this.flags & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED;
   }
 

@@ -29,3 +29,4 @@ export * from "./co_schedule.ts";
 export * from "./co_sleep.ts";
 export * from "./aio_wait.ts";
 export * from "./co_promise.ts";
+export * from "./remote_timer.ts";

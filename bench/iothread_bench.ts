@@ -114,7 +114,8 @@ async function bhSession(pollMaxNs: number): Promise<Session> {
   let got = 0;
   const back = ctx.bhNew(() => got++, { name: "ping_back", shared: true });
   const slot = await t.run(FNS, "pongSetup", { peer: back.remote() }) as number;
-  const pong: RemoteBH = { handle: t.handle, slot, name: "pong" };
+  // The first shared BH of a fresh IOThread context: slot generation 0.
+  const pong: RemoteBH = { handle: t.handle, slot, generation: 0, name: "pong" };
   return {
     run(n) {
       const t0 = performance.now();

@@ -24,6 +24,37 @@ export type AnyCallback = (...args: never[]) => boolean;
 /** What a prepare hook returns: ready, or ready plus a timeout in ms. */
 export type PrepareResult = boolean | readonly [boolean, number];
 
+/**
+ * A callback with its destroy-notify, shared by reference (GLib's
+ * GSourceCallback): dispatch holds a reference while the callback runs, so
+ * a callback replaced or a source destroyed meanwhile is notified only after
+ * the callback returns. The notify runs when the last reference goes.
+ */
+export class CallbackRec {
+  readonly func: AnyCallback | null;
+  readonly notify: (() => void) | null;
+  refs = 1;
+
+  constructor(func: AnyCallback | null, notify: (() => void) | null) {
+    this.func = func;
+    this.notify = notify;
+  }
+}
+
+/** g_source_callback_unref: the notify runs once, with the last reference. */
+export function callbackUnref(rec: CallbackRec | null): void {
+  if (rec === null || --rec.refs > 0) return;
+  const notify = rec.notify;
+  if (notify !== null) notify();
+}
+
+/** g_source_set_callback: the old callback is released after the swap. */
+export function sourceSetCallback(s: SourceCore, rec: CallbackRec | null): void {
+  const old = s.callback;
+  s.callback = rec;
+  callbackUnref(old);
+}
+
 /** The overridable hooks of a GSource, as the engine calls them. */
 export interface SourceHooks {
   prepare(): PrepareResult;
@@ -65,7 +96,7 @@ export class SourceCore {
   inCall = 0;
   hasReadyTime = false;
   readyTimeNs = 0;
-  callback: AnyCallback | null = null;
+  callback: CallbackRec | null = null;
   name: string | null = null;
   readonly recs: PollRec[] = [];
   children: SourceCore[] = [];
@@ -137,18 +168,25 @@ export function sourceUnref(s: SourceCore): void {
     s.destroyed = true;
     ctx.detach(s);
   }
-  // Methods stay usable from the finalize hook, as in GLib.
+  // Methods stay usable from the finalize hook and the callback's notify,
+  // which (as in GLib) runs after finalize when the source was never
+  // destroyed (destroy releases the callback earlier).
+  const rec = s.callback;
+  s.callback = null;
   s.refCount = 1;
   try {
     s.hooks.finalize();
   } finally {
-    s.refCount = 0;
-    s.callback = null;
-    const kids = s.children;
-    s.children = [];
-    for (const c of kids) {
-      c.parent = null;
-      if (c.refCount > 0) sourceUnref(c);
+    try {
+      callbackUnref(rec);
+    } finally {
+      s.refCount = 0;
+      const kids = s.children;
+      s.children = [];
+      for (const c of kids) {
+        c.parent = null;
+        if (c.refCount > 0) sourceUnref(c);
+      }
     }
   }
 }
@@ -233,7 +271,9 @@ export function sourceRemoveRec(s: SourceCore, rec: PollRec): void {
 /** g_source_add_child_source (checks done by the caller). */
 export function sourceAddChild(parent: SourceCore, child: SourceCore): void {
   child.refCount++;
-  parent.children.push(child);
+  // Newest first, as GLib's g_slist_prepend: attach and set-priority walk
+  // the children in this order, which fixes their order in the list.
+  parent.children.unshift(child);
   child.parent = parent;
   sourceSetPriority(child, parent.priority);
   if (parent.blocked) blockSource(child);
@@ -295,9 +335,19 @@ export class ContextCore {
 
   // ---- source list -------------------------------------------------------
 
+  /**
+   * source_add_to_context: a source goes to the tail of its priority, but a
+   * child goes immediately before its parent, so that it is prepared and
+   * checked first and a ready child makes its parent ready in the same walk.
+   */
   link(s: SourceCore): void {
-    let after = this.tail;
-    while (after !== null && after.priority > s.priority) after = after.prev;
+    let after: SourceCore | null;
+    const parent = s.parent;
+    if (parent !== null && parent.linked && parent.context === this) after = parent.prev;
+    else {
+      after = this.tail;
+      while (after !== null && after.priority > s.priority) after = after.prev;
+    }
     s.prev = after;
     s.next = after !== null ? after.next : this.head;
     if (after !== null) after.next = s;
@@ -348,12 +398,19 @@ export class ContextCore {
   destroySource(s: SourceCore): void {
     if (s.destroyed) return;
     s.destroyed = true;
+    // The callback goes first (its notify sees the source destroyed but not
+    // yet finalized), as in g_source_destroy_internal.
+    const rec = s.callback;
     s.callback = null;
-    this.detach(s);
-    while (s.children.length > 0) sourceRemoveChild(s.children[0]);
-    if (s.parent !== null) sourceRemoveChild(s);
-    this.signalIfPolling();
-    sourceUnref(s);
+    try {
+      callbackUnref(rec);
+    } finally {
+      this.detach(s);
+      while (s.children.length > 0) sourceRemoveChild(s.children[0]);
+      if (s.parent !== null) sourceRemoveChild(s);
+      this.signalIfPolling();
+      sourceUnref(s);
+    }
   }
 
   // ---- poll records ------------------------------------------------------
@@ -632,7 +689,8 @@ export class ContextCore {
   }
 
   #dispatchOne(s: SourceCore): void {
-    const cb = s.callback;
+    const rec = s.callback;
+    if (rec !== null) rec.refs++;
     const block = !s.canRecurse && !s.blocked;
     if (block) blockSource(s);
     s.inCall++;
@@ -642,16 +700,21 @@ export class ContextCore {
     let keep = true;
     let returned = false;
     try {
-      keep = !!s.hooks.dispatch(cb);
+      keep = !!s.hooks.dispatch(rec === null ? null : rec.func);
       returned = true;
     } finally {
       dispatchState.current = prev;
       dispatchState.depth--;
       s.inCall--;
-      if (block && s.blocked && !s.destroyed) unblockSource(s);
-      if (returned && !keep && !s.destroyed && s.context !== null) s.context.destroySource(s);
-      // The pending list's reference: finalize, if due, runs only now.
-      sourceUnref(s);
+      try {
+        // A callback replaced or destroyed during dispatch is notified now.
+        callbackUnref(rec);
+      } finally {
+        if (block && s.blocked && !s.destroyed) unblockSource(s);
+        if (returned && !keep && !s.destroyed && s.context !== null) s.context.destroySource(s);
+        // The pending list's reference: finalize, if due, runs only now.
+        sourceUnref(s);
+      }
     }
   }
 

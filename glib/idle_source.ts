@@ -5,7 +5,8 @@
  * @module
  */
 import { G_PRIORITY_DEFAULT_IDLE } from "./constants.ts";
-import { GSource, type GSourceFunc } from "./source.ts";
+import { GSource, type GSourceAddOptions, type GSourceFunc } from "./source.ts";
+import { addArgs } from "./_add_options.ts";
 
 class IdleSource extends GSource<GSourceFunc> {
   constructor() {
@@ -66,12 +67,16 @@ export function idleSourceNew(): GSource<GSourceFunc> {
  * Calls `fn` from the global default context whenever nothing more urgent
  * is ready, until it returns false (`G_SOURCE_REMOVE`).
  *
+ * Pass `{ priority, notify }` instead of a priority for the full form: the
+ * notify is called once when the source is destroyed.
+ *
  * Counterpart: `g_idle_add_full()` / `g_idle_add()`.
  *
  * Thread: home thread of the default context.
  *
  * @param fn The callback; return true to be called again.
- * @param priority The priority (default `G_PRIORITY_DEFAULT_IDLE`).
+ * @param priority The priority (default `G_PRIORITY_DEFAULT_IDLE`), or the
+ *   options of the full form.
  * @returns The source id in the default context.
  * @throws {TypeError} When `fn` is not a function.
  * @throws {RangeError} When the priority is out of range.
@@ -86,12 +91,18 @@ export function idleSourceNew(): GSource<GSourceFunc> {
  * assertEquals(ran, true);
  * ```
  */
-export function idleAdd(fn: GSourceFunc, priority: number = G_PRIORITY_DEFAULT_IDLE): number {
+export function idleAdd(
+  fn: GSourceFunc,
+  priority: number | GSourceAddOptions = G_PRIORITY_DEFAULT_IDLE,
+): number {
   if (typeof fn !== "function") throw new TypeError("Idle callback must be a function");
+  const a = addArgs(priority, G_PRIORITY_DEFAULT_IDLE, "idleAdd");
   const s = new IdleSource();
-  if (priority !== G_PRIORITY_DEFAULT_IDLE) s.setPriority(priority);
-  s.setCallback(fn);
-  const id = s.attach(null);
-  s.unref();
-  return id;
+  if (a.priority !== G_PRIORITY_DEFAULT_IDLE) s.setPriority(a.priority);
+  s.setCallback(fn, a.notify);
+  try {
+    return s.attach(null);
+  } finally {
+    s.unref();
+  }
 }

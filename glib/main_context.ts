@@ -5,7 +5,13 @@
  * @module
  */
 import type { GPollFD } from "./gpollfd.ts";
-import { GSource, type GSourceCallback, type GSourceFunc } from "./source.ts";
+import {
+  GSource,
+  type GSourceAddOptions,
+  type GSourceCallback,
+  type GSourceFunc,
+} from "./source.ts";
+import { addArgs } from "./_add_options.ts";
 import { ContextCore, dispatchState, registerContextAccess } from "./_gmain.ts";
 
 /**
@@ -648,12 +654,17 @@ export class GMainContext {
    * otherwise from an idle source of `priority` attached to it. As in GLib,
    * `fn` is called again as long as it returns true.
    *
+   * Pass `{ priority, notify }` for the full form: `notify` is called once
+   * when `fn` is done, right after it when `fn` ran at once (even if it
+   * threw), or when the idle source is destroyed.
+   *
    * Counterpart: `g_main_context_invoke_full()`.
    *
    * Thread: home thread only.
    *
    * @param fn The function; return false when done.
-   * @param priority The idle source's priority (default `G_PRIORITY_DEFAULT`).
+   * @param priority The idle source's priority (default `G_PRIORITY_DEFAULT`),
+   *   or the options of the full form.
    * @throws {TypeError} When `fn` is not a function.
    * @throws {Deno.errors.BadResource} When the context is destroyed.
    *
@@ -670,11 +681,16 @@ export class GMainContext {
    * ctx.destroy();
    * ```
    */
-  invoke(fn: GSourceFunc, priority: number = 0): void {
+  invoke(fn: GSourceFunc, priority: number | GSourceAddOptions = 0): void {
     if (typeof fn !== "function") throw new TypeError("Invoke needs a function");
+    const { priority: prio, notify } = addArgs(priority, 0, "invoke");
     const c = this.#live();
     if (c.ownerCount > 0) {
-      while (fn());
+      try {
+        while (fn());
+      } finally {
+        notify?.();
+      }
       return;
     }
     const td = GMainContext.threadDefault() ?? defaultContext;
@@ -682,16 +698,21 @@ export class GMainContext {
       try {
         while (fn());
       } finally {
+        // As in GLib, released before the notify runs.
         this.release();
+        notify?.();
       }
       return;
     }
     const s = new GSource<GSourceFunc>(INVOKE_FUNCS);
-    s.setPriority(priority);
+    s.setPriority(prio);
     s.setName("GIdleSource");
-    s.setCallback(fn);
-    s.attach(this);
-    s.unref();
+    s.setCallback(fn, notify);
+    try {
+      s.attach(this);
+    } finally {
+      s.unref();
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import type { GPollFD } from "./gpollfd.ts";
 import { GMainContext } from "./main_context.ts";
 import {
   type AnyCallback,
+  CallbackRec,
   contextCoreOf,
   PollRec,
   registerSourceAccess,
@@ -19,6 +20,7 @@ import {
   sourceRef,
   sourceRemoveChild,
   sourceRemoveRec,
+  sourceSetCallback,
   sourceSetPriority,
   sourceSetReadyTime,
   sourceUnref,
@@ -41,6 +43,55 @@ import {
  * ```
  */
 export type GSourceFunc = () => boolean;
+
+/**
+ * Called once when a callback is no longer in use: when it is replaced by
+ * {@linkcode GSource.prototype.setCallback}, when its source is destroyed,
+ * or when its source is finalized without having been destroyed. A callback
+ * replaced or destroyed while it runs is notified after it returns.
+ *
+ * Counterpart: `GDestroyNotify` (the `notify` of `g_source_set_callback()`
+ * and of the `_full` functions); the closure stands for the `data` pointer.
+ *
+ * @example Releasing what a callback holds
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type GDestroyNotify, idleSourceNew } from "@aioloop/aioloop/glib";
+ * let released = 0;
+ * const notify: GDestroyNotify = () => void released++;
+ * const s = idleSourceNew();
+ * s.setCallback(() => false, notify);
+ * s.unref();
+ * assertEquals(released, 1);
+ * ```
+ */
+export type GDestroyNotify = () => void;
+
+/**
+ * The options of the `_full` forms: `timeoutAdd`, `timeoutAddSeconds`,
+ * `idleAdd`, `unixFdAdd` and `GMainContext.invoke`.
+ *
+ * Counterpart: the `priority` and `notify` arguments of
+ * `g_timeout_add_full()`, `g_idle_add_full()`, `g_unix_fd_add_full()` and
+ * `g_main_context_invoke_full()`.
+ *
+ * @example A high-priority idle with a notify
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { G_PRIORITY_HIGH, GMainContext, type GSourceAddOptions, idleAdd } from "@aioloop/aioloop/glib";
+ * const log: string[] = [];
+ * const opts: GSourceAddOptions = { priority: G_PRIORITY_HIGH, notify: () => log.push("notify") };
+ * idleAdd(() => (log.push("run"), false), opts);
+ * GMainContext.default().iteration(false);
+ * assertEquals(log, ["run", "notify"]);
+ * ```
+ */
+export interface GSourceAddOptions {
+  /** The source's priority (each function has its own default). */
+  priority?: number;
+  /** Called once when the callback is no longer in use. */
+  notify?: GDestroyNotify | null;
+}
 
 /**
  * Any source callback. Each source type decides the arguments; all return
@@ -555,24 +606,48 @@ export class GSource<C extends GSourceCallback = GSourceFunc> {
    * signature is the source type's: `() => boolean` for timeouts and idles,
    * `(fd, condition) => boolean` for unix fd sources.
    *
-   * Counterpart: `g_source_set_callback()`.
+   * `notify`, when given, is called exactly once when this callback is no
+   * longer in use: when it is replaced by another `setCallback`, when the
+   * source is destroyed (before `finalize`), or when the source is
+   * finalized without having been destroyed (after `finalize`). A callback
+   * replaced or destroyed while it runs is notified after it returns.
+   *
+   * Counterpart: `g_source_set_callback()` (with its `GDestroyNotify`).
+   *
+   * Thread: home thread of its context only.
    *
    * @param callback The callback, or null.
-   * @throws {TypeError} When the callback is not a function or null.
+   * @param notify Called once when the callback is released.
+   * @throws {TypeError} When the callback is not a function or null, or
+   *   `notify` is not a function.
+   * @throws {Deno.errors.BadResource} When the source is finalized.
    *
-   * @example An idle callback
+   * @example The notify runs when the callback is replaced
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { idleSourceNew } from "@aioloop/aioloop/glib";
-   * idleSourceNew().setCallback(() => false);
+   * const log: string[] = [];
+   * const s = idleSourceNew();
+   * s.setCallback(() => false, () => log.push("first released"));
+   * s.setCallback(() => false);
+   * assertEquals(log, ["first released"]);
+   * s.unref();
    * ```
    */
-  setCallback(callback: C | null): void {
+  setCallback(callback: C | null, notify?: GDestroyNotify | null): void {
     if (callback !== null && typeof callback !== "function") {
       throw new TypeError("Callback must be a function or null");
     }
+    if (notify !== undefined && notify !== null && typeof notify !== "function") {
+      throw new TypeError("Destroy notify must be a function, null or omitted");
+    }
     const c = this.#core;
     if (c.refCount <= 0) throw new Deno.errors.BadResource("Source is finalized");
-    c.callback = callback as AnyCallback | null;
+    const n = notify ?? null;
+    const rec = callback === null && n === null
+      ? null
+      : new CallbackRec(callback as AnyCallback | null, n);
+    sourceSetCallback(c, rec);
   }
 
   /**

@@ -5,7 +5,8 @@
  * @module
  */
 import { G_PRIORITY_DEFAULT } from "./constants.ts";
-import { GSource, type GSourceFunc } from "./source.ts";
+import { GSource, type GSourceAddOptions, type GSourceFunc } from "./source.ts";
+import { addArgs } from "./_add_options.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { sourceCoreOf, sourceSetReadyTime } from "./_gmain.ts";
 
@@ -116,18 +117,32 @@ export function timeoutSourceNewSeconds(intervalS: number): GSource<GSourceFunc>
   return new TimeoutSource(intervalS, true);
 }
 
-function add(source: GSource<GSourceFunc>, fn: GSourceFunc, priority: number): number {
-  if (typeof fn !== "function") throw new TypeError("Timeout callback must be a function");
+function add(
+  make: () => GSource<GSourceFunc>,
+  fn: GSourceFunc,
+  opts: number | GSourceAddOptions | undefined,
+  what: string,
+): number {
+  if (typeof fn !== "function") throw new TypeError(`${what}: callback must be a function`);
+  const { priority, notify } = addArgs(opts, G_PRIORITY_DEFAULT, what);
+  const source = make();
   if (priority !== G_PRIORITY_DEFAULT) source.setPriority(priority);
-  source.setCallback(fn);
-  const id = source.attach(null);
-  source.unref();
-  return id;
+  source.setCallback(fn, notify);
+  try {
+    return source.attach(null);
+  } finally {
+    // Unattached (the default context is destroyed): this finalizes the
+    // source, which releases the callback and calls the notify.
+    source.unref();
+  }
 }
 
 /**
  * Calls `fn` every `intervalMs` ms from the global default context until it
  * returns false (`G_SOURCE_REMOVE`) or the id is passed to `sourceRemove`.
+ *
+ * Pass `{ priority, notify }` instead of a priority for the full form: the
+ * notify is called once when the source is destroyed.
  *
  * Counterpart: `g_timeout_add_full()` / `g_timeout_add()`.
  *
@@ -135,7 +150,8 @@ function add(source: GSource<GSourceFunc>, fn: GSourceFunc, priority: number): n
  *
  * @param intervalMs The interval in ms.
  * @param fn The callback; return true to keep it.
- * @param priority The priority (default `G_PRIORITY_DEFAULT`).
+ * @param priority The priority (default `G_PRIORITY_DEFAULT`), or the
+ *   options of the full form.
  * @returns The source id in the default context.
  * @throws {RangeError} When the interval or priority is out of range.
  * @throws {TypeError} When `fn` is not a function.
@@ -153,9 +169,10 @@ function add(source: GSource<GSourceFunc>, fn: GSourceFunc, priority: number): n
 export function timeoutAdd(
   intervalMs: number,
   fn: GSourceFunc,
-  priority: number = G_PRIORITY_DEFAULT,
+  priority: number | GSourceAddOptions = G_PRIORITY_DEFAULT,
 ): number {
-  return add(timeoutSourceNew(intervalMs), fn, priority);
+  checkInterval(intervalMs, "Interval");
+  return add(() => timeoutSourceNew(intervalMs), fn, priority, "timeoutAdd");
 }
 
 /**
@@ -163,13 +180,16 @@ export function timeoutAdd(
  * `timeoutSourceNewSeconds`) from the global default context until it
  * returns false.
  *
+ * Pass `{ priority, notify }` instead of a priority for the full form.
+ *
  * Counterpart: `g_timeout_add_seconds_full()` / `g_timeout_add_seconds()`.
  *
  * Thread: home thread of the default context.
  *
  * @param intervalS The interval in seconds.
  * @param fn The callback; return true to keep it.
- * @param priority The priority (default `G_PRIORITY_DEFAULT`).
+ * @param priority The priority (default `G_PRIORITY_DEFAULT`), or the
+ *   options of the full form.
  * @returns The source id in the default context.
  * @throws {RangeError} When the interval or priority is out of range.
  * @throws {TypeError} When `fn` is not a function.
@@ -184,7 +204,8 @@ export function timeoutAdd(
 export function timeoutAddSeconds(
   intervalS: number,
   fn: GSourceFunc,
-  priority: number = G_PRIORITY_DEFAULT,
+  priority: number | GSourceAddOptions = G_PRIORITY_DEFAULT,
 ): number {
-  return add(timeoutSourceNewSeconds(intervalS), fn, priority);
+  checkInterval(intervalS, "Interval");
+  return add(() => timeoutSourceNewSeconds(intervalS), fn, priority, "timeoutAddSeconds");
 }

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { GSource, type GSourceFdTag } from "./source.ts";
+import { G_PRIORITY_DEFAULT } from "./constants.ts";
+import { GSource, type GSourceAddOptions, type GSourceFdTag } from "./source.ts";
+import { addArgs } from "./_add_options.ts";
 
 /**
  * The callback of a unix fd source: gets the fd and the `G_IO_*` events
@@ -87,13 +89,17 @@ export function unixFdSourceNew(fd: number, condition: number): GSource<GUnixFDS
  * Calls `fn(fd, condition)` from the global default context whenever `fd`
  * has any of `condition`'s events, until it returns false.
  *
- * Counterpart: `g_unix_fd_add()`.
+ * Pass `{ priority, notify }` for the full form: the notify is called once
+ * when the source is destroyed.
+ *
+ * Counterpart: `g_unix_fd_add_full()` / `g_unix_fd_add()`.
  *
  * Thread: home thread of the default context.
  *
  * @param fd The fd (not owned).
  * @param condition The `G_IO_*` events to watch.
  * @param fn The callback.
+ * @param options The priority (default `G_PRIORITY_DEFAULT`) and notify.
  * @returns The source id in the default context.
  * @throws {RangeError} When `fd` or `condition` is out of range.
  * @throws {TypeError} When `fn` is not a function.
@@ -109,11 +115,23 @@ export function unixFdSourceNew(fd: number, condition: number): GSource<GUnixFDS
  * close(w);
  * ```
  */
-export function unixFdAdd(fd: number, condition: number, fn: GUnixFDSourceFunc): number {
+export function unixFdAdd(
+  fd: number,
+  condition: number,
+  fn: GUnixFDSourceFunc,
+  options?: GSourceAddOptions,
+): number {
   if (typeof fn !== "function") throw new TypeError("Unix fd callback must be a function");
+  if (typeof options === "number") {
+    throw new TypeError("unixFdAdd: pass the priority as { priority }");
+  }
+  const a = addArgs(options, G_PRIORITY_DEFAULT, "unixFdAdd");
   const s = new UnixFdSource(fd, condition);
-  s.setCallback(fn);
-  const id = s.attach(null);
-  s.unref();
-  return id;
+  if (a.priority !== G_PRIORITY_DEFAULT) s.setPriority(a.priority);
+  s.setCallback(fn, a.notify);
+  try {
+    return s.attach(null);
+  } finally {
+    s.unref();
+  }
 }

@@ -13,4 +13,6 @@ export interface WorkerInit {
   fdmon?: FdMonName | "auto";
   pollParams: Required<PollParams>;
   threadPool: { min: number; max: number };
+  /** The process's clock state (VIRTUAL time, enable flags, context ids). */
+  clock: SharedArrayBuffer;
 }

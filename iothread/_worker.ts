@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
+import { adoptProcessClock } from "../aio/_timer_list.ts";
 import {
   acceptSharedBuffers,
   remoteRequestChannel,
@@ -41,6 +42,7 @@ async function main(init: WorkerInit): Promise<void> {
   addSharedBufferPort(init.sabPort);
   let ctx: AioContext;
   try {
+    adoptProcessClock(init.clock);
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
   } catch (e) {
     post({ type: "failed", error: e });

@@ -46,6 +46,7 @@ import type {
   RequestFunctionName,
   RequestResult,
 } from "./request_types.ts";
+import { processClockBlock } from "../aio/_timer_list.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -253,6 +254,8 @@ export class IOThread implements AsyncDisposable {
       fdmon: options.fdmon,
       pollParams,
       threadPool,
+      // One clock state per process: the thread adopts it before its context.
+      clock: processClockBlock(),
     };
     let worker: Worker;
     try {
