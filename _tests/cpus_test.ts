@@ -165,6 +165,21 @@ Deno.test("/cpus/run-on-cpu/self-inline", async () => {
   });
 });
 
+Deno.test("/cpus/run-on-cpu/unlisted-module-on-a-running-guest", async () => {
+  // The work's module is not in qemuInitVcpu's modules: the vCPU thread
+  // imports it with the item still queued, then must run the item before
+  // its guest (a `loop` slice only ends at the next kick). Each round uses a
+  // module the thread has not seen.
+  await withCpus(1, { accel: "loop", data: { sh: shared() } }, async ([cpu]) => {
+    await until(() => cpu.guest[0] > 0, DOG, "guest progress");
+    for (let n = 0; n < 3; n++) {
+      const module = `data:text/javascript,export function plus(cpu, x) { return x + ${n}; }`;
+      using _g = hangGuard(DOG, `runOnCpu with unloaded module ${n}`);
+      assertEquals(withBql(() => runOnCpu(cpu, { module, name: "plus" }, 40)), 40 + n);
+    }
+  });
+});
+
 Deno.test("/cpus/run-on-cpu/result-and-errors", async () => {
   await withCpus(1, { accel: "dummy", data: { sh: shared() } }, ([cpu]) => {
     assertEquals(sync(cpu, "add", [2, 40]), 42);

@@ -312,8 +312,14 @@ export async function mtThreadFn(b: Block, i: number, accel: AccelOps | null): P
         if (accel !== null) execSlice(b, cpu, accel);
         else dummyWait(b, i);
       }
-      const needs = processEvents(b, i);
-      if (needs !== null) await loadFor(b, i, needs);
+      // A work item whose module this thread has not loaded stays queued
+      // while it loads; run it (and any behind it) before the guest again:
+      // a slice would not end until the next kick.
+      let needs = processEvents(b, i);
+      while (needs !== null) {
+        await loadFor(b, i, needs);
+        needs = processEventsCommon(b, i);
+      }
     } while (get(b, i, C_UNPLUG) === 0 || cpuCanRunAt(b, i));
   } catch (e) {
     set(b, i, C_FAILED, 1);
