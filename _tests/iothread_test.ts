@@ -21,6 +21,7 @@ import { QEMUClockType, SCALE_MS } from "../aio/timer.ts";
 import { clockGetNs } from "../aio/timer.ts";
 import { CTL_KICKS } from "../aio/_ctl_block.ts";
 import { internals } from "../aio/_internal.ts";
+import { bqlMutex } from "../thread/_bql_state.ts";
 import {
   closeRemoteRequestChannel,
   loadRequestModule,
@@ -128,6 +129,21 @@ Deno.test("IOThread.create() passes poll and thread-pool parameters and the fd m
     assertEquals([who.pollMaxNs, who.pollGrow, who.pollShrink], [1000, 3, 4]);
     assertEquals(who.threadPool, { min: 2, max: 8 });
   }
+});
+
+Deno.test("an IOThread shares the process's one BQL", async () => {
+  await using t = await IOThread.create({ pollMaxNs: 0 });
+  const m = bqlMutex()!;
+  // Free: the IOThread can take it (and gives it back).
+  assertEquals(await t.run(FNS, "tryBql"), true);
+  // Held here: the same lock, so the IOThread cannot.
+  m.lock();
+  try {
+    assertEquals(await t.run(FNS, "tryBql"), false);
+  } finally {
+    m.unlock();
+  }
+  assertEquals(await t.run(FNS, "tryBql"), true);
 });
 
 Deno.test("IOThread threadPoolMin starts that many pool workers with the thread", async () => {

@@ -3,6 +3,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
+import type { SharedWordHandle } from "../thread/shared_word.ts";
 
 /** What the Worker is started with (its workerData). */
 export interface WorkerInit {
@@ -15,4 +16,6 @@ export interface WorkerInit {
   threadPool: { min: number; max: number };
   /** The process's clock state (VIRTUAL time, enable flags, context ids). */
   clock: SharedArrayBuffer;
+  /** The process's BQL, when the starting isolate has one (it is the main isolate's). */
+  bql: SharedWordHandle | null;
 }

@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
 import { adoptProcessClock } from "../aio/_timer_list.ts";
+import { bqlAttachMutex } from "../thread/_bql_state.ts";
 import {
   acceptSharedBuffers,
   remoteRequestChannel,
@@ -43,6 +44,7 @@ async function main(init: WorkerInit): Promise<void> {
   let ctx: AioContext;
   try {
     adoptProcessClock(init.clock);
+    if (init.bql !== null) bqlAttachMutex(init.bql);
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
   } catch (e) {
     post({ type: "failed", error: e });

@@ -47,6 +47,7 @@ import type {
   RequestResult,
 } from "./request_types.ts";
 import { processClockBlock } from "../aio/_timer_list.ts";
+import { bqlMutex } from "../thread/_bql_state.ts";
 import {
   closeRemoteRequestChannel,
   remoteCall,
@@ -256,6 +257,8 @@ export class IOThread implements AsyncDisposable {
       threadPool,
       // One clock state per process: the thread adopts it before its context.
       clock: processClockBlock(),
+      // One BQL per process: the thread may take it (it does not hold it).
+      bql: bqlMutex()?.handle ?? null,
     };
     let worker: Worker;
     try {

@@ -2,6 +2,7 @@
 // (IOThread.run / remoteCall). Each IOThread imports this module into its
 // own isolate, so the module-level state below is per thread, as QEMU's
 // test keeps `id` in a thread-local.
+import { bqlMutex } from "../../thread/_bql_state.ts";
 import type { AioContext } from "../../aio/aio_context.ts";
 import { Coroutine, type CoroutineFn } from "../../aio/coroutine.ts";
 import { aioCoSchedule } from "../../aio/co_schedule.ts";
@@ -377,4 +378,13 @@ export function existingPoolStats(): ThreadPoolStats | null {
   const ctx = getCurrentAioContext()!;
   for (const v of internals(ctx).slots.values()) if (v instanceof ThreadPoolAio) return v.stats();
   return null;
+}
+
+/** Whether this thread can take the process's BQL right now (and gives it back). */
+export function tryBql(): boolean {
+  const m = bqlMutex();
+  if (m === null) throw new Error("this thread has no BQL attached");
+  if (!m.tryLock()) return false;
+  m.unlock();
+  return true;
 }
