@@ -314,14 +314,16 @@ export function clockGetMs(clock: QEMUClockType): number {
 }
 
 /**
- * Sets this isolate's VIRTUAL clock, then notifies every timer list on
- * VIRTUAL so that contexts waiting on it re-evaluate their deadline. Timers
+ * Sets the process's VIRTUAL clock (shared memory, seen by every isolate
+ * that opened a context handle, and by IOThreads), then notifies every
+ * timer list on VIRTUAL, here and in other isolates, so that contexts
+ * waiting on it re-evaluate their deadline. Timers
  * that are now due fire on their group's next run, not here. The clock may be
  * set backwards (to reset it between tests, say); pending timers then simply
  * wait longer.
  *
  * Counterpart: `qemu_virtual_clock_set_ns()` plus `qemu_clock_notify()`.
- * Thread: any isolate, for its own clock.
+ * Thread: any thread.
  *
  * @param ns The new value, a non-negative safe integer.
  * @throws {RangeError} If `ns` is not a non-negative safe integer.
@@ -340,12 +342,12 @@ export function clockSetVirtualNs(ns: number): void {
 }
 
 /**
- * Moves this isolate's VIRTUAL clock forward, then notifies every timer
+ * Moves the process's VIRTUAL clock forward, then notifies every timer
  * list on VIRTUAL (see {@linkcode clockSetVirtualNs}).
  *
  * Counterpart: `qemu_clock_advance_virtual_time()`, except that due timers
  * run at their group's next run rather than step by step here.
- * Thread: any isolate, for its own clock.
+ * Thread: any thread.
  *
  * @param ns How far to move, a non-negative safe integer.
  * @returns The new virtual time in ns.
@@ -369,7 +371,7 @@ export function clockAdvanceVirtualNs(ns: number): number {
 }
 
 /**
- * Enables or disables a clock in this isolate. A disabled clock runs no
+ * Enables or disables a clock for the whole process. A disabled clock runs no
  * timers and contributes no deadline; its timers stay armed. Enabling a
  * disabled clock notifies every timer list on it. VIRTUAL starts disabled,
  * the others enabled.
@@ -379,7 +381,7 @@ export function clockAdvanceVirtualNs(ns: number): number {
  * it throws instead.
  *
  * Counterpart: `qemu_clock_enable()`.
- * Thread: any isolate, for its own clocks.
+ * Thread: any thread.
  *
  * @param clock The clock.
  * @param on True to enable, false to disable.
