@@ -6,7 +6,6 @@ import {
   GP_CTR,
   GP_DONE,
   gpEvent,
-  HEADER_WORDS,
   IN_DRAIN,
   regLock,
   S_CTR,
@@ -15,13 +14,9 @@ import {
   S_WAIT,
   shared,
   SLOT_HWM,
-  SLOT_WORDS,
+  slotBase,
   WAITING,
 } from "./_state.ts";
-
-function slotBase(s: number): number {
-  return HEADER_WORDS + s * SLOT_WORDS;
-}
 
 const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 

@@ -39,6 +39,11 @@ export const S_OWNER = 2;
 /** Doorbell fd + 1 rung on force-quiescent, 0 = none. */
 export const S_DOORBELL = 3;
 export const SLOT_WORDS = 4;
+
+/** The first word of reader slot `s`. */
+export function slotBase(s: number): number {
+  return HEADER_WORDS + s * SLOT_WORDS;
+}
 export const MAX_READERS = 256;
 
 export const WAITING = 1;

@@ -25,7 +25,6 @@ import {
   GP_CTR,
   GP_DONE,
   gpEvent,
-  HEADER_WORDS,
   isolateId,
   MAX_READERS,
   NREG,
@@ -36,7 +35,7 @@ import {
   S_WAIT,
   shared,
   SLOT_HWM,
-  SLOT_WORDS,
+  slotBase,
   syncLock,
 } from "./_state.ts";
 
@@ -99,10 +98,6 @@ export function rcuAttach(handle: RcuHandle): void {
     throw new TypeError("rcuAttach: handle must be the object returned by rcuHandle()");
   }
   attach(handle.buffer);
-}
-
-function slotBase(s: number): number {
-  return HEADER_WORDS + s * SLOT_WORDS;
 }
 
 /**
