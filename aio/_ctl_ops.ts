@@ -101,9 +101,7 @@ export function remoteBhSchedule(ctl: Int32Array, slot: number, generation?: num
     throw new Deno.errors.BadResource("AioContext was destroyed");
   }
   const i = CTL_BH_WORD0 + slot;
-  let seq = (Atomics.add(ctl, CTL_BH_SEQ, 1) + 1) >>> 0;
-  if (seq === 0) seq = 1;
-  const stamp = BigInt(seq);
+  let stamp = 0n;
   for (;;) {
     const old = Atomics.load(w, i);
     if (generation !== undefined && Number(old >> 32n) !== generation) {
@@ -112,7 +110,14 @@ export function remoteBhSchedule(ctl: Int32Array, slot: number, generation?: num
           "post a fresh bh.remote() of a live BH instead",
       );
     }
+    // Already pending: it keeps its place, and no sequence number is taken
+    // (the common case when completions come faster than the home drains).
     if ((old & LOW) !== 0n) break;
+    if (stamp === 0n) {
+      let seq = (Atomics.add(ctl, CTL_BH_SEQ, 1) + 1) >>> 0;
+      if (seq === 0) seq = 1;
+      stamp = BigInt(seq);
+    }
     if (Atomics.compareExchange(w, i, old, (old & HIGH) | stamp) === old) break;
   }
   Atomics.add(ctl, CTL_REMOTE_PENDING, 1);
