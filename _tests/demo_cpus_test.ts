@@ -5,80 +5,21 @@
 // no vCPU thread and no fd behind.
 import { assert, assertEquals, assertGreater } from "@std/assert";
 
-const DEMO = new URL("../examples/demo.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
+import { Demo } from "./_demo.ts";
 
-/** A running demo: write commands, collect tagged output lines. */
-class Demo {
-  readonly child: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #reading: Promise<void>;
-  #stderr: Promise<string>;
-
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", DEMO, ...args],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#writer = this.child.stdin.getWriter();
-    this.#reading = this.#read();
-    this.#stderr = new Response(this.child.stderr).text();
-  }
-
-  async #read(): Promise<void> {
-    const decoder = new TextDecoder();
-    let pending = "";
-    for await (const chunk of this.child.stdout) {
-      pending += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        this.lines.push(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-    }
-  }
-
-  /** Waits (watchdog: 20 s) until `n` lines match `re` after line `from`; returns them. */
-  async waitLines(re: RegExp, n: number, from: number): Promise<string[]> {
-    const end = performance.now() + 20_000;
-    for (;;) {
-      const got = this.lines.slice(from).filter((l) => re.test(l));
-      if (got.length >= n) return got.slice(0, n);
-      if (performance.now() > end) {
-        throw new Error(`watchdog: no ${n} lines matching ${re} in:\n${this.lines.join("\n")}`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  async send(text: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(text));
-  }
-
-  /** `info cpus`, parsed: per CPU its state words and counter. */
-  async infoCpus(n: number): Promise<{ index: number; state: string; counter: number }[]> {
-    const from = this.lines.length;
-    await this.send("info cpus\n");
-    const rows = await this.waitLines(/^cpus: CPU #/, n, from);
-    return rows.map((l) => {
-      const m = /^cpus: CPU #(\d+): thread \d+ (.*) counter=(\d+)$/.exec(l);
-      assert(m !== null, l);
-      return { index: Number(m[1]), state: m[2], counter: Number(m[3]) };
-    });
-  }
-
-  async done(): Promise<{ code: number; stderr: string }> {
-    const status = await this.child.status;
-    await this.#reading;
-    try {
-      await this.#writer.close();
-    } catch { /* already closed */ }
-    return { code: status.code, stderr: await this.#stderr };
-  }
+/** `info cpus`, parsed: per CPU its state words and counter. */
+async function infoCpus(
+  demo: Demo,
+  n: number,
+): Promise<{ index: number; state: string; counter: number }[]> {
+  const from = demo.lines.length;
+  await demo.send("info cpus\n");
+  const rows = await demo.waitLines(/^cpus: CPU #/, n, from);
+  return rows.map((l) => {
+    const m = /^cpus: CPU #(\d+): thread \d+ (.*) counter=(\d+)$/.exec(l);
+    assert(m !== null, l);
+    return { index: Number(m[1]), state: m[2], counter: Number(m[3]) };
+  });
 }
 
 /** Polls `info cpus` until `ok` holds (watchdog: 20 s). */
@@ -90,7 +31,7 @@ async function untilCpus(
 ): Promise<{ state: string; counter: number }[]> {
   const end = performance.now() + 20_000;
   for (;;) {
-    const rows = await demo.infoCpus(n);
+    const rows = await infoCpus(demo, n);
     if (ok(rows)) return rows;
     if (performance.now() > end) throw new Error(`watchdog: ${what}: ${JSON.stringify(rows)}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -98,11 +39,11 @@ async function untilCpus(
 }
 
 Deno.test("demo --cpus 3: info cpus, stop, cont, cpu-work, rcu, quit", async () => {
-  const demo = new Demo(["--cpus", "3", "--status-ms", "0", "--append-ms", "0", "--report-fds"]);
+  const demo = new Demo(["--cpus", "3", "--status-ms", "0", "--append-ms", "0"]);
   let failed = true;
   try {
     await demo.waitLines(/^demo: type 'help'/, 1, 0);
-    const first = await demo.infoCpus(3);
+    const first = await infoCpus(demo, 3);
     assertEquals(first.map((r) => r.index), [0, 1, 2]);
     // Moving counters: every guest runs.
     await untilCpus(
@@ -115,11 +56,11 @@ Deno.test("demo --cpus 3: info cpus, stop, cont, cpu-work, rcu, quit", async () 
     let from = demo.lines.length;
     await demo.send("stop\n");
     await demo.waitLines(/^stop: 3 vCPU\(s\) stopped$/, 1, from);
-    const frozen = await demo.infoCpus(3);
+    const frozen = await infoCpus(demo, 3);
     assert(frozen.every((r) => r.state.includes("stopped")), JSON.stringify(frozen));
     await new Promise((r) => setTimeout(r, 50));
     assertEquals(
-      (await demo.infoCpus(3)).map((r) => r.counter),
+      (await infoCpus(demo, 3)).map((r) => r.counter),
       frozen.map((r) => r.counter),
       "no guest progress while stopped",
     );
