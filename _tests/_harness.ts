@@ -6,6 +6,7 @@ import { AioContext, type AioContextOptions } from "../aio/aio_context.ts";
 import { getCurrentAioContext, setCurrentAioContext } from "../aio/current.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, timerNewNs } from "../aio/timer.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import { close, eventfd, pipe, socketpair } from "../sys/fd.ts";
 import {
   mainLoopIsRunning,
   mainLoopQuit,
@@ -156,4 +157,47 @@ export async function fdCountSettles(target: number, timeoutMs = 5_000): Promise
   while (openFdCount() > target && Date.now() < end) {
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Fds made by a test, closed in reverse at the end even if it fails. */
+export class Fds {
+  #all: number[] = [];
+  pipe(): [number, number] {
+    const p = pipe();
+    this.#all.push(...p);
+    return p;
+  }
+  socketpair(): [number, number] {
+    const p = socketpair();
+    this.#all.push(...p);
+    return p;
+  }
+  eventfd(): number {
+    const fd = eventfd();
+    this.#all.push(fd);
+    return fd;
+  }
+  /** Closes one fd early (a peer going away). */
+  close(fd: number): void {
+    const i = this.#all.indexOf(fd);
+    if (i >= 0) this.#all.splice(i, 1);
+    close(fd);
+  }
+  [Symbol.dispose](): void {
+    for (const fd of this.#all.reverse()) close(fd);
+    this.#all.length = 0;
+  }
+}
+
+/** Wraps a test body: a context on `fdmon`, test fds, and an fd-leak check. */
+export function onCtx(
+  fdmon: FdMonName,
+  body: (ctx: AioContext, fds: Fds) => void,
+): () => Promise<void> {
+  return () =>
+    assertNoFdLeak(() => {
+      using fds = new Fds();
+      using ctx = AioContext.create({ fdmon });
+      body(ctx, fds);
+    });
 }

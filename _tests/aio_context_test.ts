@@ -24,10 +24,10 @@ import {
   SCALE_MS,
   SCALE_NS,
 } from "../aio/timer.ts";
-import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { SysError } from "../sys/errno.ts";
-import { close, eventfd, pipe, read, socketpair, write } from "../sys/fd.ts";
+import { close, pipe, read, write } from "../sys/fd.ts";
 import { assertNoFdLeak, openFdCount, supportedFdMons } from "./_fd_leak.ts";
+import { Fds, onCtx } from "./_harness.ts";
 
 const noop = (): void => {};
 const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
@@ -64,49 +64,6 @@ function fdSoftLimit(): number {
     .find((l) => l.startsWith("Max open files"));
   const soft = line?.split(/\s+/)[3];
   return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
-}
-
-/** Fds made by a test, closed in reverse at the end even if it fails. */
-class Fds {
-  #all: number[] = [];
-  pipe(): [number, number] {
-    const p = pipe();
-    this.#all.push(...p);
-    return p;
-  }
-  socketpair(): [number, number] {
-    const p = socketpair();
-    this.#all.push(...p);
-    return p;
-  }
-  eventfd(): number {
-    const fd = eventfd();
-    this.#all.push(fd);
-    return fd;
-  }
-  /** Closes one fd early (a peer going away). */
-  close(fd: number): void {
-    const i = this.#all.indexOf(fd);
-    if (i >= 0) this.#all.splice(i, 1);
-    close(fd);
-  }
-  [Symbol.dispose](): void {
-    for (const fd of this.#all.reverse()) close(fd);
-    this.#all.length = 0;
-  }
-}
-
-/** Wraps a test body: a context on `fdmon`, test fds, and an fd-leak check. */
-function onCtx(
-  fdmon: FdMonName,
-  body: (ctx: AioContext, fds: Fds) => void,
-): () => Promise<void> {
-  return () =>
-    assertNoFdLeak(() => {
-      using fds = new Fds();
-      using ctx = AioContext.create({ fdmon });
-      body(ctx, fds);
-    });
 }
 
 /** Fills a non-blocking pipe or socket until write would block. */

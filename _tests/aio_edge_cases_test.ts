@@ -11,15 +11,15 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { AioContext } from "../aio/aio_context.ts";
+import type { AioContext } from "../aio/aio_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import { clockGetNs, QEMUClockType, type QEMUTimer, SCALE_MS, SCALE_NS } from "../aio/timer.ts";
-import type { FdMonName } from "../fdmon/fdmon_ops.ts";
 import { GMainContext } from "../glib/main_context.ts";
-import { close, eventfd, pipe, read, write } from "../sys/fd.ts";
+import { close, eventfd, read, write } from "../sys/fd.ts";
 import { PollFdArray, POLLIN, pollNs } from "../sys/poll.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
-import { assertNoFdLeak, supportedFdMons } from "./_fd_leak.ts";
+import { supportedFdMons } from "./_fd_leak.ts";
+import { onCtx } from "./_harness.ts";
 
 const ONE = new Uint8Array([1]);
 const BUF = new Uint8Array(4096);
@@ -44,33 +44,6 @@ function watchdog(ctx: AioContext): { fired: boolean; timer: QEMUTimer } {
   w.timer = ctx.timerNew(QEMUClockType.HOST, SCALE_MS, () => w.fired = true, { name: "watchdog" });
   w.timer.mod(clockGetNs(QEMUClockType.HOST) / SCALE_MS + 5000);
   return w;
-}
-
-/** Pipes made by a test, closed at the end even if it fails. */
-class Fds {
-  #all: number[] = [];
-  pipe(): [number, number] {
-    const p = pipe();
-    this.#all.push(...p);
-    return p;
-  }
-  [Symbol.dispose](): void {
-    for (const fd of this.#all.reverse()) close(fd);
-    this.#all.length = 0;
-  }
-}
-
-/** Wraps a test body: a context on `fdmon`, test fds, and an fd-leak check. */
-function onCtx(
-  fdmon: FdMonName,
-  body: (ctx: AioContext, fds: Fds) => void,
-): () => Promise<void> {
-  return () =>
-    assertNoFdLeak(() => {
-      using fds = new Fds();
-      using ctx = AioContext.create({ fdmon });
-      body(ctx, fds);
-    });
 }
 
 for (const fdmon of supportedFdMons()) {
