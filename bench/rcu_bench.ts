@@ -16,14 +16,8 @@ import {
   rcuUnregisterThread,
   synchronizeRcu,
 } from "../rcu/mod.ts";
-import {
-  GOFLAG_RUN,
-  GOFLAG_STOP,
-  T_GOFLAG,
-  T_MBTEST,
-  T_RUNNING,
-  T_WORDS,
-} from "../_tests/testdata/rcu_torture.ts";
+import { GOFLAG_RUN, GOFLAG_STOP } from "../_tests/testdata/rcu_harness.ts";
+import { T_GOFLAG, T_MBTEST, T_RUNNING, T_WORDS } from "../_tests/testdata/rcu_torture.ts";
 
 const PAIRS = 1000;
 const words = new Int32Array(new SharedArrayBuffer(64));

@@ -10,10 +10,8 @@
 import { assert, assertEquals, assertGreater } from "@std/assert";
 import { rcuHandle } from "../../rcu/mod.ts";
 import { openFdCount } from "../_fd_leak.ts";
-import { sleep, slowMode, waitFor, WorkerSet } from "../testdata/rcu_harness.ts";
+import { slowMode, stressPhase, waitFor, WorkerSet } from "../testdata/rcu_harness.ts";
 import {
-  GOFLAG_RUN,
-  GOFLAG_STOP,
   PIPE_LEN,
   T_AGE,
   T_COUNT,
@@ -38,12 +36,6 @@ interface StressResult {
 }
 
 /** gtest_stress(nreaders, duration), with a real or a no-op synchronize. */
-/**
- * Watchdog on the Workers' start. The first Worker of the file waits for
- * Deno to type-check its module graph, which took over a minute on a loaded
- * 2-core machine; later ones start in milliseconds to seconds.
- */
-let startWatchdogMs = 240_000;
 
 async function stress(nreaders: number, ms: number, noop: boolean): Promise<StressResult> {
   const t = new Int32Array(new SharedArrayBuffer(4 * (T_WORDS + 1)));
@@ -53,25 +45,18 @@ async function stress(nreaders: number, ms: number, noop: boolean): Promise<Stre
   Atomics.store(t, T_MBTEST, 1);
   const set = new WorkerSet();
   const msg = { data: t.buffer, rcu: rcuHandle(), noop };
-  try {
-    for (let i = 0; i < nreaders; i++) set.spawn("rcu_torture.ts", { ...msg, role: "reader" });
-    set.spawn("rcu_torture.ts", { ...msg, role: "updater" });
-    for (let i = 0; i < FAKE_UPDATERS; i++) set.spawn("rcu_torture.ts", { ...msg, role: "fake" });
-    // QEMU does not wait for its threads to start. A Worker can take seconds
-    // to start on a loaded machine, and a run where nobody started would
-    // pass vacuously, so GO waits for them (as test-rcu-list does).
-    await waitFor(
-      () => Atomics.load(t, T_RUNNING) === set.count,
-      "every Worker starting",
-      startWatchdogMs,
-    );
-    startWatchdogMs = 60_000;
-    Atomics.store(t, T_GOFLAG, GOFLAG_RUN);
-    await sleep(ms);
-  } finally {
-    Atomics.store(t, T_GOFLAG, GOFLAG_STOP);
-    await set.join();
-  }
+  await stressPhase(
+    set,
+    () => {
+      for (let i = 0; i < nreaders; i++) set.spawn("rcu_torture.ts", { ...msg, role: "reader" });
+      set.spawn("rcu_torture.ts", { ...msg, role: "updater" });
+      for (let i = 0; i < FAKE_UPDATERS; i++) set.spawn("rcu_torture.ts", { ...msg, role: "fake" });
+    },
+    t,
+    { running: T_RUNNING, go: T_GOFLAG },
+    ms,
+    "every Worker starting",
+  );
   const counts: number[] = [];
   for (let i = 0; i <= PIPE_LEN; i++) counts.push(Atomics.load(t, T_COUNT + i));
   return {

@@ -18,11 +18,9 @@
 import { assert, assertEquals, assertGreater } from "@std/assert";
 import { RcuArena, rcuHandle, synchronizeRcu } from "../../rcu/mod.ts";
 import { openFdCount } from "../_fd_leak.ts";
-import { sleep, slowMode, waitFor, WorkerSet } from "../testdata/rcu_harness.ts";
+import { sleep, slowMode, stressPhase, waitFor, WorkerSet } from "../testdata/rcu_harness.ts";
 import {
   createList,
-  GOFLAG_RUN,
-  GOFLAG_STOP,
   L_GOFLAG,
   L_MINLEN,
   L_READS,
@@ -55,12 +53,6 @@ interface RunResult {
 }
 
 let fdBaseline = -1;
-/**
- * Watchdog on the Workers' start. The first Worker of the file waits for
- * Deno to type-check its module graph, which took over a minute on a loaded
- * 2-core machine; later ones start in milliseconds to seconds.
- */
-let startWatchdogMs = 240_000;
 
 /** rcu_qtest(test, duration, nreaders). */
 async function rcuQtest(
@@ -84,21 +76,17 @@ async function rcuQtest(
     keepPopulated: opts.keepPopulated ?? false,
     noGracePeriod: opts.noGracePeriod ?? false,
   };
-  try {
-    for (let i = 0; i < nreaders; i++) set.spawn("rcu_list.ts", { ...msg, role: "reader" });
-    set.spawn("rcu_list.ts", { ...msg, role: "updater" });
-    await waitFor(
-      () => Atomics.load(c, L_RUNNING) === nreaders + 1,
-      `threads starting (seed ${seed})`,
-      startWatchdogMs,
-    );
-    startWatchdogMs = 60_000;
-    Atomics.store(c, L_GOFLAG, GOFLAG_RUN);
-    await sleep(ms);
-  } finally {
-    Atomics.store(c, L_GOFLAG, GOFLAG_STOP);
-    await set.join();
-  }
+  await stressPhase(
+    set,
+    () => {
+      for (let i = 0; i < nreaders; i++) set.spawn("rcu_list.ts", { ...msg, role: "reader" });
+      set.spawn("rcu_list.ts", { ...msg, role: "updater" });
+    },
+    c,
+    { running: L_RUNNING, go: L_GOFLAG },
+    ms,
+    `threads starting (seed ${seed})`,
+  );
   // Writer-side links hold after the run (throws with the reason if not).
   const left = list.verify();
   // The test thread empties the list and reclaims through callRcu.

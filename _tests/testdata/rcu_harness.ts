@@ -2,6 +2,18 @@
 // rcu_*.ts testdata modules, wait with a watchdog, and join them (each
 // Worker raises its "exited" word before closing itself; then terminate).
 
+/** The GO word of both stress harnesses (QEMU's `goflag`). */
+export const GOFLAG_INIT = 0;
+export const GOFLAG_RUN = 1;
+export const GOFLAG_STOP = 2;
+
+/**
+ * Watchdog on the Workers' start. The first Worker of a file waits for Deno
+ * to type-check its module graph, which took over a minute on a loaded
+ * 2-core machine; later ones start in milliseconds to seconds.
+ */
+let startWatchdogMs = 240_000;
+
 /** Sleeps without blocking the isolate. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -59,6 +71,33 @@ export class WorkerSet {
       this.#workers.length = 0;
     }
     if (this.errors.length > 0) throw new Error(this.errors.join("\n"));
+  }
+}
+
+/**
+ * One timed stress phase: `spawn()` starts the Workers of `set`; once every
+ * one of them counted itself in `words[running]`, GO is raised for `ms`,
+ * then STOP, and the set is joined (whatever failed on the way). QEMU does
+ * not wait for its threads to start; here a Worker can take seconds to, and
+ * a run where nobody started would pass vacuously.
+ */
+export async function stressPhase(
+  set: WorkerSet,
+  spawn: () => void,
+  words: Int32Array,
+  at: { running: number; go: number },
+  ms: number,
+  what: string,
+): Promise<void> {
+  try {
+    spawn();
+    await waitFor(() => Atomics.load(words, at.running) === set.count, what, startWatchdogMs);
+    startWatchdogMs = 60_000;
+    Atomics.store(words, at.go, GOFLAG_RUN);
+    await sleep(ms);
+  } finally {
+    Atomics.store(words, at.go, GOFLAG_STOP);
+    await set.join();
   }
 }
 

@@ -20,7 +20,6 @@ import {
   rcuUnregisterThread,
   synchronizeRcu,
 } from "../../rcu/mod.ts";
-import { prng } from "./rcu_harness.ts";
 
 /** RCU_Q_LEN. */
 export const Q_LEN = 100;
@@ -38,9 +37,7 @@ export const L_MINLEN = 8;
 export const L_SLEEP = 9;
 export const L_WORDS = 10;
 
-export const GOFLAG_INIT = 0;
-export const GOFLAG_RUN = 1;
-export const GOFLAG_STOP = 2;
+import { GOFLAG_INIT, GOFLAG_RUN, GOFLAG_STOP, prng } from "./rcu_harness.ts";
 
 export type ListType = "qlist" | "qsimpleq" | "qtailq" | "qslist";
 export type AnyList = RcuQList | RcuQSimpleQ | RcuQTailQ | RcuQSList;

@@ -26,9 +26,7 @@ export const T_AGE = T_COUNT + PIPE_LEN + 1; // ring[i].age
 export const T_MBTEST = T_AGE + PIPE_LEN; // ring[i].mbtest
 export const T_WORDS = T_MBTEST + PIPE_LEN;
 
-export const GOFLAG_INIT = 0;
-export const GOFLAG_RUN = 1;
-export const GOFLAG_STOP = 2;
+import { GOFLAG_INIT, GOFLAG_RUN } from "./rcu_harness.ts";
 
 interface Start {
   index: number;
