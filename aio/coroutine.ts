@@ -141,6 +141,8 @@ const FAILED = 3;
 
 // Set by Coroutine's static block: the trampoline needs its #fields.
 let enterImpl: (ctx: AioContext | null, co: Coroutine) => void;
+// The running coroutine; the leader pseudo-coroutine outside any.
+let current: Coroutine;
 
 const YIELD_VALUE_MESSAGE =
   "Coroutine yielded a value: call coroutine functions with yield*, and yield nothing else";
@@ -191,8 +193,10 @@ function misuseMessage(what: string): string {
  * ```
  */
 export class Coroutine {
-  static #leader: Coroutine = new Coroutine(null, undefined, true);
-  static #current: Coroutine = Coroutine.#leader;
+  static {
+    // A module binding, not a static field: it is read on every entry.
+    current = new Coroutine(null, undefined, true);
+  }
 
   #entry: CoroutineEntry<any> | null;
   #arg: unknown;
@@ -226,7 +230,7 @@ export class Coroutine {
       co.#locksHeld += delta;
     };
     coInternals.opCreated = (what) => {
-      const co = Coroutine.#current;
+      const co = current;
       if (co.#state === LEADER) return null;
       if (co.#unstarted++ === 0) co.#unstartedWhat = what;
       return co;
@@ -333,7 +337,7 @@ export class Coroutine {
    * ```
    */
   static self(): Coroutine {
-    return Coroutine.#current;
+    return current;
   }
 
   /**
@@ -547,51 +551,66 @@ export class Coroutine {
   static #run(from: Coroutine, to: Coroutine, ctx: AioContext | null): void {
     to.#caller = from;
     to.#ctx = ctx;
-    Coroutine.#current = to;
+    current = to;
     let r: IteratorResult<void, unknown>;
     try {
-      let gen = to.#gen;
-      if (gen === null) {
-        const entry = to.#entry!;
-        const arg = to.#arg;
-        to.#entry = null;
-        to.#arg = undefined;
-        gen = entry(arg);
-        if (
-          gen === null || typeof gen !== "object" || typeof gen.next !== "function" ||
-          Symbol.asyncIterator in gen
-        ) {
-          // An async generator's next() returns a promise: it cannot be
-          // entered synchronously.
-          throw new TypeError("Coroutine entry must be a generator function");
-        }
-        to.#gen = gen;
-      }
+      const gen = to.#gen ?? Coroutine.#start(to);
       r = gen.next();
-      for (;;) {
-        if (!r.done && r.value !== undefined) {
-          // `yield op()` made an operation it will never run: one error.
-          to.#unstarted = 0;
-          r = gen.throw(new TypeError(yieldValueMessage(r.value)));
-        } else if (to.#unstarted !== 0) {
-          // An operation called as a plain statement (`m.lock();`), found
-          // at the body's next yield or its end.
-          const e = Coroutine.#misuse(to);
-          if (r.done) throw e;
-          r = gen.throw(e);
-        } else break;
+      // The common case: a bare yield or the end, with no operation left
+      // unrun. Anything else is a misuse, handled off the hot path.
+      if ((!r.done && r.value !== undefined) || to.#unstarted !== 0) {
+        r = Coroutine.#misused(to, gen, r);
       }
     } catch (e) {
-      Coroutine.#current = from;
+      current = from;
       Coroutine.#terminate(to, true, e);
       return;
     }
-    Coroutine.#current = from;
+    current = from;
     if (r.done) Coroutine.#terminate(to, false, undefined);
     else to.#caller = null;
   }
 
-  /** Termination: drop the caller link and the generator, check locks. */
+  /** Makes the body's generator at first entry, refusing what is not one. */
+  static #start(to: Coroutine): CoroutineFn<unknown> {
+    const entry = to.#entry!;
+    const arg = to.#arg;
+    to.#entry = null;
+    to.#arg = undefined;
+    const gen = entry(arg);
+    if (
+      gen === null || typeof gen !== "object" || typeof gen.next !== "function" ||
+      Symbol.asyncIterator in gen
+    ) {
+      // An async generator's next() returns a promise: it cannot be
+      // entered synchronously.
+      throw new TypeError("Coroutine entry must be a generator function");
+    }
+    to.#gen = gen;
+    return gen;
+  }
+
+  /** Throws the misuse errors into the body until it stops misusing. */
+  static #misused(
+    to: Coroutine,
+    gen: CoroutineFn<unknown>,
+    r: IteratorResult<void, unknown>,
+  ): IteratorResult<void, unknown> {
+    for (;;) {
+      if (!r.done && r.value !== undefined) {
+        // `yield op()` made an operation it will never run: one error.
+        to.#unstarted = 0;
+        r = gen.throw(new TypeError(yieldValueMessage(r.value)));
+      } else if (to.#unstarted !== 0) {
+        // An operation called as a plain statement (`m.lock();`), found
+        // at the body's next yield or its end.
+        const e = Coroutine.#misuse(to);
+        if (r.done) throw e;
+        r = gen.throw(e);
+      } else return r;
+    }
+  }
+
   static #terminate(co: Coroutine, threw: boolean, error: unknown): void {
     co.#caller = null;
     co.#gen = null;
@@ -616,37 +635,60 @@ export class Coroutine {
 
   static {
     enterImpl = (ctx, co) => {
-      const from = Coroutine.#current;
-      // pending is a stack whose top is the next coroutine to run, so that
-      // prepending a wake-up queue is a reversed push.
-      let pending: Coroutine[] | null = null;
-      let errors: unknown[] | null = null;
-      let to = co;
-      for (;;) {
-        let ran = false;
-        try {
-          Coroutine.#check(to);
-          ran = true;
-          Coroutine.#run(from, to, ctx);
-        } catch (e) {
-          (errors ??= []).push(e);
-        }
-        // A refused entry ran nothing; its queue belongs to whoever runs it.
-        const wq = ran ? to.#wakeup : null;
-        if (wq !== null && wq.length > 0) {
-          pending ??= [];
-          for (let i = wq.length - 1; i >= 0; i--) pending.push(wq[i]);
-          wq.length = 0;
-        }
-        if (pending === null || pending.length === 0) break;
-        to = pending.pop()!;
+      const from = current;
+      // The common case runs one coroutine that queued no wake-ups; a
+      // refused first entry has run nothing, so its error is thrown as is.
+      Coroutine.#check(co);
+      try {
+        Coroutine.#run(from, co, ctx);
+      } catch (e) {
+        Coroutine.#runQueued(from, co, ctx, [e]);
+        return;
       }
-      if (errors !== null) {
-        throw errors.length === 1
-          ? errors[0]
-          : new AggregateError(errors, "Several coroutines threw in one enter");
-      }
+      const wq = co.#wakeup;
+      if (wq !== null && wq.length > 0) Coroutine.#runQueued(from, co, ctx, null);
     };
+  }
+
+  /**
+   * Runs, depth-first, the wake-ups `co` queued and theirs in turn, then
+   * throws what was thrown along the way (one error as is, several as an
+   * AggregateError).
+   */
+  static #runQueued(
+    from: Coroutine,
+    co: Coroutine,
+    ctx: AioContext | null,
+    errors: unknown[] | null,
+  ): void {
+    // pending is a stack whose top is the next coroutine to run, so that
+    // prepending a wake-up queue is a reversed push.
+    const pending: Coroutine[] = [];
+    let to = co;
+    let ran = true;
+    for (;;) {
+      // A refused entry ran nothing; its queue belongs to whoever runs it.
+      const wq = ran ? to.#wakeup : null;
+      if (wq !== null && wq.length > 0) {
+        for (let i = wq.length - 1; i >= 0; i--) pending.push(wq[i]);
+        wq.length = 0;
+      }
+      if (pending.length === 0) break;
+      to = pending.pop()!;
+      ran = false;
+      try {
+        Coroutine.#check(to);
+        ran = true;
+        Coroutine.#run(from, to, ctx);
+      } catch (e) {
+        (errors ??= []).push(e);
+      }
+    }
+    if (errors !== null) {
+      throw errors.length === 1
+        ? errors[0]
+        : new AggregateError(errors, "Several coroutines threw in one enter");
+    }
   }
 }
 
