@@ -121,3 +121,52 @@ Deno.bench({
     }
   },
 });
+
+// The floor for any coroutine built on a generator: an object that records
+// its caller and context and restores the running one around next(). What
+// Coroutine does beyond this (scheduling checks, misuse detection, wake-up
+// queues, lock counts, termination) is the gap between the two rows.
+let floorCurrent: MinimalEntry | null = null;
+class MinimalEntry {
+  #entry: () => CoroutineFn;
+  #gen: CoroutineFn | null = null;
+  #caller: MinimalEntry | null = null;
+  #ctx: unknown = null;
+  #done = false;
+  constructor(entry: () => CoroutineFn) {
+    this.#entry = entry;
+  }
+  enter(ctx: unknown): void {
+    if (this.#caller !== null || this.#done) throw new Error("cannot enter");
+    const from = floorCurrent;
+    this.#caller = from;
+    this.#ctx = ctx;
+    floorCurrent = this;
+    let r: IteratorResult<void, void>;
+    try {
+      r = (this.#gen ??= this.#entry()).next();
+    } finally {
+      floorCurrent = from;
+      this.#caller = null;
+    }
+    if (r.done) {
+      this.#done = true;
+      this.#gen = null;
+    }
+  }
+  get ctx(): unknown {
+    return this.#ctx;
+  }
+}
+
+Deno.bench({
+  name: "floor: minimal entry wrapper around a generator ×1000",
+  group: "/perf/cost",
+  fn() {
+    for (let i = 0; i < COST; i++) {
+      const co = new MinimalEntry(perfCostFunc);
+      co.enter(null);
+      co.enter(null);
+    }
+  },
+});
