@@ -54,7 +54,7 @@ export interface AnchorBuild {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const ANCHOR_DIR = new URL("./anchors", import.meta.url);
+const ANCHOR_DIR = new URL("./anchors/", import.meta.url);
 /** Programs that take the fd count as argv[1]. */
 const SIZED = new Set(["poll_many", "epoll_many"]);
 
