@@ -221,7 +221,12 @@ export class ThreadPool {
     return ok;
   }
 
-  /** Asks for workers for the queued work that no idle or starting worker will take. */
+  /**
+   * Asks for workers for the queued work that no idle or starting worker
+   * will take (GLib counts waiting threads against queued tasks the same
+   * way; the AIO pool's "none idle" test misses a burst that arrives before
+   * the idle workers wake).
+   */
   #spawnForQueue(): boolean {
     const core = this.#core, ctl = core.ctl;
     lock(ctl);
@@ -266,7 +271,7 @@ export class ThreadPool {
     this.#checkAlive("submit");
     this.#core.submit(work, arg, this.#onDone);
     this.#curWork++;
-    this.#process();
+    this.#spawnForQueue();
   }
 
   /**
