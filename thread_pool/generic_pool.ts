@@ -8,13 +8,17 @@
  * Differences from QEMU, chosen for Deno:
  * - QEMU's pool starts with at most 0 threads, so plain `thread_pool_submit()`
  *   runs nothing until `thread_pool_set_max_threads()` or
- *   `thread_pool_submit_immediate()` raise it. Here the limit starts at 64
- *   (as the AIO pool's), so `submit()` alone runs work.
+ *   `thread_pool_submit_immediate()` raise it. Here the limit starts at the
+ *   number of CPUs (`navigator.hardwareConcurrency`), so `submit()` alone
+ *   runs work, and a burst does not start dozens of Workers.
  * - QEMU's exclusive GThreadPool starts all `max` threads at once; here a
- *   worker is created when queued work finds none idle (each Worker costs
- *   tens of milliseconds to start and about 12 MB). Like GLib's exclusive
- *   threads, an idle worker then stays until the pool is freed or the limit
- *   drops below the number of workers.
+ *   worker is created when queued work outnumbers the idle and starting
+ *   workers. Like GLib's exclusive threads, an idle worker then stays until
+ *   the pool is freed or the limit drops below the number of workers.
+ * - Workers are created by the call that needs them (`submit()`,
+ *   `setMaxThreads()`), in the caller's thread: constructing a Worker blocks
+ *   it for tens of milliseconds, and each costs about 12 MB. There is no
+ *   AioContext to spread that over.
  * - QEMU's work returns nothing and cannot fail. Here a job may throw (or
  *   its module or export may be missing, or its worker may die): the errors
  *   are collected, and the next `wait()` / `waitSync()` / `free()` throws an
@@ -83,8 +87,13 @@ async function sleepOn(i32: Int32Array, index: number, value: number, ms: number
  * ```
  */
 export interface ThreadPoolOptions {
-  /** Most workers at once (1 .. 2^31-1); 64 by default. */
+  /** Most workers at once (1 .. 2^31-1); the number of CPUs by default. */
   readonly maxThreads?: number;
+}
+
+function defaultMaxThreads(): number {
+  const n = navigator.hardwareConcurrency;
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, MAX_THREADS_DEFAULT) : 1;
 }
 
 function checkMax(n: number): void {
@@ -165,11 +174,11 @@ export class ThreadPool {
    * import { assertEquals } from "@std/assert";
    * import { ThreadPool } from "@aioloop/aioloop/thread-pool";
    * using pool = new ThreadPool();
-   * assertEquals([pool.maxThreads, pool.pendingWork, pool.stats().curThreads], [64, 0, 0]);
+   * assertEquals([pool.maxThreads, pool.pendingWork, pool.stats().curThreads], [navigator.hardwareConcurrency, 0, 0]);
    * ```
    */
   constructor(options: ThreadPoolOptions = {}) {
-    const max = options.maxThreads ?? MAX_THREADS_DEFAULT;
+    const max = options.maxThreads ?? defaultMaxThreads();
     checkMax(max);
     // A private context only hosts the BHs the shared core asks for; it is
     // never polled (completions are read straight from shared memory).
