@@ -3,7 +3,9 @@
 // adjust_max_threads_to_work / free, on the AIO pool's workers. Workers
 // report through SharedArrayBuffer words (see testdata/generic_pool_jobs.ts).
 import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
-import { ThreadPool, type ThreadPoolWork } from "../thread_pool/mod.ts";
+import { AioContext } from "../aio/aio_context.ts";
+import { getCurrentAioContext } from "../aio/current.ts";
+import { getThreadPool, ThreadPool, type ThreadPoolWork } from "../thread_pool/mod.ts";
 import { openFdCount } from "./_fd_leak.ts";
 
 const JOBS = new URL("./testdata/generic_pool_jobs.ts", import.meta.url);
@@ -279,12 +281,100 @@ Deno.test("ThreadPool: using / await using free the pool; unreported failures ar
   assertEquals(pool.freed, true, "freed all the same");
 });
 
-Deno.test("ThreadPool: the AIO pool of a context is not involved", async () => {
+Deno.test("ThreadPool: needs no current AioContext and leaves a context's AIO pool alone", async () => {
+  assertEquals(getCurrentAioContext(), null);
+  using ctx = AioContext.create();
+  const aio = getThreadPool(ctx);
   const runs = words(2);
   using pool = new ThreadPool();
   pool.submit(job("countRun"), [runs, 0]);
   await pool.wait();
   assertEquals(runs[0], 1);
+  assertEquals([aio.stats().curThreads, aio.stats().requests], [0, 0]);
+});
+
+Deno.test("ThreadPool: wait() leaves the event loop running (a timer opens the gate)", async () => {
+  const g = words(2);
+  using pool = new ThreadPool({ maxThreads: 2 });
+  pool.submit(job("gate"), g);
+  pool.submit(job("gate"), g);
+  let fired = false;
+  setTimeout(() => {
+    fired = true;
+    Atomics.store(g, 0, 1);
+    Atomics.notify(g, 0);
+  }, 50);
+  await pool.wait();
+  assert(fired, "the jobs could only finish after the timer ran");
+  assertEquals(g[1], 2);
+});
+
+const ROOT = new URL("../", import.meta.url);
+const ROOT_PATH = decodeURIComponent(ROOT.pathname);
+const MOD = JSON.stringify(new URL("thread_pool/mod.ts", ROOT).href);
+
+/** Runs `source` as a script in a subprocess with `flags` (60 s watchdog). */
+async function runScript(source: string, flags: string[]): Promise<{ code: number; out: string }> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/main.ts`;
+    await Deno.writeTextFile(script, source);
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-check", "--no-prompt", ...flags, script],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    assertEquals(r.signal, null, "killed by the watchdog");
+    const dec = new TextDecoder();
+    return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("ThreadPool: a pending wait() keeps the process alive; idle or busy workers do not", async () => {
+  const waits = await runScript(
+    `import { ThreadPool } from ${MOD};
+const pool = new ThreadPool();
+pool.submit({ module: "data:text/javascript,export function nap(ms) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }", name: "nap" }, 300);
+await pool.wait();
+console.log("waited");
+`,
+    ["--allow-ffi", `--allow-read=${ROOT_PATH}`],
+  );
+  assertEquals([waits.code, waits.out.trim()], [0, "waited"]);
+  // Never freed, a job that never ends: the script still exits.
+  const leaves = await runScript(
+    `import { ThreadPool } from ${MOD};
+const pool = new ThreadPool();
+pool.submit({ module: "data:text/javascript,export function forever() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); }", name: "forever" });
+console.log("submitted", pool.pendingWork);
+`,
+    ["--allow-ffi", `--allow-read=${ROOT_PATH}`],
+  );
+  assertEquals([leaves.code, leaves.out.trim()], [0, "submitted 1"]);
+});
+
+Deno.test("ThreadPool: without read permission for the worker module, wait() reports NotCapable", async () => {
+  const { code, out } = await runScript(
+    `import { ThreadPool } from ${MOD};
+using pool = new ThreadPool();
+pool.submit({ module: "data:text/javascript,export function f() {}", name: "f" });
+try {
+  await pool.wait();
+  console.log("no error");
+} catch (e) {
+  const errors = (e as AggregateError).errors ?? [];
+  console.log((e as Error).name, errors.length, errors[0]?.name, errors[0]?.message);
+}
+`,
+    ["--allow-ffi"],
+  );
+  assertEquals(code, 0, out);
+  assert(out.startsWith("AggregateError 1 NotCapable"), out);
+  assert(out.includes(`--allow-read=${ROOT_PATH}`), out);
 });
 
 /** Waits until the fd count stayed put for 100 ms (Worker threads wind down). */
