@@ -7,6 +7,7 @@ import { AioContext } from "../aio/aio_context.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
 import { getThreadPool, ThreadPool, type ThreadPoolWork } from "../thread_pool/mod.ts";
 import { openFdCount } from "./_fd_leak.ts";
+import fc from "./model/fc.ts";
 
 const JOBS = new URL("./testdata/generic_pool_jobs.ts", import.meta.url);
 
@@ -375,6 +376,104 @@ try {
   assertEquals(code, 0, out);
   assert(out.startsWith("AggregateError 1 NotCapable"), out);
   assert(out.includes(`--allow-read=${ROOT_PATH}`), out);
+});
+
+type Op =
+  | { op: "submit" | "submitImmediate"; fail: boolean }
+  | { op: "setMaxThreads"; n: number }
+  | { op: "adjust" | "wait" | "waitSync" };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ op: fc.constant("submit" as const), fail: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("submitImmediate" as const), fail: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("setMaxThreads" as const),
+      n: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("adjust" as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("wait" as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("waitSync" as const) }) },
+);
+
+Deno.test("ThreadPool: any sequence of operations runs each job once and reports each failure once", async () => {
+  const MAX_OPS = 30;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 3 }),
+      fc.array(opArb, { maxLength: MAX_OPS }),
+      async (max, ops) => {
+        const runs = words(1 + MAX_OPS);
+        const ran: number[] = [];
+        let failuresSubmitted = 0, failuresReported = 0;
+        const take = (e: unknown): void => {
+          assertInstanceOf(e, AggregateError);
+          for (const x of e.errors) assertInstanceOf(x, RangeError);
+          failuresReported += e.errors.length;
+        };
+        const barrier = (): void => {
+          assertEquals(pool.pendingWork, 0);
+          for (const id of ran) assertEquals(runs[1 + id], 1, `job ${id} ran once at the barrier`);
+          assertEquals(failuresReported, failuresSubmitted);
+        };
+        const pool = new ThreadPool({ maxThreads: max });
+        try {
+          for (const [i, o] of ops.entries()) {
+            switch (o.op) {
+              case "submit":
+              case "submitImmediate":
+                if (o.fail) {
+                  failuresSubmitted++;
+                  pool[o.op](job("failWith"), i);
+                } else {
+                  ran.push(i);
+                  pool[o.op](job("countRun"), [runs, i]);
+                }
+                if (o.op === "submitImmediate") assert(pool.maxThreads >= 1);
+                break;
+              case "setMaxThreads":
+                pool.setMaxThreads(o.n);
+                assertEquals(pool.maxThreads, o.n);
+                break;
+              case "adjust":
+                pool.adjustMaxThreadsToWork();
+                assert(pool.maxThreads >= 1);
+                break;
+              case "wait": {
+                const e = await outcome(pool.wait());
+                if (e !== null) take(e);
+                barrier();
+                break;
+              }
+              case "waitSync":
+                try {
+                  pool.waitSync();
+                } catch (e) {
+                  take(e);
+                }
+                barrier();
+                break;
+            }
+          }
+        } finally {
+          try {
+            pool.free();
+          } catch (e) {
+            take(e);
+          }
+        }
+        assertEquals(runs[0], ran.length);
+        for (const id of ran) assertEquals(runs[1 + id], 1, `job ${id} ran once`);
+        assertEquals(failuresReported, failuresSubmitted);
+      },
+    ),
+    { numRuns: 5, seed: 20251207 },
+  );
 });
 
 /** Waits until the fd count stayed put for 100 ms (Worker threads wind down). */
