@@ -49,9 +49,9 @@ import type { ThreadPoolStats, ThreadPoolWork } from "./types.ts";
 
 const INT32_MAX = 0x7fffffff;
 /**
- * Longest single sleep of a wait: a worker that dies without its exit hook
- * is noticed through its Worker's "exit" event, which fires only between
- * sleeps of an async wait.
+ * Longest single sleep of a wait. Finished work wakes it at once (pushDone
+ * notifies while C_DONE_WAITERS is set); the slice only bounds how long a
+ * missed wake-up could cost.
  */
 const WAIT_SLICE_MS = 200;
 
@@ -122,12 +122,14 @@ function failuresError(failures: Error[]): AggregateError {
  * the next {@linkcode ThreadPool.prototype.wait},
  * {@linkcode ThreadPool.prototype.waitSync} or
  * {@linkcode ThreadPool.prototype.free} throws them together as an
- * `AggregateError` (in submission-independent order), after all work
- * finished. Each failure is reported once.
+ * `AggregateError` (in no guaranteed order), after all work finished.
+ * Each failure is reported once.
  *
  * The pool needs no AioContext and nobody has to poll anything: workers run
  * the work as soon as they are free. Workers are `unref()`'d: they never
- * keep the process alive (a pending `await pool.wait()` does).
+ * keep the process alive (a pending `await pool.wait()` does). Free the
+ * pool (or declare it with `using`): idle workers otherwise stay until the
+ * process exits, as GLib's exclusive threads do.
  *
  * Counterpart: `ThreadPool` (`thread_pool_new()`).
  *
