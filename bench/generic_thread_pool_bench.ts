@@ -17,6 +17,7 @@ import {
 const BATCH = 1000;
 const WARMUP_JOBS = 20_000;
 const ROUNDS = 15;
+const LATENCY_JOBS = 1500;
 const INC: ThreadPoolWork = {
   module: new URL("../_tests/testdata/pool_jobs.ts", import.meta.url),
   name: "inc",
@@ -124,6 +125,28 @@ function main(): void {
   console.log("| --- | ---: | ---: | ---: |");
   console.log(row(`AIO pool, max 2: ${BATCH} jobs`, a, a));
   console.log(row(`generic ThreadPool, max 2: ${BATCH} jobs`, g, a));
+  // One job in flight: submit to the end of the wait, medians of LATENCY_JOBS each.
+  const la: number[] = [], lg: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const ea: number[] = [], eg: number[] = [];
+    for (let i = 0; i < LATENCY_JOBS / ROUNDS; i++) {
+      ea.push(timeIt(() => aio.run(1)));
+      eg.push(timeIt(() => generic.run(1)));
+    }
+    la.push(sorted(ea)[ea.length >> 1]);
+    lg.push(sorted(eg)[eg.length >> 1]);
+  }
+  const lrow = (name: string, xs: number[], ref: number[]): string => {
+    const med = sorted(xs)[xs.length >> 1], refMed = sorted(ref)[ref.length >> 1];
+    const ratio = xs === ref ? "1.00 (anchor)" : (refMed / med).toFixed(2);
+    return `| ${name} | ${(sorted(xs)[0] * 1000).toFixed(1)} µs | ${
+      (med * 1000).toFixed(1)
+    } µs | ${ratio} |`;
+  };
+  console.log("\n| case | latency (best round) | latency (median) | speed vs anchor (median) |");
+  console.log("| --- | ---: | ---: | ---: |");
+  console.log(lrow("AIO pool: 1 job in flight", la, la));
+  console.log(lrow("generic ThreadPool: 1 job, submit + waitSync()", lg, la));
   aio.close();
   generic.close();
 }
