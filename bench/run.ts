@@ -66,6 +66,11 @@ const PAIRS: Pair[] = [
   },
   { group: "10k fds", prefix: "raw FFI: epoll_wait", anchors: ["c.epoll_many"] },
   { group: "10k fds", prefix: "raw FFI: pollNs", anchors: ["c.poll_many"] },
+  {
+    group: "generic thread pool throughput",
+    prefix: "generic ThreadPool",
+    anchors: ["js:AIO pool, 2 workers"],
+  },
 ];
 
 interface BenchJson {

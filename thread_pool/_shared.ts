@@ -40,6 +40,11 @@ export const C_FREED = 15;
 export const C_QUEUED = 16;
 /** Idle workers spinning before they sleep (bounded: spinning needs a core). */
 export const C_SPINNERS = 17;
+/**
+ * Owners sleeping on C_DONE (the generic ThreadPool's wait): while non-zero,
+ * pushDone wakes them. The AIO pool never sets it (its doorbell is the BH).
+ */
+export const C_DONE_WAITERS = 31;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
@@ -311,14 +316,20 @@ export function unlinkQueued(heap: SharedHeap, rec: number): void {
   ctl[C_QUEUED]--;
 }
 
-/** Publishes a DONE record to the owner (any thread, lock not needed). */
+/**
+ * Publishes a DONE record to the owner (any thread, lock not needed), and
+ * wakes an owner sleeping on C_DONE if one said so (C_DONE_WAITERS).
+ */
 export function pushDone(heap: SharedHeap, rec: number): void {
   const ctl = heap.ctl, i32 = heap.i32;
   for (;;) {
     const head = Atomics.load(ctl, C_DONE);
     Atomics.store(i32, (rec >> 2) + R_DNEXT, head);
-    if (Atomics.compareExchange(ctl, C_DONE, head, rec) === head) return;
+    if (Atomics.compareExchange(ctl, C_DONE, head, rec) === head) break;
   }
+  // Seq-cst after the publishing CAS: an owner that set the flag and then
+  // saw C_DONE empty is woken (or sees this record when it re-checks).
+  if (Atomics.load(ctl, C_DONE_WAITERS) !== 0) Atomics.notify(ctl, C_DONE);
 }
 
 const encoder = new TextEncoder();

@@ -20,5 +20,6 @@
  *
  * @module
  */
+export * from "./generic_pool.ts";
 export * from "./thread_pool.ts";
 export * from "./types.ts";
