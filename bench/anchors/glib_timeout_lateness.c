@@ -1,0 +1,45 @@
+/* How late GLib runs a 1 ms timeout: g_timeout_add(1, ...) on the default
+ * context, then blocking g_main_context_iteration() calls until it fires.
+ * Lateness = fire time - (arm time + 1 ms), both read from CLOCK_MONOTONIC
+ * (QEMU's REALTIME clock). Default timer slack, as any GLib program has.
+ *
+ * Unlike the other anchors this one reports a distribution, not ns per
+ * operation: "ns" is the median lateness, plus "mean" and "p99" fields.
+ * argv[1]: the number of samples (default 300). */
+#include "anchor.h"
+#include <glib.h>
+
+static uint64_t fired_at;
+
+static gboolean on_timeout(gpointer data)
+{
+    (void)data;
+    fired_at = anchor_now_ns();
+    return G_SOURCE_REMOVE;
+}
+
+int main(int argc, char **argv)
+{
+    long n = anchor_arg(argc, argv, 300);
+    if (n < 1) n = 1;
+    double *late = malloc(sizeof(double) * (size_t)n);
+    if (late == NULL) anchor_die("malloc");
+    GMainContext *ctx = g_main_context_default();
+    /* Warm up: the first iterations fault pages in. */
+    for (long i = -20; i < n; i++) {
+        fired_at = 0;
+        uint64_t t0 = anchor_now_ns();
+        g_timeout_add(1, on_timeout, NULL);
+        while (fired_at == 0) g_main_context_iteration(ctx, TRUE);
+        if (i >= 0) late[i] = (double)(fired_at - t0) - 1e6;
+    }
+    double sum = 0;
+    for (long i = 0; i < n; i++) sum += late[i];
+    qsort(late, (size_t)n, sizeof(double), anchor_cmp);
+    long p99 = (long)((double)(n - 1) * 0.99);
+    printf("{\"anchor\":\"glib.timeout_lateness\",\"size\":0,\"ns\":%.0f,\"min\":%.0f,"
+           "\"max\":%.0f,\"iters\":%ld,\"reps\":1,\"mean\":%.0f,\"p99\":%.0f}\n",
+           late[n / 2], late[0], late[n - 1], n, sum / (double)n, late[p99]);
+    free(late);
+    return 0;
+}
