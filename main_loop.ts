@@ -76,7 +76,9 @@ import {
 } from "./thread/_bql_state.ts";
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
-import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
+import { asyncWaitParked, parkTimerCreate, pollParkedUntil } from "./sys/_async_wait.ts";
+import { getTimerSlackNs, setTimerSlackNs } from "./sys/_timer_slack.ts";
+import { close } from "./sys/fd.ts";
 
 /**
  * The state of a {@linkcode MainLoopPoll} notification: before the poll
@@ -271,6 +273,10 @@ interface LoopState {
   running: boolean;
   /** mainLoopQuit was called for the current run. */
   quit: boolean;
+  /** The timerfd that ends a timed parked wait one hop early. */
+  readonly parkTimer: number;
+  /** The thread's timer slack before init, restored by cleanup (-1: unknown). */
+  readonly slackNs: number;
 }
 
 /** `UINT32_MAX`: a MainLoopPoll timeout meaning "no limit". */
@@ -282,11 +288,22 @@ const UINT32_MAX = 0xffffffff;
 const YIELD_AFTER_NS = 1_000_000;
 
 let state: LoopState | null = null;
+/**
+ * Set while step 5 of an iteration runs the main-loop timers: a timer they
+ * re-arm needs no wake-up, since the next iteration computes its deadline
+ * afresh (QEMU's notify would cost one empty iteration per re-arm).
+ */
+let runningTimers = false;
 /** Newest first, as QEMU's notifier lists. */
 const pollNotifiers: MainLoopPollNotifier[] = [];
 /** One per nesting depth of mainLoopWait, so iterations allocate nothing. */
 const frames: Frame[] = [];
 let depth = 0;
+
+/** The main-loop timers' notify hook (`qemu_timer_notify_cb`). */
+function notifyFromTimers(): void {
+  if (!runningTimers) qemuNotifyEvent();
+}
 
 function live(): LoopState {
   if (state === null) {
@@ -356,7 +373,10 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
   const fdmon = options.fdmon;
   const main = AioContext.create({ fdmon, name: "aio-context" });
   let iohandler: AioContext | null = null;
+  let parkTimer = -1;
+  let slackNs = -1;
   try {
+    parkTimer = parkTimerCreate();
     iohandler = AioContext.create({ fdmon, name: "io-handler" });
     const notifyBh = main.bhNew(() => {}, { name: "notify_event_cb" });
     setCurrentAioContext(null);
@@ -369,16 +389,31 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
     const ioSrc = iohandler.getGSource();
     ioSrc.setName("io-handler");
     ioSrc.attach(gctx);
-    state = { main, iohandler, notifyBh, signals: new Map(), running: false, quit: false };
+    // qemu_init_clocks: a 1 ns timer slack, so that a poll timeout ends
+    // when asked, not up to 50 us later (the kernel's default).
+    slackNs = getTimerSlackNs();
+    setTimerSlackNs(1);
+    state = {
+      main,
+      iohandler,
+      notifyBh,
+      signals: new Map(),
+      running: false,
+      quit: false,
+      parkTimer,
+      slackNs,
+    };
     // qemu_init_clocks(qemu_timer_notify_cb): the global group exists from
     // now on, so every clock notification (a VIRTUAL clock step, say) kicks
     // the loop, as in QEMU.
     mainLoopTlg();
-    setMainLoopTimerNotify(qemuNotifyEvent);
+    setMainLoopTimerNotify(notifyFromTimers);
   } catch (e) {
     state = null;
     if (getCurrentAioContext() === main) setCurrentAioContext(null);
     if (getMainAioContext() === main) setMainAioContext(null);
+    if (slackNs > 0) setTimerSlackNs(slackNs);
+    if (parkTimer >= 0) close(parkTimer);
     iohandler?.destroy();
     // The notify BH would be reported as leaked: drop it quietly.
     try {
@@ -458,6 +493,8 @@ export function qemuCleanupMainLoop(): void {
   run(() => s.iohandler.destroy());
   run(() => s.main.destroy());
   run(() => GMainContext.default().destroy());
+  run(() => close(s.parkTimer));
+  if (s.slackNs > 0) run(() => setTimerSlackNs(s.slackNs));
   if (errors.length > 0) throw errors[0];
 }
 
@@ -761,6 +798,10 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     wait: { fds: new PollFdArray(), timeoutNs: -1 },
   };
   depth++;
+  // A nested iteration (from a timer callback) computes its own deadline
+  // before it polls, so it must see re-arms notify again.
+  const outerRunningTimers = runningTimers;
+  runningTimers = false;
   // Every phase runs under the BQL, as QEMU's main thread holds it across
   // main_loop_wait; taken here (and released at the end) only if the
   // caller does not hold it already.
@@ -791,7 +832,9 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       const { priority } = gctx.prepare();
       const glib = frame.glibFds;
       const q = gctx.query(priority, glib);
-      timeoutNs = qemuSoonestTimeout(q.timeoutMs < 0 ? -1 : q.timeoutMs * SCALE_MS, timeoutNs);
+      // In ns, not GLib's rounded-up ms: the AioContexts' sources report
+      // their timers' deadlines unrounded, so a 300 us timer waits 300 us.
+      timeoutNs = qemuSoonestTimeout(q.timeoutNs, timeoutNs);
       const fds = frame.wait.fds;
       fds.clear();
       for (let i = 0; i < own.length; i++) fds.push(own[i].fd, own[i].events);
@@ -819,8 +862,10 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     if (typeof result !== "number") throw result;
 
     // 5. The global main-loop timers (AioContext timers ran in dispatch).
+    runningTimers = true;
     clockRunAllTimers();
   } finally {
+    runningTimers = outerRunningTimers;
     bqlIterationLeave(tookBql);
     depth--;
   }
@@ -906,7 +951,7 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
         r = pollSync(w);
       } else {
         parked = true;
-        r = await pollParked(w.fds, w.timeoutNs);
+        r = await pollParkedUntil(w.fds, w.timeoutNs, state?.parkTimer ?? -1);
       }
       step = it.next(r);
     }
