@@ -55,7 +55,7 @@ import { AioContext } from "./aio/aio_context.ts";
 import type { QEMUBH } from "./aio/bh.ts";
 import type { EventNotifier } from "./aio/event_notifier.ts";
 import { getCurrentAioContext, setCurrentAioContext } from "./aio/current.ts";
-import { getMainAioContext, setMainAioContext } from "./aio/_main_context.ts";
+import { getMainAioContext, mainLoopWaitInfo, setMainAioContext } from "./aio/_main_context.ts";
 import {
   clockRunAllTimers,
   mainLoopTlg,
@@ -840,6 +840,8 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       for (let i = 0; i < own.length; i++) fds.push(own[i].fd, own[i].events);
       for (let i = 0; i < q.count; i++) fds.push(glib[i].fd, glib[i].events);
       frame.wait.timeoutNs = timeoutNs;
+      mainLoopWaitInfo.timeoutNs = timeoutNs;
+      mainLoopWaitInfo.iterations++;
       // os_host_main_loop_wait: the BQL is dropped only around the blocking
       // wait, so that vCPU threads run meanwhile; dispatch has it again.
       const dropped = bqlPollRelease();
