@@ -318,9 +318,14 @@ function live(): LoopState {
  * both contexts' GSources (named "aio-context" and "io-handler") to the
  * default {@linkcode GMainContext}, creates the BH behind
  * {@linkcode qemuNotifyEvent} and makes the global main-loop timers notify
- * the loop. Calling it again before {@linkcode qemuCleanupMainLoop} throws.
+ * the loop. It also sets the calling thread's timer slack to 1 ns
+ * (`prctl(PR_SET_TIMERSLACK)`), so that a poll timeout ends when asked and
+ * not up to 50 µs later, and opens a timerfd that ends the timed waits of
+ * {@linkcode mainLoopRun} on time. Calling it again before
+ * {@linkcode qemuCleanupMainLoop} throws.
  *
- * Counterpart: `qemu_init_main_loop()` (signals: see
+ * Counterpart: `qemu_init_main_loop()`, plus the timer slack that
+ * `qemu_init_clocks()` sets (signals: see
  * {@linkcode mainLoopAddSignalHandler}).
  *
  * Thread: home thread only.
@@ -438,7 +443,7 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
  * the default {@linkcode GMainContext} (with any other source still attached
  * to it; `GMainContext.default()` then makes a fresh one), so that every fd
  * the main loop opened is closed and {@linkcode qemuInitMainLoop} may run
- * again. Timers made with `timerNew*` (the global main-loop group) are left
+ * again. The thread's timer slack gets back the value it had before init. Timers made with `timerNew*` (the global main-loop group) are left
  * as they are. Does nothing when the loop is not initialized.
  *
  * Counterpart: none (QEMU never tears its main loop down); the inverse of
@@ -969,8 +974,12 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
  * `nonblocking: true` FFI poll(2) on Deno's blocking pool (with timeout 0
  * when work is ready), so Deno's own loop turns while it waits. The wait is
  * cut short by whatever ends {@linkcode mainLoopWait}'s, including work
- * that Deno-side callbacks give the loop meanwhile. The wait is a ppoll(2)
- * with the same nanosecond timeout as {@linkcode mainLoopWait}'s.
+ * that Deno-side callbacks give the loop meanwhile. It ends at the same
+ * nanosecond deadline as {@linkcode mainLoopWait}'s: a timed wait parks on
+ * a timerfd that rings one estimated hop (50 to 500 µs) before the
+ * deadline, then finishes in a short synchronous ppoll(2) on this thread,
+ * so that neither the pool thread's timer slack nor the hop back to the
+ * isolate makes timers late. A shorter timeout is waited synchronously.
  *
  * At most one parked wait may be in flight per isolate (Deno's blocking pool
  * is small and shared with file I/O): a second call, or
@@ -1014,6 +1023,10 @@ export async function mainLoopWaitAsync(): Promise<void> {
  * they hand to the loop (a BH, a timer, a handler change,
  * {@linkcode qemuNotifyEvent}) cuts the wait short. A loop kept busy
  * dispatches for about 1 ms at a time, then lets Deno's loop turn once.
+ * Timers end on time as in {@linkcode mainLoopWaitAsync}; next to a busy
+ * `Deno.serve` they run late by however long Deno's loop takes to return
+ * here (run precise timers on an IOThread then: see
+ * docs/timer_precision.md).
  *
  * The promise settles only once no parked wait is left, so nothing of the
  * loop is pending afterwards. A callback that throws ends the run with that

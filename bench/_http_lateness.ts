@@ -23,7 +23,7 @@ import {
 } from "../main_loop.ts";
 import { clockGetNs, QEMUClockType, timerNewNs } from "../aio/timer.ts";
 import { IOThread } from "../iothread/iothread.ts";
-import { asyncWaitStats, setParkObserver } from "../sys/_async_wait.ts";
+import { asyncWaitStats, parkedWaitMarginNs, setParkObserver } from "../sys/_async_wait.ts";
 import type { TimerJob } from "./_lateness_iothread.ts";
 
 const RT = QEMUClockType.REALTIME;
@@ -74,6 +74,7 @@ function loopTimer(n: number): Promise<number[]> {
     const now = clockGetNs(RT);
     out.push(now - expire);
     hops.push(asyncWaitStats.lastHopNs);
+    margins.push(parkedWaitMarginNs());
     if (out.length >= n) {
       t.del();
       return resolve(out);
@@ -136,6 +137,8 @@ const cases = ["loop timer, idle", "loop timer, HTTP load", "IOThread timer, HTT
 const lat = new Map<string, number[]>(cases.map((c) => [c, []]));
 const rps = new Map<string, number[]>(cases.map((c) => [c, []]));
 let hops: number[] = [];
+let margins: number[] = [];
+const marginsBy = new Map<string, number[]>();
 const hopsBy = new Map<string, number[]>();
 const zeroParks = new Map<string, number[]>(cases.map((c) => [c, []]));
 let curZero: number[] = [];
@@ -145,6 +148,7 @@ setParkObserver((timeoutNs, parkedNs) => {
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
     hops = [];
+    margins = [];
     curZero = zeroParks.get(c)!;
     const cpu0 = mainThreadCpuNs(), wall0 = clockGetNs(RT);
     if (c === "loop timer, idle") {
@@ -159,6 +163,7 @@ for (let round = 0; round < ROUNDS; round++) {
       rps.get(c)!.push(q);
     }
     hopsBy.set(c, [...(hopsBy.get(c) ?? []), ...hops]);
+    marginsBy.set(c, [...(marginsBy.get(c) ?? []), ...margins]);
     const share = (mainThreadCpuNs() - cpu0) / (clockGetNs(RT) - wall0);
     cpuShare.set(c, [...(cpuShare.get(c) ?? []), share]);
   }
@@ -184,6 +189,8 @@ for (const c of cases.slice(0, 2)) {
   }
   const h = hopsBy.get(c)!.filter((x) => x > 0);
   if (h.length > 0) console.log(row(`${c}: timed wait hop (timerfd to resume)`, h));
+  const m = marginsBy.get(c)!;
+  if (m.length > 0) console.log(row(`${c}: how early the timerfd rang`, m));
 }
 await io.stop();
 mainLoopQuit();
