@@ -76,7 +76,12 @@ import {
 } from "./thread/_bql_state.ts";
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
-import { asyncWaitParked, parkTimerCreate, pollParkedUntil } from "./sys/_async_wait.ts";
+import {
+  asyncWaitParked,
+  parkedWaitMarginNs,
+  parkTimerCreate,
+  pollParkedUntil,
+} from "./sys/_async_wait.ts";
 import { getTimerSlackNs, setTimerSlackNs } from "./sys/_timer_slack.ts";
 import { close } from "./sys/fd.ts";
 
@@ -945,7 +950,12 @@ export function mainLoopWait(nonblocking: boolean): void {
   while (!step.done) step = it.next(pollSync(step.value));
 }
 
-/** Drives one iteration; the wait is parked unless `syncIfReady` and the timeout is 0. */
+/**
+ * Drives one iteration; the wait is parked unless `syncIfReady` and the
+ * timeout is 0 or shorter than the parked wait's hop (then a synchronous
+ * wait is both cheaper and on time). Returns whether it parked, i.e. let
+ * Deno's loop turn.
+ */
 async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
   const it = iterate(false);
   let parked = false;
@@ -954,7 +964,7 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
     while (!step.done) {
       const w = step.value;
       let r: number | SysError;
-      if (w.timeoutNs === 0 && syncIfReady) {
+      if (syncIfReady && w.timeoutNs >= 0 && w.timeoutNs <= parkedWaitMarginNs()) {
         r = pollSync(w);
       } else {
         parked = true;
@@ -979,7 +989,9 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
  * a timerfd that rings one estimated hop (50 to 500 µs) before the
  * deadline, then finishes in a short synchronous ppoll(2) on this thread,
  * so that neither the pool thread's timer slack nor the hop back to the
- * isolate makes timers late. A shorter timeout is waited synchronously.
+ * isolate makes timers late. A timeout shorter than that hop parks with
+ * timeout 0 (one turn of Deno's loop), then waits out the rest
+ * synchronously.
  *
  * At most one parked wait may be in flight per isolate (Deno's blocking pool
  * is small and shared with file I/O): a second call, or

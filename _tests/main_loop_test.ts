@@ -677,6 +677,32 @@ Deno.test("the parked wait ends timers on time: never early, short and long, and
   });
 });
 
+Deno.test("timers due sooner than the parked wait's hop never keep Deno's loop from turning", async () => {
+  // Such short waits are synchronous while the run is busy, but it still
+  // parks (a turn of Deno's loop) at least once per ms of work: a Deno
+  // timer runs within a few parked waits.
+  await withMainLoop(async () => {
+    const RT = QEMUClockType.REALTIME;
+    let denoRan = false;
+    let parksAtStart = 0;
+    let parksWhenDenoRan = -1;
+    const t = timerNewNs(RT, () => {
+      if (denoRan || asyncWaitStats.calls - parksAtStart > 200) return mainLoopQuit();
+      t.modNs(clockGetNs(RT) + 20_000);
+    });
+    setTimeout(() => {
+      denoRan = true;
+      parksWhenDenoRan = asyncWaitStats.calls - parksAtStart;
+    }, 0);
+    parksAtStart = asyncWaitStats.calls;
+    t.modNs(clockGetNs(RT) + 20_000);
+    await mainLoopRun();
+    t.del();
+    assert(denoRan, "a Deno timer never ran while the loop ran short timers");
+    assert(parksWhenDenoRan <= 200);
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Signals
 // ---------------------------------------------------------------------------

@@ -150,7 +150,8 @@ function syncPoll(fds: PollFdArray, ns: number): number | SysError {
  * parks on `timer` (a {@linkcode parkTimerCreate} timerfd, appended to
  * `fds`) armed one estimated hop early, then waits out the rest in a
  * synchronous ppoll(2) on the calling thread; a timeout shorter than that
- * hop is waited synchronously at once. No timeout, a zero timeout or a
+ * hop parks with timeout 0 (one turn of Deno's loop) before that
+ * synchronous rest. No timeout, a zero timeout or a
  * negative `timer` is a plain parked wait. Returns the ready count of the
  * caller's fds (the timer's entry, if any, is last and not counted).
  */
@@ -161,9 +162,14 @@ export async function pollParkedUntil(
 ): Promise<number | SysError> {
   if (timeoutNs <= 0 || timer < 0) return await pollParked(fds, timeoutNs);
   const margin = parkedWaitMarginNs();
-  if (timeoutNs <= margin) return syncPoll(fds, timeoutNs);
   const c = libc();
   const deadline = monotonicNs() + timeoutNs;
+  if (timeoutNs <= margin) {
+    // Shorter than the hop: let Deno's loop turn once, then wait out the rest.
+    const r = await pollParked(fds, 0);
+    if (typeof r !== "number" || r > 0) return r;
+    return syncPoll(fds, deadline - monotonicNs());
+  }
   const ring = deadline - margin;
   const sec = Math.floor(ring / 1e9);
   itspec[2] = BigInt(sec);
