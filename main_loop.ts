@@ -259,7 +259,14 @@ type SignalHandler = MainLoopSignalHandler;
 /** What one iteration hands its driver: poll these, this long. */
 interface WaitRequest {
   readonly fds: PollFdArray;
+  /** The timeout as computed, ns (-1: none, 0: do not block). */
   timeoutNs: number;
+  /**
+   * The same as a CLOCK_MONOTONIC deadline (-1: none): the driver waits
+   * until it, so the time spent between computing the timeout and entering
+   * the poll does not make timers late.
+   */
+  deadlineNs: number;
 }
 
 /** The reusable buffers of one (possibly nested) iteration. */
@@ -805,7 +812,7 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
   const frame = frames[depth] ??= {
     mlpoll: { state: MAIN_LOOP_POLL_FILL, timeout: 0, pollfds: [] },
     glibFds: [],
-    wait: { fds: new PollFdArray(), timeoutNs: -1 },
+    wait: { fds: new PollFdArray(), timeoutNs: -1, deadlineNs: -1 },
   };
   depth++;
   // A nested iteration (from a timer callback) computes its own deadline
@@ -832,6 +839,9 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     // 2. The global main-loop timers bound it too.
     let timeoutNs = t === UINT32_MAX ? -1 : t * SCALE_MS;
     timeoutNs = qemuSoonestTimeout(timeoutNs, mainLoopTlg().deadlineNs());
+    // Relative timeouts made absolute with a clock read taken after them,
+    // so never early (an early wake would cost an empty iteration).
+    let deadlineNs = timeoutNs <= 0 ? timeoutNs : clockGettimeNs() + timeoutNs;
 
     // 3. The GLib phases around one poll (os_host_main_loop_wait).
     const gctx = GMainContext.default();
@@ -844,12 +854,20 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       const q = gctx.query(priority, glib);
       // In ns, not GLib's rounded-up ms: the AioContexts' sources report
       // their timers' deadlines unrounded, so a 300 us timer waits 300 us.
-      timeoutNs = qemuSoonestTimeout(q.timeoutNs, timeoutNs);
+      if (q.timeoutNs === 0 || deadlineNs === 0) {
+        deadlineNs = timeoutNs = 0;
+      } else if (q.timeoutNs > 0 || deadlineNs > 0) {
+        const now = clockGettimeNs();
+        const g = q.timeoutNs > 0 ? now + q.timeoutNs : -1;
+        if (deadlineNs < 0 || (g >= 0 && g < deadlineNs)) deadlineNs = g;
+        timeoutNs = Math.max(0, deadlineNs - now);
+      }
       const fds = frame.wait.fds;
       fds.clear();
       for (let i = 0; i < own.length; i++) fds.push(own[i].fd, own[i].events);
       for (let i = 0; i < q.count; i++) fds.push(glib[i].fd, glib[i].events);
       frame.wait.timeoutNs = timeoutNs;
+      frame.wait.deadlineNs = deadlineNs;
       mainLoopWaitInfo.timeoutNs = timeoutNs;
       mainLoopWaitInfo.iterations++;
       // os_host_main_loop_wait: the BQL is dropped only around the blocking
@@ -886,7 +904,8 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
 /** ppoll(2) right now, for the synchronous driver. */
 function pollSync(w: WaitRequest): number | SysError {
   try {
-    return pollNs(w.fds, w.timeoutNs);
+    const d = w.deadlineNs;
+    return pollNs(w.fds, d <= 0 ? d : Math.max(0, d - clockGettimeNs()));
   } catch (e) {
     if (e instanceof SysError) return e;
     throw e;
@@ -968,7 +987,7 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
         r = pollSync(w);
       } else {
         parked = true;
-        r = await pollParkedUntil(w.fds, w.timeoutNs, state?.parkTimer ?? -1);
+        r = await pollParkedUntil(w.fds, w.timeoutNs, w.deadlineNs, state?.parkTimer ?? -1);
       }
       step = it.next(r);
     }

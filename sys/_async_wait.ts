@@ -154,16 +154,19 @@ function syncPoll(fds: PollFdArray, ns: number): number | SysError {
  * synchronous rest. No timeout, a zero timeout or a
  * negative `timer` is a plain parked wait. Returns the ready count of the
  * caller's fds (the timer's entry, if any, is last and not counted).
+ * `deadlineNs` is the same timeout as a CLOCK_MONOTONIC time (taken when
+ * the timeout was computed), or -1 to count from now.
  */
 export async function pollParkedUntil(
   fds: PollFdArray,
   timeoutNs: number,
+  deadlineNs: number,
   timer: number,
 ): Promise<number | SysError> {
   if (timeoutNs <= 0 || timer < 0) return await pollParked(fds, timeoutNs);
   const margin = parkedWaitMarginNs();
   const c = libc();
-  const deadline = monotonicNs() + timeoutNs;
+  const deadline = deadlineNs > 0 ? deadlineNs : monotonicNs() + timeoutNs;
   if (timeoutNs <= margin) {
     // Shorter than the hop: let Deno's loop turn once, then wait out the rest.
     const r = await pollParked(fds, 0);
