@@ -2,18 +2,21 @@
 // isolate, answers 200 concurrent HTTP requests that each hop through the
 // loop (a oneshot BH on the main AioContext, awaited), next to the same
 // timer with no load, and to a timer on an IOThread (a Worker with its own
-// loop) under the same load.
+// loop) with and without the same load.
 //
 //   deno run -A bench/_http_lateness.ts [--rounds N] [--samples N]
 //
 // The load generator is a second Deno process (bench/_http_load.ts)
-// keeping 200 requests in flight. Cases take turns for several rounds; the
-// report gives, per case, lateness p50/mean/p99/max over all its samples,
-// and requests/s. To see where a loaded loop's time goes it also reports,
-// for the main loop's own parked waits: how long a zero-timeout parked
-// wait (its yield to Deno's loop) stays parked, and the hop of the timed
-// waits (timerfd ringing to the isolate resuming). Add
-// `--v8-flags=--trace-gc` to see the collector's pauses.
+// keeping 200 requests in flight. GLib's g_timeout_add(10) in a C process
+// of its own, idle and under the same load, shows what the machine alone
+// costs. Cases take turns for several rounds; the report gives, per case,
+// lateness p50/mean/p99/max over all its samples, requests/s, and the CPU
+// share of this isolate's thread. To see where a loaded loop's time goes
+// it also reports, for the main loop's own parked waits, the hop of the
+// timed waits (timerfd ringing to the isolate resuming) and how early the
+// timerfd rang, and how long zero-timeout parked waits (yields to Deno's
+// loop) stayed parked. Add `--v8-flags=--trace-gc` to see the collector's
+// pauses.
 import {
   mainLoopQuit,
   mainLoopRun,
@@ -25,6 +28,7 @@ import { clockGetNs, QEMUClockType, timerNewNs } from "../aio/timer.ts";
 import { IOThread } from "../iothread/iothread.ts";
 import { asyncWaitStats, parkedWaitMarginNs, setParkObserver } from "../sys/_async_wait.ts";
 import type { TimerJob } from "./_lateness_iothread.ts";
+import { buildAnchors } from "./_anchor.ts";
 
 const RT = QEMUClockType.REALTIME;
 const PERIOD = 10_000_000;
@@ -100,7 +104,19 @@ async function ioTimer(n: number): Promise<number[]> {
   return [...job.samples];
 }
 
-/** CPU time (user + system) of this process's main thread, ns. */
+await using build = await buildAnchors();
+const glibProg = build.programs.find((p) => p.name === "glib_timeout_lateness");
+/**
+ * `n` fires of GLib's g_timeout_add(10) in a C process of its own (1 ns
+ * timer slack, as this isolate's thread has): the same machine and load,
+ * without Deno.
+ */
+async function glibTimer(n: number): Promise<number[]> {
+  const args = [String(n), "1", "10", "raw"];
+  const r = await new Deno.Command(glibProg!.path, { args, stdout: "piped" }).output();
+  return JSON.parse(new TextDecoder().decode(r.stdout)) as number[];
+}
+
 function mainThreadCpuNs(): number {
   const f = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/stat`);
   const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
@@ -133,7 +149,14 @@ async function loaded<T>(fn: () => Promise<T>): Promise<{ r: T; rps: number }> {
   return { r, rps };
 }
 
-const cases = ["loop timer, idle", "loop timer, HTTP load", "IOThread timer, HTTP load"];
+const cases = [
+  "GLib g_timeout_add(10) process, idle",
+  "GLib g_timeout_add(10) process, HTTP load",
+  "loop timer, idle",
+  "loop timer, HTTP load",
+  "IOThread timer, idle",
+  "IOThread timer, HTTP load",
+];
 const lat = new Map<string, number[]>(cases.map((c) => [c, []]));
 const rps = new Map<string, number[]>(cases.map((c) => [c, []]));
 let hops: number[] = [];
@@ -151,12 +174,22 @@ for (let round = 0; round < ROUNDS; round++) {
     margins = [];
     curZero = zeroParks.get(c)!;
     const cpu0 = mainThreadCpuNs(), wall0 = clockGetNs(RT);
-    if (c === "loop timer, idle") {
+    if (c.startsWith("GLib")) {
+      if (glibProg === undefined) continue;
+      if (c.endsWith("idle")) lat.get(c)!.push(...await glibTimer(SAMPLES));
+      else {
+        const { r, rps: q } = await loaded(() => glibTimer(SAMPLES));
+        lat.get(c)!.push(...r);
+        rps.get(c)!.push(q);
+      }
+    } else if (c === "loop timer, idle") {
       lat.get(c)!.push(...await loopTimer(SAMPLES));
     } else if (c === "loop timer, HTTP load") {
       const { r, rps: q } = await loaded(() => loopTimer(SAMPLES));
       lat.get(c)!.push(...r);
       rps.get(c)!.push(q);
+    } else if (c === "IOThread timer, idle") {
+      lat.get(c)!.push(...await ioTimer(SAMPLES));
     } else {
       const { r, rps: q } = await loaded(() => ioTimer(SAMPLES));
       lat.get(c)!.push(...r);

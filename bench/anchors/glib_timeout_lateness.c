@@ -7,8 +7,9 @@
  *
  * Unlike the other anchors this one reports a distribution, not ns per
  * operation: "ns" is the median lateness, plus "mean" and "p99" fields.
- * argv[1]: the number of samples (default 300). The anchor name gets
- * ".slack1" when the slack is 1 ns. */
+ * argv[1]: the number of samples (default 300); argv[3]: the interval in
+ * ms (default 1); argv[4] "raw": print the samples (ns, one JSON array)
+ * instead. The anchor name gets ".slack1" when the slack is 1 ns. */
 #include "anchor.h"
 #include <glib.h>
 #include <sys/prctl.h>
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
     long slack = argc > 2 ? strtol(argv[2], NULL, 10) : 50000;
     if (slack < 1) slack = 1;
     if (prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0) < 0) anchor_die("prctl");
+    long interval = argc > 3 ? strtol(argv[3], NULL, 10) : 1;
+    if (interval < 1) interval = 1;
     double *late = malloc(sizeof(double) * (size_t)n);
     if (late == NULL) anchor_die("malloc");
     GMainContext *ctx = g_main_context_default();
@@ -36,9 +39,16 @@ int main(int argc, char **argv)
     for (long i = -20; i < n; i++) {
         fired_at = 0;
         uint64_t t0 = anchor_now_ns();
-        g_timeout_add(1, on_timeout, NULL);
+        g_timeout_add((guint)interval, on_timeout, NULL);
         while (fired_at == 0) g_main_context_iteration(ctx, TRUE);
-        if (i >= 0) late[i] = (double)(fired_at - t0) - 1e6;
+        if (i >= 0) late[i] = (double)(fired_at - t0) - 1e6 * (double)interval;
+    }
+    if (argc > 4 && strcmp(argv[4], "raw") == 0) {
+        putchar('[');
+        for (long i = 0; i < n; i++) printf(i ? ",%.0f" : "%.0f", late[i]);
+        puts("]");
+        free(late);
+        return 0;
     }
     double sum = 0;
     for (long i = 0; i < n; i++) sum += late[i];
