@@ -11,6 +11,8 @@
 // - glib: the C anchor (a separate process), with the kernel's default
 //   50 us timer slack (the reference: what a plain GLib program gets), and
 //   with QEMU's 1 ns;
+// - raw FFI ppoll: pollNs() over no fds for 1 ms, on this thread (1 ns
+//   slack): the floor of any wait of a Deno thread, no loop at all;
 // - ctx.poll(true): a timer of the main AioContext, its own poll only;
 // - mainLoopWait(false): a main-loop timer (timerNewNs), synchronous loop;
 // - mainLoopRun(): the same timer under the run whose wait is parked.
@@ -24,6 +26,7 @@ import {
 } from "../main_loop.ts";
 import { clockGetNs, QEMUClockType, SCALE_NS, timerNewNs } from "../aio/timer.ts";
 import { buildAnchors } from "./_anchor.ts";
+import { PollFdArray, pollNs } from "../sys/poll.ts";
 
 const RT = QEMUClockType.REALTIME;
 const PERIOD = 1_000_000;
@@ -51,6 +54,17 @@ export function stats(xs: number[]): Stats {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1];
+}
+
+function rawPpollCase(n: number): number[] {
+  const out: number[] = [];
+  const none = new PollFdArray();
+  for (let i = 0; i < n; i++) {
+    const t0 = clockGetNs(RT);
+    pollNs(none, PERIOD);
+    out.push(clockGetNs(RT) - t0 - PERIOD);
+  }
+  return out;
 }
 
 function ctxPollCase(n: number): number[] {
@@ -107,6 +121,7 @@ if (import.meta.main) {
   const glibProg = build.programs.find((p) => p.name === "glib_timeout_lateness");
   qemuInitMainLoop();
   const cases: [string, () => Promise<Stats>][] = [
+    ["raw FFI ppoll (Deno floor)", () => Promise.resolve(stats(rawPpollCase(SAMPLES)))],
     ["ctx.poll(true)", () => Promise.resolve(stats(ctxPollCase(SAMPLES)))],
     ["mainLoopWait(false)", () => Promise.resolve(stats(mainLoopWaitCase(SAMPLES)))],
     ["mainLoopRun() (parked)", async () => stats(await mainLoopRunCase(SAMPLES))],
