@@ -408,8 +408,13 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
     ioSrc.attach(gctx);
     // qemu_init_clocks: a 1 ns timer slack, so that a poll timeout ends
     // when asked, not up to 50 us later (the kernel's default).
-    slackNs = getTimerSlackNs();
-    setTimerSlackNs(1);
+    // It only sharpens timers: a kernel without it leaves the loop as is.
+    try {
+      slackNs = getTimerSlackNs();
+      setTimerSlackNs(1);
+    } catch {
+      slackNs = -1;
+    }
     state = {
       main,
       iohandler,
