@@ -460,8 +460,9 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
  * the default {@linkcode GMainContext} (with any other source still attached
  * to it; `GMainContext.default()` then makes a fresh one), so that every fd
  * the main loop opened is closed and {@linkcode qemuInitMainLoop} may run
- * again. The thread's timer slack gets back the value it had before init. Timers made with `timerNew*` (the global main-loop group) are left
- * as they are. Does nothing when the loop is not initialized.
+ * again. The thread's timer slack gets back the value it had before init.
+ * Timers made with `timerNew*` (the global main-loop group) are left as
+ * they are. Does nothing when the loop is not initialized.
  *
  * Counterpart: none (QEMU never tears its main loop down); the inverse of
  * `qemu_init_main_loop()`.
