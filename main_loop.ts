@@ -55,7 +55,7 @@ import { AioContext } from "./aio/aio_context.ts";
 import type { QEMUBH } from "./aio/bh.ts";
 import type { EventNotifier } from "./aio/event_notifier.ts";
 import { getCurrentAioContext, setCurrentAioContext } from "./aio/current.ts";
-import { getMainAioContext, setMainAioContext } from "./aio/_main_context.ts";
+import { getMainAioContext, mainLoopWaitInfo, setMainAioContext } from "./aio/_main_context.ts";
 import {
   clockRunAllTimers,
   mainLoopTlg,
@@ -76,7 +76,14 @@ import {
 } from "./thread/_bql_state.ts";
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
-import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
+import {
+  asyncWaitParked,
+  parkedWaitMarginNs,
+  parkTimerCreate,
+  pollParkedUntil,
+} from "./sys/_async_wait.ts";
+import { getTimerSlackNs, setTimerSlackNs } from "./sys/_timer_slack.ts";
+import { close } from "./sys/fd.ts";
 
 /**
  * The state of a {@linkcode MainLoopPoll} notification: before the poll
@@ -252,7 +259,14 @@ type SignalHandler = MainLoopSignalHandler;
 /** What one iteration hands its driver: poll these, this long. */
 interface WaitRequest {
   readonly fds: PollFdArray;
+  /** The timeout as computed, ns (-1: none, 0: do not block). */
   timeoutNs: number;
+  /**
+   * The same as a CLOCK_MONOTONIC deadline (-1: none): the driver waits
+   * until it, so the time spent between computing the timeout and entering
+   * the poll does not make timers late.
+   */
+  deadlineNs: number;
 }
 
 /** The reusable buffers of one (possibly nested) iteration. */
@@ -271,6 +285,10 @@ interface LoopState {
   running: boolean;
   /** mainLoopQuit was called for the current run. */
   quit: boolean;
+  /** The timerfd that ends a timed parked wait one hop early. */
+  readonly parkTimer: number;
+  /** The thread's timer slack before init, restored by cleanup (-1: unknown). */
+  readonly slackNs: number;
 }
 
 /** `UINT32_MAX`: a MainLoopPoll timeout meaning "no limit". */
@@ -282,11 +300,22 @@ const UINT32_MAX = 0xffffffff;
 const YIELD_AFTER_NS = 1_000_000;
 
 let state: LoopState | null = null;
+/**
+ * Set while step 5 of an iteration runs the main-loop timers: a timer they
+ * re-arm needs no wake-up, since the next iteration computes its deadline
+ * afresh (QEMU's notify would cost one empty iteration per re-arm).
+ */
+let runningTimers = false;
 /** Newest first, as QEMU's notifier lists. */
 const pollNotifiers: MainLoopPollNotifier[] = [];
 /** One per nesting depth of mainLoopWait, so iterations allocate nothing. */
 const frames: Frame[] = [];
 let depth = 0;
+
+/** The main-loop timers' notify hook (`qemu_timer_notify_cb`). */
+function notifyFromTimers(): void {
+  if (!runningTimers) qemuNotifyEvent();
+}
 
 function live(): LoopState {
   if (state === null) {
@@ -301,9 +330,14 @@ function live(): LoopState {
  * both contexts' GSources (named "aio-context" and "io-handler") to the
  * default {@linkcode GMainContext}, creates the BH behind
  * {@linkcode qemuNotifyEvent} and makes the global main-loop timers notify
- * the loop. Calling it again before {@linkcode qemuCleanupMainLoop} throws.
+ * the loop. It also sets the calling thread's timer slack to 1 ns
+ * (`prctl(PR_SET_TIMERSLACK)`), so that a poll timeout ends when asked and
+ * not up to 50 µs later, and opens a timerfd that ends the timed waits of
+ * {@linkcode mainLoopRun} on time. Calling it again before
+ * {@linkcode qemuCleanupMainLoop} throws.
  *
- * Counterpart: `qemu_init_main_loop()` (signals: see
+ * Counterpart: `qemu_init_main_loop()`, plus the timer slack that
+ * `qemu_init_clocks()` sets (signals: see
  * {@linkcode mainLoopAddSignalHandler}).
  *
  * Thread: home thread only.
@@ -356,7 +390,10 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
   const fdmon = options.fdmon;
   const main = AioContext.create({ fdmon, name: "aio-context" });
   let iohandler: AioContext | null = null;
+  let parkTimer = -1;
+  let slackNs = -1;
   try {
+    parkTimer = parkTimerCreate();
     iohandler = AioContext.create({ fdmon, name: "io-handler" });
     const notifyBh = main.bhNew(() => {}, { name: "notify_event_cb" });
     setCurrentAioContext(null);
@@ -369,16 +406,36 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
     const ioSrc = iohandler.getGSource();
     ioSrc.setName("io-handler");
     ioSrc.attach(gctx);
-    state = { main, iohandler, notifyBh, signals: new Map(), running: false, quit: false };
+    // qemu_init_clocks: a 1 ns timer slack, so that a poll timeout ends
+    // when asked, not up to 50 us later (the kernel's default).
+    // It only sharpens timers: a kernel without it leaves the loop as is.
+    try {
+      slackNs = getTimerSlackNs();
+      setTimerSlackNs(1);
+    } catch {
+      slackNs = -1;
+    }
+    state = {
+      main,
+      iohandler,
+      notifyBh,
+      signals: new Map(),
+      running: false,
+      quit: false,
+      parkTimer,
+      slackNs,
+    };
     // qemu_init_clocks(qemu_timer_notify_cb): the global group exists from
     // now on, so every clock notification (a VIRTUAL clock step, say) kicks
     // the loop, as in QEMU.
     mainLoopTlg();
-    setMainLoopTimerNotify(qemuNotifyEvent);
+    setMainLoopTimerNotify(notifyFromTimers);
   } catch (e) {
     state = null;
     if (getCurrentAioContext() === main) setCurrentAioContext(null);
     if (getMainAioContext() === main) setMainAioContext(null);
+    if (slackNs > 0) setTimerSlackNs(slackNs);
+    if (parkTimer >= 0) close(parkTimer);
     iohandler?.destroy();
     // The notify BH would be reported as leaked: drop it quietly.
     try {
@@ -403,8 +460,9 @@ export function qemuInitMainLoop(options: MainLoopOptions = {}): Disposable {
  * the default {@linkcode GMainContext} (with any other source still attached
  * to it; `GMainContext.default()` then makes a fresh one), so that every fd
  * the main loop opened is closed and {@linkcode qemuInitMainLoop} may run
- * again. Timers made with `timerNew*` (the global main-loop group) are left
- * as they are. Does nothing when the loop is not initialized.
+ * again. The thread's timer slack gets back the value it had before init.
+ * Timers made with `timerNew*` (the global main-loop group) are left as
+ * they are. Does nothing when the loop is not initialized.
  *
  * Counterpart: none (QEMU never tears its main loop down); the inverse of
  * `qemu_init_main_loop()`.
@@ -458,6 +516,8 @@ export function qemuCleanupMainLoop(): void {
   run(() => s.iohandler.destroy());
   run(() => s.main.destroy());
   run(() => GMainContext.default().destroy());
+  run(() => close(s.parkTimer));
+  if (s.slackNs > 0) run(() => setTimerSlackNs(s.slackNs));
   if (errors.length > 0) throw errors[0];
 }
 
@@ -758,9 +818,13 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
   const frame = frames[depth] ??= {
     mlpoll: { state: MAIN_LOOP_POLL_FILL, timeout: 0, pollfds: [] },
     glibFds: [],
-    wait: { fds: new PollFdArray(), timeoutNs: -1 },
+    wait: { fds: new PollFdArray(), timeoutNs: -1, deadlineNs: -1 },
   };
   depth++;
+  // A nested iteration (from a timer callback) computes its own deadline
+  // before it polls, so it must see re-arms notify again.
+  const outerRunningTimers = runningTimers;
+  runningTimers = false;
   // Every phase runs under the BQL, as QEMU's main thread holds it across
   // main_loop_wait; taken here (and released at the end) only if the
   // caller does not hold it already.
@@ -781,6 +845,9 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     // 2. The global main-loop timers bound it too.
     let timeoutNs = t === UINT32_MAX ? -1 : t * SCALE_MS;
     timeoutNs = qemuSoonestTimeout(timeoutNs, mainLoopTlg().deadlineNs());
+    // Relative timeouts made absolute with a clock read taken after them,
+    // so never early (an early wake would cost an empty iteration).
+    let deadlineNs = timeoutNs <= 0 ? timeoutNs : clockGettimeNs() + timeoutNs;
 
     // 3. The GLib phases around one poll (os_host_main_loop_wait).
     const gctx = GMainContext.default();
@@ -791,12 +858,24 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       const { priority } = gctx.prepare();
       const glib = frame.glibFds;
       const q = gctx.query(priority, glib);
-      timeoutNs = qemuSoonestTimeout(q.timeoutMs < 0 ? -1 : q.timeoutMs * SCALE_MS, timeoutNs);
+      // In ns, not GLib's rounded-up ms: the AioContexts' sources report
+      // their timers' deadlines unrounded, so a 300 us timer waits 300 us.
+      if (q.timeoutNs === 0 || deadlineNs === 0) {
+        deadlineNs = timeoutNs = 0;
+      } else if (q.timeoutNs > 0 || deadlineNs > 0) {
+        const now = clockGettimeNs();
+        const g = q.timeoutNs > 0 ? now + q.timeoutNs : -1;
+        if (deadlineNs < 0 || (g >= 0 && g < deadlineNs)) deadlineNs = g;
+        timeoutNs = Math.max(0, deadlineNs - now);
+      }
       const fds = frame.wait.fds;
       fds.clear();
       for (let i = 0; i < own.length; i++) fds.push(own[i].fd, own[i].events);
       for (let i = 0; i < q.count; i++) fds.push(glib[i].fd, glib[i].events);
       frame.wait.timeoutNs = timeoutNs;
+      frame.wait.deadlineNs = deadlineNs;
+      mainLoopWaitInfo.timeoutNs = timeoutNs;
+      mainLoopWaitInfo.iterations++;
       // os_host_main_loop_wait: the BQL is dropped only around the blocking
       // wait, so that vCPU threads run meanwhile; dispatch has it again.
       const dropped = bqlPollRelease();
@@ -819,8 +898,10 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     if (typeof result !== "number") throw result;
 
     // 5. The global main-loop timers (AioContext timers ran in dispatch).
+    runningTimers = true;
     clockRunAllTimers();
   } finally {
+    runningTimers = outerRunningTimers;
     bqlIterationLeave(tookBql);
     depth--;
   }
@@ -829,7 +910,8 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
 /** ppoll(2) right now, for the synchronous driver. */
 function pollSync(w: WaitRequest): number | SysError {
   try {
-    return pollNs(w.fds, w.timeoutNs);
+    const d = w.deadlineNs;
+    return pollNs(w.fds, d <= 0 ? d : Math.max(0, d - clockGettimeNs()));
   } catch (e) {
     if (e instanceof SysError) return e;
     throw e;
@@ -893,7 +975,12 @@ export function mainLoopWait(nonblocking: boolean): void {
   while (!step.done) step = it.next(pollSync(step.value));
 }
 
-/** Drives one iteration; the wait is parked unless `syncIfReady` and the timeout is 0. */
+/**
+ * Drives one iteration; the wait is parked unless `syncIfReady` and the
+ * timeout is 0 or shorter than the parked wait's hop (then a synchronous
+ * wait is both cheaper and on time). Returns whether it parked, i.e. let
+ * Deno's loop turn.
+ */
 async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
   const it = iterate(false);
   let parked = false;
@@ -902,11 +989,11 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
     while (!step.done) {
       const w = step.value;
       let r: number | SysError;
-      if (w.timeoutNs === 0 && syncIfReady) {
+      if (syncIfReady && w.timeoutNs >= 0 && w.timeoutNs <= parkedWaitMarginNs()) {
         r = pollSync(w);
       } else {
         parked = true;
-        r = await pollParked(w.fds, w.timeoutNs);
+        r = await pollParkedUntil(w.fds, w.timeoutNs, w.deadlineNs, state?.parkTimer ?? -1);
       }
       step = it.next(r);
     }
@@ -922,8 +1009,14 @@ async function iterateAsync(syncIfReady: boolean): Promise<boolean> {
  * `nonblocking: true` FFI poll(2) on Deno's blocking pool (with timeout 0
  * when work is ready), so Deno's own loop turns while it waits. The wait is
  * cut short by whatever ends {@linkcode mainLoopWait}'s, including work
- * that Deno-side callbacks give the loop meanwhile. The wait is a ppoll(2)
- * with the same nanosecond timeout as {@linkcode mainLoopWait}'s.
+ * that Deno-side callbacks give the loop meanwhile. It ends at the same
+ * nanosecond deadline as {@linkcode mainLoopWait}'s: a timed wait parks on
+ * a timerfd that rings one estimated hop (50 to 500 µs) before the
+ * deadline, then finishes in a short synchronous ppoll(2) on this thread,
+ * so that neither the pool thread's timer slack nor the hop back to the
+ * isolate makes timers late. A timeout shorter than that hop parks with
+ * timeout 0 (one turn of Deno's loop), then waits out the rest
+ * synchronously.
  *
  * At most one parked wait may be in flight per isolate (Deno's blocking pool
  * is small and shared with file I/O): a second call, or
@@ -967,6 +1060,10 @@ export async function mainLoopWaitAsync(): Promise<void> {
  * they hand to the loop (a BH, a timer, a handler change,
  * {@linkcode qemuNotifyEvent}) cuts the wait short. A loop kept busy
  * dispatches for about 1 ms at a time, then lets Deno's loop turn once.
+ * Timers end on time as in {@linkcode mainLoopWaitAsync}; next to a busy
+ * `Deno.serve` they run late by however long Deno's loop takes to return
+ * here (run precise timers on an IOThread then: see
+ * docs/timer_precision.md).
  *
  * The promise settles only once no parked wait is left, so nothing of the
  * loop is pending afterwards. A callback that throws ends the run with that

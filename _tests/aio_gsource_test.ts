@@ -52,13 +52,13 @@ function withAttached(
 /** One split iteration: prepare, query, poll(0), check; returns both verdicts. */
 function prepareAndCheck(
   gctx: GMainContext,
-): { ready: boolean; timeoutMs: number; check: boolean } {
+): { ready: boolean; timeoutMs: number; timeoutNs: number; check: boolean } {
   const { ready, priority } = gctx.prepare();
   const fds: GPollFD[] = [];
-  const { timeoutMs, count } = gctx.query(priority, fds);
+  const { timeoutMs, timeoutNs, count } = gctx.query(priority, fds);
   // No poll: revents stay 0, so only prepare-time state and BHs/timers count.
   const check = gctx.check(priority, fds, count);
-  return { ready, timeoutMs, check };
+  return { ready, timeoutMs, timeoutNs, check };
 }
 
 Deno.test("getGSource() returns one recursive source per context, destroyed with it", async () => {
@@ -140,6 +140,8 @@ for (const fdmon of supportedFdMons()) {
         while (gctx.iteration(false)); // arming kicked the context
         r = prepareAndCheck(gctx);
         assertEquals([r.ready, r.timeoutMs, r.check], [false, 6, false]);
+        // The query's ns timeout is exact, for the main loop's ppoll.
+        assertEquals(r.timeoutNs, 5_000_001);
         // Due: ready at prepare, and dispatch runs it.
         clockSetVirtualNs(1_005_000_001);
         r = prepareAndCheck(gctx);

@@ -35,12 +35,13 @@ import {
   qemuNotifyEvent,
   qemuSetFdHandler,
 } from "../main_loop.ts";
-import { asyncWaitStats } from "../sys/_async_wait.ts";
+import { asyncWaitStats, parkedWaitMarginNs } from "../sys/_async_wait.ts";
+import { getTimerSlackNs, setTimerSlackNs } from "../sys/_timer_slack.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
-import { getMainAioContext } from "../aio/_main_context.ts";
+import { getMainAioContext, mainLoopWaitInfo } from "../aio/_main_context.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
 import type { QEMUBH } from "../aio/bh.ts";
-import { clockGetNs, QEMUClockType, timerNewNs } from "../aio/timer.ts";
+import { clockGetNs, QEMUClockType, SCALE_NS, timerNewNs } from "../aio/timer.ts";
 import { GMainContext } from "../glib/main_context.ts";
 import { G_IO_IN } from "../glib/constants.ts";
 import { idleAdd } from "../glib/idle_source.ts";
@@ -511,6 +512,195 @@ Deno.test("mainLoopWaitAsync parks one wait per iteration and is woken like the 
     await mainLoopWaitAsync();
     assertStrictEquals(asyncWaitStats.calls, c2 + 1);
     assertStrictEquals(asyncWaitStats.inFlight, 0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Timer precision
+// ---------------------------------------------------------------------------
+
+Deno.test("qemuInitMainLoop sets a 1 ns timer slack; cleanup restores the previous one", async () => {
+  const original = getTimerSlackNs();
+  try {
+    setTimerSlackNs(77_000);
+    await withMainLoop(() => {
+      assertStrictEquals(getTimerSlackNs(), 1);
+    });
+    assertStrictEquals(getTimerSlackNs(), 77_000);
+    // A failed init restores it too.
+    const cur = qemuInitMainLoop();
+    try {
+      assertThrows(() => qemuInitMainLoop(), Error, "already initialized");
+      assertStrictEquals(getTimerSlackNs(), 1);
+    } finally {
+      cur[Symbol.dispose]();
+    }
+    assertStrictEquals(getTimerSlackNs(), 77_000);
+  } finally {
+    setTimerSlackNs(original);
+  }
+});
+
+Deno.test("an AioContext timer's wait reaches the main loop in ns, not rounded up to ms", async () => {
+  await withMainLoop(() => {
+    const main = qemuGetAioContext();
+    const gctx = GMainContext.default();
+    const RT = QEMUClockType.REALTIME;
+    const t = main.timerNew(RT, SCALE_NS, () => {});
+    // 5.5 ms: rounded up, the wait would be 6 ms; whatever the machine's
+    // delays, the unrounded one is at most 5.5 ms.
+    for (let i = 0; i < 3; i++) mainLoopWait(true);
+    t.mod(clockGetNs(RT) + 5_500_000);
+    const fds: GPollFD[] = [];
+    gctx.acquire();
+    try {
+      const { priority } = gctx.prepare();
+      const q = gctx.query(priority, fds);
+      assert(q.timeoutNs <= 5_500_000, `timeout ${q.timeoutNs} ns`);
+      assert(q.timeoutNs > 0);
+      assertStrictEquals(q.timeoutMs, q.timeoutNs === 0 ? 0 : Math.ceil(q.timeoutNs / 1e6));
+      gctx.check(priority, fds, q.count);
+    } finally {
+      gctx.release();
+    }
+    t.del();
+  });
+});
+
+Deno.test("a 300 us timer makes mainLoopWait poll for under 1 ms, not a rounded-up 1 ms", async () => {
+  // The timeout the iteration hands its poll, as recorded by the loop: a
+  // wall-clock duration would be at the mercy of a loaded machine.
+  await withMainLoop(() => {
+    const RT = QEMUClockType.REALTIME;
+    const main = qemuGetAioContext();
+    let fired = false;
+    const onMain = main.timerNew(RT, SCALE_NS, () => fired = true);
+    const global = timerNewNs(RT, () => fired = true);
+    for (const t of [onMain, global]) {
+      for (let i = 0; i < 3; i++) mainLoopWait(true);
+      fired = false;
+      const waits: number[] = [];
+      t.modNs(clockGetNs(RT) + 300_000);
+      while (!fired) {
+        mainLoopWait(false);
+        waits.push(mainLoopWaitInfo.timeoutNs);
+      }
+      // Every wait is below 300 us; rounded up to ms, the first would be
+      // 1 ms (or 0 if the machine stalled past the deadline).
+      for (const ns of waits) assert(ns >= 0 && ns <= 300_000, `waits ${waits}`);
+    }
+    onMain.del();
+    global.del();
+  });
+});
+
+/** Counts the iterations (fill-phase notifications) while `fn` runs. */
+async function countIterations(fn: () => unknown | Promise<unknown>): Promise<number> {
+  let n = 0;
+  const counter = (p: MainLoopPoll): void => {
+    if (p.state === MAIN_LOOP_POLL_FILL) n++;
+  };
+  mainLoopPollAddNotifier(counter);
+  try {
+    await fn();
+  } finally {
+    mainLoopPollRemoveNotifier(counter);
+  }
+  return n;
+}
+
+Deno.test("a main-loop timer re-armed from its callback costs no extra iteration", async () => {
+  await withMainLoop(async () => {
+    const RT = QEMUClockType.REALTIME;
+    const FIRES = 5;
+    let fires = 0;
+    const t = timerNewNs(RT, () => {
+      if (++fires < FIRES) t.modNs(clockGetNs(RT) + 2_000_000);
+      else if (mainLoopIsRunning()) mainLoopQuit();
+    });
+    // Synchronous loop: one iteration per fire (the old wake-up made two).
+    t.modNs(clockGetNs(RT) + 2_000_000);
+    const sync = await countIterations(() => {
+      while (fires < FIRES) mainLoopWait(false);
+    });
+    assert(sync <= FIRES + 1, `${sync} iterations for ${FIRES} fires`);
+    // The parked run: the same.
+    fires = 0;
+    t.modNs(clockGetNs(RT) + 2_000_000);
+    const parked = await countIterations(() => mainLoopRun());
+    assertStrictEquals(fires, FIRES);
+    assert(parked <= FIRES + 1, `${parked} iterations for ${FIRES} fires`);
+    // Re-armed from outside an iteration, the timer still wakes the loop
+    // (qemu_notify_event): this wait returns at once, not in 60 s.
+    const w = watchdog();
+    t.modNs(clockGetNs(RT) + 60_000_000_000);
+    mainLoopWait(false);
+    assertFalse(w.fired);
+    w.timer.del();
+    t.del();
+  });
+});
+
+Deno.test("the parked wait ends timers on time: never early, short and long, and still cut short", async () => {
+  await withMainLoop(async () => {
+    const RT = QEMUClockType.REALTIME;
+    const w = watchdog();
+    const log: string[] = [];
+    const early: number[] = [];
+    const at = (name: string, delayNs: number) => {
+      const expire = clockGetNs(RT) + delayNs;
+      const t = timerNewNs(RT, () => {
+        if (clockGetNs(RT) < expire) early.push(expire);
+        log.push(name);
+        t.del();
+        if (name === "long") mainLoopQuit();
+      });
+      t.modNs(expire);
+      return t;
+    };
+    // Below the margin (a synchronous wait), above it (timerfd + tail),
+    // and one that a Deno timer's BH must cut short long before it is due.
+    assertGreater(parkedWaitMarginNs(), 20_000);
+    at("short", 20_000);
+    at("mid", 5_000_000);
+    // 1 s: far enough that a Deno timer on a loaded machine still comes first.
+    const long = at("long", 1_000_000_000);
+    setTimeout(() => qemuGetAioContext().bhScheduleOneshot(() => log.push("bh")), 30);
+    const calls = asyncWaitStats.calls;
+    await mainLoopRun();
+    assertEquals(log, ["short", "mid", "bh", "long"]);
+    assertEquals(early, []);
+    assertGreater(asyncWaitStats.calls, calls);
+    assertStrictEquals(asyncWaitStats.inFlight, 0);
+    assertFalse(long.pending);
+    assertFalse(w.fired);
+    w.timer.del();
+  });
+});
+
+Deno.test("timers due sooner than the parked wait's hop never keep Deno's loop from turning", async () => {
+  // Such short waits are synchronous while the run is busy, but it still
+  // parks (a turn of Deno's loop) at least once per ms of work: a Deno
+  // timer runs within a few parked waits.
+  await withMainLoop(async () => {
+    const RT = QEMUClockType.REALTIME;
+    let denoRan = false;
+    let parksAtStart = 0;
+    let parksWhenDenoRan = -1;
+    const t = timerNewNs(RT, () => {
+      if (denoRan || asyncWaitStats.calls - parksAtStart > 200) return mainLoopQuit();
+      t.modNs(clockGetNs(RT) + 20_000);
+    });
+    setTimeout(() => {
+      denoRan = true;
+      parksWhenDenoRan = asyncWaitStats.calls - parksAtStart;
+    }, 0);
+    parksAtStart = asyncWaitStats.calls;
+    t.modNs(clockGetNs(RT) + 20_000);
+    await mainLoopRun();
+    t.del();
+    assert(denoRan, "a Deno timer never ran while the loop ran short timers");
+    assert(parksWhenDenoRan <= 200);
   });
 });
 

@@ -14,3 +14,13 @@ export function getMainAioContext(): AioContext | null {
 export function setMainAioContext(ctx: AioContext | null): void {
   main = ctx;
 }
+
+/**
+ * What the main loop's last iteration asked its poll for (main_loop.ts
+ * writes it; tests read it): the timeout in ns (-1: none), and how many
+ * iterations ran so far in this isolate.
+ */
+export const mainLoopWaitInfo: { timeoutNs: number; iterations: number } = {
+  timeoutNs: -1,
+  iterations: 0,
+};

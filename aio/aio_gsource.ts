@@ -11,7 +11,7 @@
  */
 import { CTL_NOTIFY_ME } from "./_ctl_block.ts";
 import { type AioInternals, internals } from "./_internal.ts";
-import { qemuTimeoutNsToMs } from "./timer.ts";
+import { SCALE_MS } from "./timer.ts";
 import { GSource, type GSourceFunc, type GSourcePrepareResult } from "../glib/source.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 
@@ -47,13 +47,17 @@ class AioGSource extends GSource<GSourceFunc> {
     // notifier that sees bit 0 rings the eventfd (Atomics are seq-cst: the
     // full barrier of aio_ctx_prepare).
     Atomics.or(i.ctl, CTL_NOTIFY_ME, 1);
-    const timeoutMs = qemuTimeoutNsToMs(i.computeTimeout());
+    const timeoutNs = i.computeTimeout();
     // aio_prepare: poll mode off (the GLib loop cannot busy-wait) and the
     // fd monitor's gsource prepare (io_uring submits its SQEs here).
     i.posix.prepare();
+    // The timeout in ms, unrounded (a fraction): GLib's own loop rounds
+    // it up to whole ms for the public query result, while the main loop
+    // and GMainContext iterations wait the exact ns (QEMU rounds up here;
+    // a 300 us timer would then wait 1 ms).
     const r = this.#prep;
-    r[0] = timeoutMs === 0;
-    r[1] = timeoutMs;
+    r[0] = timeoutNs === 0;
+    r[1] = timeoutNs < 0 ? -1 : timeoutNs / SCALE_MS;
     return r;
   }
 
@@ -95,7 +99,7 @@ export interface GSourceOwner {
  *
  * - prepare sets bit 0 of `notify_me` (so that `notify()` rings the
  *   context's eventfd while the GMainContext may be polling), then reports
- *   the context's timeout (BHs and timers, in ms rounded up) and is ready iff
+ *   the context's timeout (BHs and timers, in ms, unrounded) and is ready iff
  *   that timeout is 0;
  * - check clears bit 0, accepts the notification, and is ready if a BH is
  *   scheduled (idle ones included), a polled fd has an event some handler

@@ -516,7 +516,8 @@ export class ContextCore {
           const ms = r[1];
           if (ms >= 0) {
             hasT = true;
-            tNs = ms * 1e6;
+            // Our AioContext sources pass fractional ms (exact ns).
+            tNs = Math.ceil(ms * 1e6);
           }
         } else {
           result = !!r;

@@ -35,6 +35,9 @@ const SYMBOLS = {
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   timerfd_create: { parameters: ["i32", "i32"], result: "i32" },
   timerfd_settime: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  // prctl(2) is variadic over unsigned longs; the options used here take
+  // small values, which a u32 carries zero-extended (see the ABI note).
+  prctl: { parameters: ["i32", "u32", "u32", "u32", "u32"], result: "i32" },
   // io_uring has no libc wrapper: raw syscall(2), one symbol per shape.
   // Register arguments are declared i32/u32/pointer: the kernel reads only
   // the low 32 bits of the syscall number and of int arguments, which keeps
