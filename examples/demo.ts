@@ -397,6 +397,8 @@ const EVENTS: [number, string][] = [[0x1, "in"], [0x4, "out"], [0x8, "err"], [0x
 function describe(ctx: AioContext, role: string): string[] {
   const info = ctx.info();
   const out = [`context '${info.name}' (${role}), fd monitor ${info.fdmon}`];
+  // Why this monitor: auto takes io_uring first and says why when it cannot.
+  out.push(`  fd monitor: ${info.fdmonReason}`);
   for (const h of info.handlers) {
     const ev = EVENTS.filter(([bit]) => h.events & bit).map(([, n]) => n).join("|");
     const cbs = [h.read && "read", h.write && "write", h.poll && "poll"].filter(Boolean).join("+");

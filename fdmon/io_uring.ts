@@ -402,8 +402,10 @@ class IoUringFdMon implements FdMon {
  * system calls and rings mapped into the isolate (no liburing). A ring of
  * 128 entries watches each handler's fd with a one-shot
  * `IORING_OP_POLL_ADD` that is re-armed after every completion, so the
- * context sees level-triggered readiness as with poll. A timed wait adds an
- * `IORING_OP_TIMEOUT` (nanosecond precision) that completes early once any
+ * context sees level-triggered readiness as with poll. A timed wait passes
+ * its timeout (nanosecond precision) to `io_uring_enter` itself
+ * (`IORING_ENTER_EXT_ARG`, Linux 5.11+); on older kernels it adds an
+ * `IORING_OP_TIMEOUT` that completes early once any
  * other completion arrives. A removed handler's poll is cancelled with
  * `IORING_OP_POLL_REMOVE` and it never fires again. The GSource polls the
  * ring fd.
@@ -411,6 +413,8 @@ class IoUringFdMon implements FdMon {
  * `supported()` makes one ring per isolate to find out: io_uring may be
  * missing (before Linux 5.5), or turned off by the sysctl
  * `kernel.io_uring_disabled` or a seccomp filter (Docker's default one).
+ * It is what an `auto` context (the default) takes first; where it cannot
+ * be had, `ctx.fdmonInfo().fallback` says why.
  *
  * Counterpart: `fdmon_io_uring_ops` (`util/fdmon-io_uring.c`),
  * `fdmon_io_uring_setup()`.

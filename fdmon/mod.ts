@@ -1,7 +1,7 @@
 /**
  * The fd monitors: the interchangeable backends an AioContext waits on its
  * file descriptors with (QEMU's `FDMonOps`). `io_uring` is the default
- * where the kernel allows it (as in QEMU since 10.2); elsewhere `poll`,
+ * where the kernel allows it (as in QEMU 10.2); elsewhere `poll`,
  * which upgrades a busy context (64 fds or more) to `epoll` for good. Each
  * can be chosen outright.
  *

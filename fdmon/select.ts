@@ -60,7 +60,7 @@ export function supportedFdMons(): FdMonName[] {
  * Picks the fd monitor for a new context. An explicit `choice` wins; without
  * one, `AIOLOOP_FDMON` is read if env access to it is already granted (it
  * is never prompted for); else `auto`. `auto` is `io_uring` where the kernel
- * allows it (as QEMU since 10.2: it is what `aio_add_sqe()` needs), else
+ * allows it (as QEMU 10.2 has it: it is what `aio_add_sqe()` needs), else
  * `poll`, which switches a context to `epoll` once it polls 64 fds or more.
  * A context made by `AioContext.create` also falls back when its own ring
  * cannot be set up, and says why (`ctx.fdmonInfo()`).

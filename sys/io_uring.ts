@@ -156,7 +156,7 @@ export function ioUringEnter(
 }
 
 /** What {@linkcode ioUringEnterArg} returns when its wait timed out with nothing submitted. */
-export const IO_URING_ENTER_TIMED_OUT = -2;
+export const IO_URING_ENTER_TIMED_OUT: number = -2;
 
 const ETIME = 62;
 const GETEVENTS_ARG_SIZE = BigInt(IO_URING_GETEVENTS_ARG_SIZE);
