@@ -461,6 +461,10 @@ function onStdin(): void {
     stdinReg?.[Symbol.dispose]();
     stdinReg = null;
     if (pending.trim() !== "") command(pending);
+    // Handlers ready in this same round run in the fd monitor's order
+    // (io_uring: completion order); one removed now is not called again.
+    watching?.[Symbol.dispose]();
+    watching = null;
     say("eof", "end of input, quitting");
     mainLoopQuit();
     return;
