@@ -7,11 +7,14 @@
 //   AIOLOOP_SOAK_SEED    base seed (default: random; printed either way)
 //   AIOLOOP_SOAK_FDMON   only this monitor (poll, epoll or io_uring)
 //   AIOLOOP_SOAK_STRICT  1: do not steer around the known bugs of KNOWN_BUGS
+//   AIOLOOP_SOAK_EXTARG  0: io_uring times its waits with IORING_OP_TIMEOUT SQEs
+//                        instead of IORING_ENTER_EXT_ARG
 //
 // Programs run in batches of 10000, batch k with seed base + k, so a failure
 // reproduces from the printed batch seed alone.
 import { assert, assertEquals } from "@std/assert";
 import { clockEnable, clockSetVirtualNs, QEMUClockType } from "../aio/timer.ts";
+import { ioUringHooks } from "../fdmon/_io_uring_hooks.ts";
 import { openFdCount, supportedFdMons } from "./_fd_leak.ts";
 import { checkModel, KNOWN_BUGS } from "./model/lockstep.ts";
 
@@ -32,12 +35,14 @@ const baseSeed = envInt("AIOLOOP_SOAK_SEED", Math.floor(Math.random() * 0x7fffff
 const only = Deno.env.get("AIOLOOP_SOAK_FDMON");
 const strict = Deno.env.get("AIOLOOP_SOAK_STRICT") === "1";
 const fdmons = supportedFdMons().filter((m) => !only || m === only);
+ioUringHooks.extArg = Deno.env.get("AIOLOOP_SOAK_EXTARG") !== "0";
 
 for (const fdmon of fdmons) {
   Deno.test(`aio model soak: ${runs} random programs agree with the reference model [${fdmon}]`, () => {
     console.log(
       `soak ${fdmon}: ${runs} programs, base seed ${baseSeed}` +
-        (strict ? ", strict" : `, steering around: ${KNOWN_BUGS.join(", ")}`),
+        (strict ? ", strict" : `, steering around: ${KNOWN_BUGS.join(", ")}`) +
+        (fdmon === "io_uring" && !ioUringHooks.extArg ? ", TIMEOUT SQEs" : ""),
     );
     const before = openFdCount();
     const t0 = performance.now();

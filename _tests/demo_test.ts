@@ -32,6 +32,10 @@ Deno.test("demo: info aio, bh, timer 50, info timers, then quit exits 0", async 
   await demo.waitFor(/^demo: type 'help'/);
   await demo.send("info aio\n");
   await demo.waitFor(/^aio: context 'io-handler'/);
+  // Which fd monitor and why (auto: io_uring, or the fallback's reason).
+  await demo.waitFor(
+    /^aio: {3}fd monitor: (io_uring \(auto\)|poll, moving to epoll at 64 fds \(auto; )/,
+  );
   // stdin (fd 0) and the inotify fd are handlers of the iohandler context.
   await demo.waitFor(/^aio: {3}fd 0 \[in\|err\|hup\] read \(stdin\)$/);
   await demo.waitFor(/^aio: {3}fd \d+ \[in\|err\|hup\] read \(inotify /);

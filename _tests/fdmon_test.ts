@@ -643,9 +643,12 @@ Deno.test("fdmon-epoll: destroy closes the epoll fd", { ignore: !fdmonEpoll.supp
   assertEquals(openFdCount(), before);
 });
 
+// What auto picks: io_uring where the kernel allows it, else poll.
+const AUTO_OPS = fdmonIoUring.supported() ? fdmonIoUring : fdmonPoll;
+
 Deno.test("resolveFdMon: explicit choices, auto, and errors", () => {
   assertStrictEquals(resolveFdMon("poll"), fdmonPoll);
-  assertStrictEquals(resolveFdMon("auto"), fdmonPoll);
+  assertStrictEquals(resolveFdMon("auto"), AUTO_OPS);
   if (fdmonEpoll.supported()) assertStrictEquals(resolveFdMon("epoll"), fdmonEpoll);
   else assertThrows(() => resolveFdMon("epoll"), Deno.errors.NotSupported);
   if (fdmonIoUring.supported()) assertStrictEquals(resolveFdMon("io_uring"), fdmonIoUring);
@@ -658,11 +661,11 @@ Deno.test("resolveFdMon: AIOLOOP_FDMON decides when there is no explicit choice"
   const saved = Deno.env.get("AIOLOOP_FDMON");
   try {
     Deno.env.delete("AIOLOOP_FDMON");
-    assertStrictEquals(resolveFdMon(), fdmonPoll);
+    assertStrictEquals(resolveFdMon(), AUTO_OPS);
     Deno.env.set("AIOLOOP_FDMON", "");
-    assertStrictEquals(resolveFdMon(), fdmonPoll);
+    assertStrictEquals(resolveFdMon(), AUTO_OPS);
     Deno.env.set("AIOLOOP_FDMON", "auto");
-    assertStrictEquals(resolveFdMon(), fdmonPoll);
+    assertStrictEquals(resolveFdMon(), AUTO_OPS);
     if (fdmonEpoll.supported()) {
       Deno.env.set("AIOLOOP_FDMON", "epoll");
       assertStrictEquals(resolveFdMon(), fdmonEpoll);

@@ -35,12 +35,14 @@ const HOST = 2;
 //
 // Layout: BigInt64 word 0 = VIRTUAL ns; Int32 2..5 = enable flag per clock;
 // 6 = next context id; 7 = rank; 8 = next isolate id; 9 = wake entries in
-// use (high-water mark); wake table from Int32 16, 4 words per entry.
+// use (high-water mark); 10 = some context got io_uring (aio_context_setup's
+// need_io_uring); wake table from Int32 16, 4 words per entry.
 const P_ENABLED = 2;
 const P_NEXT_CTX_ID = 6;
 const P_RANK = 7;
 const P_NEXT_ISOLATE = 8;
 const P_WAKE_HWM = 9;
+const P_NEED_IO_URING = 10;
 const P_WAKE_BASE = 16;
 const WAKE_WORDS = 4;
 const W_STATE = 0;
@@ -111,6 +113,8 @@ export function adoptProcessClock(sab: SharedArrayBuffer | undefined): void {
   if (Atomics.load(np, P_RANK) >= Atomics.load(P, P_RANK)) return;
   const oldVirtual = Atomics.load(PB, 0);
   const oldEnabled = [0, 1, 2, 3].map((c) => Atomics.load(P, P_ENABLED + c));
+  // An io_uring context made before the switch still counts.
+  if (Atomics.load(P, P_NEED_IO_URING) !== 0) Atomics.store(np, P_NEED_IO_URING, 1);
   const moved = [...wakes.entries()];
   for (const [token] of moved) unregisterClockWake(token);
   block = sab;
@@ -122,6 +126,16 @@ export function adoptProcessClock(sab: SharedArrayBuffer | undefined): void {
   for (let c = 0; c < CLOCK_COUNT; c++) {
     if (oldEnabled[c] === 0 && Atomics.load(P, P_ENABLED + c) !== 0) notifyLocal(c);
   }
+}
+
+/** Whether some context of the process got io_uring (then every one must). */
+export function ioUringNeeded(): boolean {
+  return Atomics.load(P, P_NEED_IO_URING) !== 0;
+}
+
+/** Records that a context got io_uring. */
+export function markIoUringNeeded(): void {
+  Atomics.store(P, P_NEED_IO_URING, 1);
 }
 
 /** A process-unique AioContext id. */

@@ -29,6 +29,8 @@ import {
 } from "./_ctl_ops.ts";
 import { CTL_REMOTE_BH_MAX } from "./_ctl_block.ts";
 import {
+  ioUringNeeded,
+  markIoUringNeeded,
   nextContextId,
   processClockBlock,
   registerClockWake,
@@ -38,10 +40,12 @@ import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
 import type { GSource, GSourceFunc } from "../glib/source.ts";
-import { resolveFdMon } from "../fdmon/select.ts";
+import { type FdMonSetup, setupFdMon, setupReason } from "../fdmon/_setup.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
+import { FdMonUnavailableError } from "../fdmon/fdmon_unavailable_error.ts";
 
 export type { FdMonName };
+export { FdMonUnavailableError };
 import { isOpenFd } from "../sys/fd.ts";
 import { SysError } from "../sys/errno.ts";
 
@@ -50,7 +54,7 @@ export interface AioContextOptions {
   /**
    * The fd monitor: "poll" (upgrades to epoll at 64 fds, as QEMU), "epoll",
    * "io_uring", or "auto" (default: the `AIOLOOP_FDMON` environment
-   * variable, else the fastest that works).
+   * variable, else auto: io_uring where the kernel allows it, else poll).
    */
   fdmon?: FdMonName | "auto";
   /** A name for introspection (`info aio`). */
@@ -65,6 +69,8 @@ export interface AioContextInfo {
   name: string;
   /** The fd monitor in use now. */
   fdmon: FdMonName;
+  /** Why the context has it, in one line (see {@linkcode FdMonInfo}). */
+  fdmonReason: string;
   /** Registered fd handlers. */
   handlers: FdHandlerInfo[];
   /** Names of queued bottom halves and whether each is scheduled. */
@@ -73,7 +79,30 @@ export interface AioContextInfo {
   pollParams: Required<PollParams>;
 }
 
+/** Which fd monitor a context has and why: {@linkcode AioContext.prototype.fdmonInfo}. */
+export interface FdMonInfo {
+  /** The fd monitor in use now (`poll` becomes `epoll` at 64 fds). */
+  name: FdMonName;
+  /** What was asked for, after `AIOLOOP_FDMON`: a name, or "auto". */
+  requested: FdMonName | "auto";
+  /** Why an `auto` context did not get io_uring, in one line; null if it did or was not auto. */
+  fallback: string | null;
+  /** How the monitor works here (io_uring: how timed waits are made), or null. */
+  detail: string | null;
+  /**
+   * One line: the monitor, how it was chosen and any fallback, such as
+   * `io_uring (auto): AIOLOOP_FDMON not set` or `poll, moving to epoll at 64
+   * fds (auto; io_uring unavailable: io_uring_setup: EPERM (errno 1)):
+   * AIOLOOP_FDMON not set`.
+   */
+  reason: string;
+}
+
 const INT32_MAX = 0x7fffffff;
+
+// aio_context_setup()'s need_io_uring, process-wide: it lives in the block
+// every isolate shares.
+const IO_URING_RULE = Object.freeze({ needed: ioUringNeeded, got: markIoUringNeeded });
 
 /** A short description of a bad argument, for error messages. */
 function describe(v: unknown): string {
@@ -158,7 +187,6 @@ export class AioContext {
   private constructor(options: AioContextOptions) {
     this.id = nextContextId();
     this.name = options.name ?? `ctx${this.id}`;
-    const ops = resolveFdMon(options.fdmon);
     this.#ctl = newCtlBlock();
     this.#notifier = EventNotifier.create(false);
     const ctl = this.#ctl;
@@ -219,7 +247,8 @@ export class AioContext {
     };
     registerInternals(this, this.#internals);
     try {
-      this.#posix.setFdMon(ops.create(this.#posix));
+      this.#fdmonSetup = setupFdMon(this.#posix, options.fdmon, IO_URING_RULE);
+      this.#posix.setFdMon(this.#fdmonSetup.mon);
     } catch (e) {
       this.#tlg.destroy();
       this.#notifier.close();
@@ -239,6 +268,7 @@ export class AioContext {
   }
 
   #clockWake = 0;
+  #fdmonSetup!: FdMonSetup;
 
   #makeHandle(): AioContextHandle {
     return Object.freeze({
@@ -255,7 +285,12 @@ export class AioContext {
    *
    * @param options Which fd monitor to use, and a name.
    * @returns The new context; destroy it with {@linkcode AioContext.prototype.destroy} or `using`.
-   * @throws {SysError} If the eventfd or the fd monitor cannot be created.
+   * @throws {SysError} If the eventfd cannot be created.
+   * @throws {FdMonUnavailableError} If a forced fd monitor cannot be set up
+   * (its `code` names the errno), or io_uring fails for an `auto` context
+   * while another context of the process has io_uring (QEMU's rule: then
+   * every context must, so that user SQEs work on every thread).
+   * @throws {TypeError} If the fd monitor name is unknown.
    *
    * @example Choosing the fd monitor
    * ```ts
@@ -314,6 +349,43 @@ export class AioContext {
   /** The fd monitor in use (it may change from "poll" to "epoll" at 64 fds). */
   get fdmon(): FdMonName {
     return this.#posix.fdmon.name;
+  }
+
+  /**
+   * Which fd monitor the context has and why: `auto` takes io_uring where
+   * the kernel allows it and otherwise falls back to poll (moving to epoll
+   * at 64 fds), and `fallback` says why, in one line. A forced monitor
+   * (`fdmon` option or `AIOLOOP_FDMON`) never falls back: creation throws
+   * {@linkcode FdMonUnavailableError}.
+   *
+   * Counterpart: none in QEMU (its fallback is silent); the `fdmon` line of
+   * `info aio` here.
+   *
+   * Thread: home thread.
+   *
+   * @returns The monitor's name, what was asked for, the fallback reason
+   * and a one-line summary.
+   *
+   * @example Asking why a context got its fd monitor
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { AioContext } from "@aioloop/aioloop";
+   * using ctx = AioContext.create({ fdmon: "auto" });
+   * const info = ctx.fdmonInfo();
+   * assertEquals(info.requested, "auto");
+   * // io_uring, or poll with the reason io_uring could not be had:
+   * assertEquals(info.name === "io_uring" || info.fallback !== null, true);
+   * ```
+   */
+  fdmonInfo(): FdMonInfo {
+    const s = this.#fdmonSetup;
+    return {
+      name: this.fdmon,
+      requested: s.requested,
+      fallback: s.fallback,
+      detail: this.#posix.fdmon.detail ?? null,
+      reason: setupReason(s),
+    };
   }
 
   /** Whether {@linkcode AioContext.prototype.destroy} was called. */
@@ -859,6 +931,7 @@ export class AioContext {
       id: this.id,
       name: this.name,
       fdmon: this.fdmon,
+      fdmonReason: setupReason(this.#fdmonSetup),
       handlers: this.#posix.info(),
       bhs: this.#bhs.pending().map((b) => ({ name: b.name, scheduled: b.scheduled })),
       pollParams: this.pollParams,

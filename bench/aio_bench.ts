@@ -18,8 +18,10 @@ import { EPOLL_CTL_ADD, epollCreate, epollCtl, EpollEvents, epollWait } from "..
 import { eventfd, read, write } from "../sys/fd.ts";
 import { POLLERR, PollFdArray, POLLHUP, POLLIN, pollNs } from "../sys/poll.ts";
 import { ensureNofile } from "../sys/rlimit.ts";
+import { clockGetNs, QEMUClockType, SCALE_NS } from "../aio/timer.ts";
+import { ioUringHooks } from "../fdmon/_io_uring_hooks.ts";
 
-// io_uring is listed once it exists; until then poll and epoll.
+// Every fd monitor this machine supports.
 const BACKENDS: FdMonName[] = supportedFdMons();
 const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 const SCRATCH = new Uint8Array(8);
@@ -145,6 +147,95 @@ for (const fdmon of BACKENDS) {
     e.set();
     if (!ctx2.poll(true)) fail("the notifier handler did not run");
   });
+}
+
+// ---- timed waits: the io_uring monitor with and without EXT_ARG ----
+//
+// Both io_uring contexts are made here, one with IORING_ENTER_EXT_ARG (the
+// timeout goes to io_uring_enter) and one forced onto the IORING_OP_TIMEOUT
+// SQE path, so the two rows compare in one run.
+
+/** The io_uring timed-wait variants this kernel can run, by label. */
+function timedWaitVariants(): { label: string; fdmon: FdMonName; extArg: boolean }[] {
+  const out: { label: string; fdmon: FdMonName; extArg: boolean }[] = [];
+  for (const fdmon of BACKENDS) {
+    if (fdmon !== "io_uring") out.push({ label: fdmon, fdmon, extArg: true });
+  }
+  if (BACKENDS.includes("io_uring")) {
+    out.push({ label: "io_uring, TIMEOUT SQE", fdmon: "io_uring", extArg: false });
+    out.push({ label: "io_uring, EXT_ARG", fdmon: "io_uring", extArg: true });
+  }
+  return out;
+}
+
+function makeTimedCtx(fdmon: FdMonName, extArg: boolean, name: string): AioContext {
+  const saved = ioUringHooks.extArg;
+  ioUringHooks.extArg = extArg;
+  try {
+    const ctx = AioContext.create({ fdmon, name });
+    const detail = ctx.fdmonInfo().detail ?? "";
+    if (fdmon === "io_uring" && extArg !== detail.includes("EXT_ARG")) {
+      fail(`the ${name} context's timed waits are not what the row says: ${detail}`);
+    }
+    return ctx;
+  } finally {
+    ioUringHooks.extArg = saved;
+  }
+}
+{
+  // A ready fd ends a timed wait (a timer is pending 1 s out): on io_uring
+  // the handler's one-shot poll is re-armed by each wait and completes at
+  // once, so every poll(true) is a timed io_uring_enter that a completion
+  // ends; with a TIMEOUT SQE that SQE, and its own CQE, come on top.
+  const efd = eventfd(1); // stays readable: nobody reads it
+  const fds = new PollFdArray(1);
+  fds.push(efd, POLLIN | POLLHUP | POLLERR);
+  Deno.bench(
+    { name: "raw FFI: ppoll on a ready eventfd, 1 s timeout", group: "timed wait", baseline: true },
+    () => {
+      if (pollNs(fds, 1e9) !== 1) fail("ppoll did not see the ready eventfd");
+    },
+  );
+  for (const v of timedWaitVariants()) {
+    const ctx = makeTimedCtx(v.fdmon, v.extArg, `bench-timed-fd-${v.label}`);
+    let hits = 0;
+    ctx.setFdHandler(efd, { read: () => hits++ });
+    const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_NS, noop);
+    t.mod(clockGetNs(QEMUClockType.REALTIME) + 3600e9);
+    ctx.poll(false);
+    Deno.bench({
+      name: `ready fd ends a timed poll(true) [${v.label}]`,
+      group: "timed wait",
+    }, () => {
+      const before = hits;
+      if (!ctx.poll(true) || hits !== before + 1) fail("the ready handler did not run once");
+    });
+  }
+  // A timed wait that expires: a timer 20 us out, then a blocking poll that
+  // runs it. This is mostly the kernel's timer: poll and epoll_wait sleep
+  // with the thread's timer slack (50 us by default), io_uring waits without.
+  const idle = eventfd();
+  const ifds = new PollFdArray(1);
+  ifds.push(idle, POLLIN | POLLHUP | POLLERR);
+  Deno.bench(
+    { name: "raw FFI: ppoll on an idle eventfd, 20 us timeout", group: "timed wait expiry" },
+    () => {
+      if (pollNs(ifds, 20_000) !== 0) fail("ppoll saw the idle eventfd");
+    },
+  );
+  for (const v of timedWaitVariants()) {
+    const ctx = makeTimedCtx(v.fdmon, v.extArg, `bench-timed-expiry-${v.label}`);
+    let fired = 0;
+    const t = ctx.timerNew(QEMUClockType.REALTIME, SCALE_NS, () => fired++);
+    Deno.bench({
+      name: `timer 20 us out + poll(true) until it runs [${v.label}]`,
+      group: "timed wait expiry",
+    }, () => {
+      const before = fired;
+      t.mod(clockGetNs(QEMUClockType.REALTIME) + 20_000);
+      while (fired === before) ctx.poll(true);
+    });
+  }
 }
 
 // ---- 10 000 fds: one iteration with many idle fds and one ready ----

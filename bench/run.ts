@@ -65,6 +65,16 @@ const PAIRS: Pair[] = [
     anchors: ["c.epoll_many", "js:raw FFI: epoll_wait"],
   },
   { group: "10k fds", prefix: "raw FFI: epoll_wait", anchors: ["c.epoll_many"] },
+  {
+    group: "timed wait",
+    prefix: "ready fd ends a timed poll(true)",
+    anchors: ["js:raw FFI: ppoll on a ready eventfd, 1 s timeout"],
+  },
+  {
+    group: "timed wait expiry",
+    prefix: "timer 20 us out + poll(true)",
+    anchors: ["js:raw FFI: ppoll on an idle eventfd, 20 us timeout"],
+  },
   { group: "10k fds", prefix: "raw FFI: pollNs", anchors: ["c.poll_many"] },
   {
     group: "generic thread pool throughput",

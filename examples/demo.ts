@@ -397,6 +397,8 @@ const EVENTS: [number, string][] = [[0x1, "in"], [0x4, "out"], [0x8, "err"], [0x
 function describe(ctx: AioContext, role: string): string[] {
   const info = ctx.info();
   const out = [`context '${info.name}' (${role}), fd monitor ${info.fdmon}`];
+  // Why this monitor: auto takes io_uring first and says why when it cannot.
+  out.push(`  fd monitor: ${info.fdmonReason}`);
   for (const h of info.handlers) {
     const ev = EVENTS.filter(([bit]) => h.events & bit).map(([, n]) => n).join("|");
     const cbs = [h.read && "read", h.write && "write", h.poll && "poll"].filter(Boolean).join("+");
@@ -459,6 +461,10 @@ function onStdin(): void {
     stdinReg?.[Symbol.dispose]();
     stdinReg = null;
     if (pending.trim() !== "") command(pending);
+    // Handlers ready in this same round run in the fd monitor's order
+    // (io_uring: completion order); one removed now is not called again.
+    watching?.[Symbol.dispose]();
+    watching = null;
     say("eof", "end of input, quitting");
     mainLoopQuit();
     return;

@@ -11,6 +11,7 @@
 // words, low word first; the package targets little-endian Linux only.
 import {
   IO_URING_CQE_SIZE,
+  IO_URING_GETEVENTS_ARG_SIZE,
   IO_URING_PARAMS_SIZE,
   IO_URING_SQE_SIZE,
   IORING_ENTER_GETEVENTS,
@@ -24,11 +25,15 @@ import {
   IORING_OP_TIMEOUT,
   IORING_SQ_CQ_OVERFLOW,
   ioUringEnter,
+  ioUringEnterArg,
   ioUringMmap,
   ioUringMunmap,
   ioUringSetup,
 } from "../sys/io_uring.ts";
 import { close } from "../sys/fd.ts";
+import { SysError } from "../sys/errno.ts";
+import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
+import { ioUringHooks } from "./_io_uring_hooks.ts";
 
 const SQE_WORDS = IO_URING_SQE_SIZE / 4;
 const CQE_WORDS = IO_URING_CQE_SIZE / 4;
@@ -72,6 +77,11 @@ export class IoUringRing {
   // Our copy of the CQ head: only we move it.
   #cqHead = 0;
   #closed = false;
+  // struct io_uring_getevents_arg (words 0..5) followed by the
+  // __kernel_timespec its ts field points to (words 6..9), off-heap so the
+  // addresses hold; made on first use of submitTimed().
+  #extArg: Uint32Array | null = null;
+  #extArgPtr: Deno.PointerObject | null = null;
 
   private constructor(fd: number, params: DataView, maps: Mapping[], views: Uint32Array[]) {
     this.fd = fd;
@@ -105,6 +115,9 @@ export class IoUringRing {
    * Throws SysError.
    */
   static create(entries: number): IoUringRing {
+    if (ioUringHooks.setupErrno !== null) {
+      throw new SysError(ioUringHooks.setupErrno, "io_uring_setup");
+    }
     const paramsBuf = new Uint8Array(IO_URING_PARAMS_SIZE);
     const fd = ioUringSetup(entries, paramsBuf);
     const maps: Mapping[] = [];
@@ -229,6 +242,36 @@ export class IoUringRing {
     if (waitNr > 0 || this.cqOverflowed()) flags |= IORING_ENTER_GETEVENTS;
     if (toSubmit === 0 && flags === 0) return 0;
     return ioUringEnter(this.fd, toSubmit, waitNr, flags);
+  }
+
+  /**
+   * As {@linkcode submit}, waiting at most `ns` nanoseconds (> 0) for
+   * `waitNr` CQEs, with the timeout passed to io_uring_enter itself
+   * (IORING_ENTER_EXT_ARG: no TIMEOUT SQE, no CQE of its own). Only where
+   * the kernel has IORING_FEAT_EXT_ARG. Returns the SQEs consumed, -1 on
+   * EINTR, or IO_URING_ENTER_TIMED_OUT when the time ran out with nothing
+   * submitted (with SQEs consumed the count comes back either way).
+   */
+  submitTimed(waitNr: number, ns: number): number {
+    let a = this.#extArg;
+    if (a === null) {
+      const buf = new ArrayBuffer(IO_URING_GETEVENTS_ARG_SIZE + 16);
+      a = this.#extArg = new Uint32Array(buf);
+      this.#extArgPtr = Deno.UnsafePointer.of(buf)!;
+      const addr = BigInt(Deno.UnsafePointer.value(this.#extArgPtr)) +
+        BigInt(IO_URING_GETEVENTS_ARG_SIZE);
+      a[4] = Number(BigInt.asUintN(32, addr)); // ts, low word
+      a[5] = Number(addr >> 32n);
+    }
+    // A 64-bit tv_sec: no cap needed below the int64 ns range of timers.
+    const sec = timespecSec(ns, Number.MAX_SAFE_INTEGER);
+    a[6] = sec % 0x1_0000_0000;
+    a[7] = Math.floor(sec / 0x1_0000_0000);
+    a[8] = timespecNsec(ns);
+    a[9] = 0;
+    const toSubmit = this.sqReady();
+    Atomics.store(this.#sq, this.#sqTailW, this.#sqeTail);
+    return ioUringEnterArg(this.fd, toSubmit, waitNr, IORING_ENTER_GETEVENTS, this.#extArgPtr!);
   }
 
   /** Moves overflowed completions into the CQ ring, if any wait in the kernel. */

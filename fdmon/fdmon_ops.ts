@@ -47,6 +47,8 @@ export interface FdMon {
   gsourceDispatch(ready: ReadyList): void;
   /** Whether busy polling in userspace (idle removal) applies. */
   readonly supportsUserspacePolling: boolean;
+  /** How the backend works here, for introspection (io_uring: how timed waits are made). */
+  readonly detail?: string;
   /** Release fds; called once, at context destroy. */
   destroy(): void;
 }

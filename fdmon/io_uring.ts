@@ -13,12 +13,13 @@
 import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
-import { SysError } from "../sys/errno.ts";
 import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
-import { IORING_FEAT_NODROP } from "../sys/io_uring.ts";
+import { IO_URING_ENTER_TIMED_OUT, IORING_FEAT_EXT_ARG } from "../sys/io_uring.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
 import { IoUringRing } from "./_io_uring_ring.ts";
+import { ioUringUnavailable } from "./_io_uring_probe.ts";
+import { ioUringHooks } from "./_io_uring_hooks.ts";
 
 /** SQ ring size (the CQ ring gets twice as many). */
 const FDMON_IO_URING_ENTRIES = 128;
@@ -53,6 +54,7 @@ const ETIME = 62;
 class IoUringFdMon implements FdMon {
   readonly name = "io_uring" as const;
   readonly supportsUserspacePolling = true;
+  readonly detail: string;
   #host: FdMonHost;
   #ring: IoUringRing;
   // user_data -> node. A slot is taken when a node's first POLL_ADD is
@@ -76,11 +78,20 @@ class IoUringFdMon implements FdMon {
   #internalDue = 0;
   /** Whether the TIMEOUT of the current wait expired (-ETIME). */
   #timeoutExpired = false;
+  // Timed waits pass their timeout to io_uring_enter (IORING_FEAT_EXT_ARG,
+  // 5.11+) instead of queueing an IORING_OP_TIMEOUT: one SQE and one CQE
+  // less per timed wait, and no TIMEOUT left behind when an fd wins.
+  readonly #extArg: boolean;
   #destroyed = false;
 
   constructor(host: FdMonHost, ring: IoUringRing) {
     this.#host = host;
     this.#ring = ring;
+    this.#extArg = (ring.features & IORING_FEAT_EXT_ARG) !== 0 && ioUringHooks.extArg;
+    this.detail = this.#extArg
+      ? "timed waits: IORING_ENTER_EXT_ARG"
+      : "timed waits: IORING_OP_TIMEOUT" +
+        (ioUringHooks.extArg ? " (the kernel lacks IORING_FEAT_EXT_ARG)" : "");
     const addr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#ts));
     this.#tsLo = Number(BigInt.asUintN(32, BigInt(addr)));
     this.#tsHi = Number(BigInt(addr) >> 32n);
@@ -115,27 +126,37 @@ class IoUringFdMon implements FdMon {
     // (its handler waits one more poll) and would post a completion for an
     // fd whose handler is about to drain it (a spurious call next time).
     this.#fill();
-    // Only when completions of our own may come can they end a timed wait
-    // early; only then is the start time needed (reading it allocates).
-    const deadline = timeoutNs > 0 && (this.#internalDue > 0 || ring.cqReady() > 0)
+    // The start time is needed when completions of our own may end a timed
+    // wait early, and always with EXT_ARG, whose relative timeout starts
+    // anew on every enter (a signal, SQEs consumed on the way).
+    const deadline = timeoutNs > 0 && (this.#extArg || this.#internalDue > 0 || ring.cqReady() > 0)
       ? clockGettimeNs() + timeoutNs
       : -1;
     for (;;) {
       let waitNr = 0;
+      let expired = false;
       // Completions already posted end a blocking wait at once: submit
-      // without a TIMEOUT, which would only linger in the kernel.
+      // without a timeout, which would only linger in the kernel.
       if (timeoutNs !== 0 && ring.cqReady() === 0) {
         waitNr = 1;
-        if (timeoutNs > 0) this.#prepTimeout(timeoutNs);
+        if (timeoutNs < 0) {
+          this.#submitAndWait(1);
+        } else if (this.#extArg) {
+          expired = this.#submitAndWaitTimed(timeoutNs, deadline);
+        } else {
+          this.#prepTimeout(timeoutNs);
+          this.#submitAndWait(1);
+        }
+      } else {
+        this.#submitAndWait(0);
       }
-      this.#submitAndWait(waitNr);
       const numReady = this.#processCq(ready);
       if (numReady > 0 || timeoutNs === 0) return numReady;
       // Woken by completions of our own (a cancelled poll, a POLL_REMOVE's
       // result): QEMU returns here, a spurious wake-up for the caller; wait
       // on for what is left of the timeout instead.
       if (timeoutNs > 0) {
-        if ((waitNr !== 0 && this.#timeoutExpired) || deadline < 0) return 0;
+        if ((waitNr !== 0 && (expired || this.#timeoutExpired)) || deadline < 0) return 0;
         timeoutNs = deadline - clockGettimeNs();
         if (timeoutNs <= 0) return 0;
       }
@@ -212,6 +233,24 @@ class IoUringFdMon implements FdMon {
     this.#timeoutExpired = false;
     this.#internalDue++;
     this.#ring.prepTimeout(this.#tsLo, this.#tsHi, 1, this.#timeoutSeq, TAG_TIMEOUT);
+  }
+
+  /**
+   * A timed wait for one CQE with the timeout given to io_uring_enter
+   * (IORING_ENTER_EXT_ARG). Returns true when the time ran out. The kernel
+   * reports ETIME only when nothing was submitted; a signal, or SQEs
+   * consumed, return early or hide how the wait ended, and then the clock
+   * decides whether to wait on.
+   */
+  #submitAndWaitTimed(ns: number, deadline: number): boolean {
+    const ring = this.#ring;
+    for (;;) {
+      const r = ring.submitTimed(1, ns);
+      if (ring.cqReady() > 0) return false;
+      if (r === IO_URING_ENTER_TIMED_OUT) return true;
+      ns = deadline - clockGettimeNs();
+      if (ns <= 0) return true;
+    }
   }
 
   /**
@@ -359,43 +398,14 @@ class IoUringFdMon implements FdMon {
 }
 
 /**
- * Makes and tests a ring: setup, mmap, one NOP round trip (seccomp may allow
- * setup and forbid enter), and the features this backend relies on.
- */
-function probe(): boolean {
-  let ring: IoUringRing;
-  try {
-    ring = IoUringRing.create(1);
-  } catch (e) {
-    if (e instanceof SysError) return false;
-    throw e;
-  }
-  try {
-    // Without NODROP (before 5.5) completions past the CQ ring are lost.
-    if ((ring.features & IORING_FEAT_NODROP) === 0) return false;
-    ring.prepNop(0, 0);
-    let r: number;
-    do r = ring.submit(1); while (r === -1);
-    if (ring.cqReady() !== 1 || ring.cqeRes() !== 0) return false;
-    ring.cqAdvance();
-    return true;
-  } catch (e) {
-    if (e instanceof SysError) return false;
-    throw e;
-  } finally {
-    ring.close();
-  }
-}
-
-let ioUringSupported: boolean | undefined;
-
-/**
  * The io_uring(7) fd monitor, over raw `io_uring_setup`/`io_uring_enter`
  * system calls and rings mapped into the isolate (no liburing). A ring of
  * 128 entries watches each handler's fd with a one-shot
  * `IORING_OP_POLL_ADD` that is re-armed after every completion, so the
- * context sees level-triggered readiness as with poll. A timed wait adds an
- * `IORING_OP_TIMEOUT` (nanosecond precision) that completes early once any
+ * context sees level-triggered readiness as with poll. A timed wait passes
+ * its timeout (nanosecond precision) to `io_uring_enter` itself
+ * (`IORING_ENTER_EXT_ARG`, Linux 5.11+); on older kernels it adds an
+ * `IORING_OP_TIMEOUT` that completes early once any
  * other completion arrives. A removed handler's poll is cancelled with
  * `IORING_OP_POLL_REMOVE` and it never fires again. The GSource polls the
  * ring fd.
@@ -403,6 +413,8 @@ let ioUringSupported: boolean | undefined;
  * `supported()` makes one ring per isolate to find out: io_uring may be
  * missing (before Linux 5.5), or turned off by the sysctl
  * `kernel.io_uring_disabled` or a seccomp filter (Docker's default one).
+ * It is what an `auto` context (the default) takes first; where it cannot
+ * be had, `ctx.fdmonInfo().fallback` says why.
  *
  * Counterpart: `fdmon_io_uring_ops` (`util/fdmon-io_uring.c`),
  * `fdmon_io_uring_setup()`.
@@ -423,9 +435,7 @@ let ioUringSupported: boolean | undefined;
 export const fdmonIoUring: FdMonOps = Object.freeze({
   name: "io_uring" as const,
   supported(): boolean {
-    // Only the kernel's answer is cached; a missing permission throws.
-    ioUringSupported ??= probe();
-    return ioUringSupported;
+    return ioUringUnavailable() === null;
   },
   create(host: FdMonHost): FdMon {
     return new IoUringFdMon(host, IoUringRing.create(FDMON_IO_URING_ENTRIES));

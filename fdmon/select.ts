@@ -8,16 +8,16 @@ import { fdmonEpoll } from "./epoll.ts";
 import { fdmonIoUring } from "./io_uring.ts";
 import { fdmonPoll } from "./poll.ts";
 import type { FdMonName, FdMonOps } from "./fdmon_ops.ts";
+import { AUTO_WHAT, type Choice, ENV_VAR, NAMES, resolveChoice } from "./_choice.ts";
+import { FdMonUnavailableError } from "./fdmon_unavailable_error.ts";
+import { ioUringUnavailable } from "./_io_uring_probe.ts";
 
-// Every backend by name (null: not implemented). io_uring is not the auto
-// choice (yet): QEMU's aio_context_setup() tries it first.
+// Every backend by name (null: not implemented).
 const BACKENDS: Readonly<Record<FdMonName, FdMonOps | null>> = Object.freeze({
   poll: fdmonPoll,
   epoll: fdmonEpoll,
   io_uring: fdmonIoUring,
 });
-const NAMES: readonly FdMonName[] = ["poll", "epoll", "io_uring"];
-const ENV_VAR = "AIOLOOP_FDMON";
 
 let supportedCache: FdMonName[] | undefined;
 
@@ -56,29 +56,14 @@ export function supportedFdMons(): FdMonName[] {
   return [...supportedCache];
 }
 
-function envGranted(): boolean {
-  // Never prompt: a library must not stop a script to ask for env access.
-  return Deno.permissions.querySync({ name: "env", variable: ENV_VAR }).state === "granted";
-}
-
-function readEnvChoice(): string | undefined {
-  if (!envGranted()) return undefined;
-  const value = Deno.env.get(ENV_VAR);
-  return value === "" ? undefined : value;
-}
-
-function autoFdMon(): FdMonOps {
-  // The fastest that works: poll, which moves a context to epoll at 64 fds
-  // when epoll works (QEMU's choice when io_uring is missing).
-  return fdmonPoll;
-}
-
 /**
  * Picks the fd monitor for a new context. An explicit `choice` wins; without
  * one, `AIOLOOP_FDMON` is read if env access to it is already granted (it
- * is never prompted for); else `auto`. `auto` is the fastest backend that
- * works: for now `poll`, which switches a context to `epoll` once it polls
- * 64 fds or more, as QEMU does where io_uring is missing.
+ * is never prompted for); else `auto`. `auto` is `io_uring` where the kernel
+ * allows it (as QEMU 10.2 has it: it is what `aio_add_sqe()` needs), else
+ * `poll`, which switches a context to `epoll` once it polls 64 fds or more.
+ * A context made by `AioContext.create` also falls back when its own ring
+ * cannot be set up, and says why (`ctx.fdmonInfo()`).
  *
  * Without `--allow-env=AIOLOOP_FDMON` (or `--allow-env`) the variable is
  * **silently ignored**: a library must neither prompt nor print. Ask
@@ -92,43 +77,37 @@ function autoFdMon(): FdMonOps {
  * defers to `AIOLOOP_FDMON`, then `auto`.
  * @returns The backend to create the context's monitor with.
  * @throws {TypeError} If the name (given or from `AIOLOOP_FDMON`) is unknown.
- * @throws {Deno.errors.NotSupported} If the backend does not work here
- * (io_uring disabled by `kernel.io_uring_disabled` or seccomp, say).
+ * @throws {FdMonUnavailableError} If the backend does not work here
+ * (io_uring disabled by `kernel.io_uring_disabled` or seccomp, say); its
+ * `code` names the errno.
  *
  * @example Explicit and automatic choices
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { resolveFdMon } from "@aioloop/aioloop/fdmon";
  * assertEquals(resolveFdMon("poll").name, "poll");
- * assertEquals(resolveFdMon("auto").name, "poll"); // upgrades to epoll at 64 fds
+ * // io_uring where the kernel allows it, else poll (upgrading to epoll at 64 fds):
+ * assertEquals(["io_uring", "poll"].includes(resolveFdMon("auto").name), true);
  * ```
  */
 export function resolveFdMon(choice?: FdMonName | "auto"): FdMonOps {
-  let name: unknown = choice;
-  let from = "fd monitor";
-  if (name === undefined) {
-    name = readEnvChoice() ?? "auto";
-    from = `${ENV_VAR} value`;
-  }
-  if (name === "auto") return autoFdMon();
-  if (typeof name !== "string" || !Object.hasOwn(BACKENDS, name)) {
-    throw new TypeError(
-      `Unknown ${from} ${
-        typeof name === "string" ? `"${name}"` : String(name)
-      }: expected "poll", "epoll", "io_uring" or "auto"`,
-    );
-  }
-  const ops = BACKENDS[name as FdMonName];
+  const name = resolveChoice(choice).name;
+  if (name === "auto") return fdmonIoUring.supported() ? fdmonIoUring : fdmonPoll;
+  const ops = BACKENDS[name];
   if (ops === null) {
     throw new Deno.errors.NotSupported(`The ${name} fd monitor is not implemented yet`);
   }
   if (!ops.supported()) {
-    throw new Deno.errors.NotSupported(`The ${name} fd monitor is not supported by this kernel`);
+    const why = name === "io_uring" ? ioUringUnavailable() : null;
+    throw new FdMonUnavailableError(
+      name,
+      why?.errno ?? 0,
+      `The ${name} fd monitor is not supported here: ${why?.message ?? "its probe failed"}`,
+      why?.cause,
+    );
   }
   return ops;
 }
-
-const AUTO_WHAT = "auto (poll, moving to epoll at 64 fds)";
 
 /**
  * Says which fd monitor a new context made with `choice` gets, and why, in
@@ -138,15 +117,16 @@ const AUTO_WHAT = "auto (poll, moving to epoll at 64 fds)";
  * or prints). Nothing is probed and nothing throws: an unknown name in
  * `AIOLOOP_FDMON` is reported as such.
  *
- * Counterpart: none (QEMU's backend choice is fixed at build time).
+ * Counterpart: none (QEMU's backend choice is fixed at build time). What a
+ * context actually got, fallback included, is `ctx.fdmonInfo().reason`.
  *
  * Thread: any isolate.
  *
  * @param choice As for {@linkcode resolveFdMon}: a name, `"auto"`, or
  * undefined to defer to `AIOLOOP_FDMON`.
- * @returns A sentence such as `auto (poll, moving to epoll at 64 fds):
- * AIOLOOP_FDMON ignored: no env permission (run with
- * --allow-env=AIOLOOP_FDMON)`.
+ * @returns A sentence such as `auto (io_uring where the kernel allows it,
+ * else poll moving to epoll at 64 fds): AIOLOOP_FDMON ignored: no env
+ * permission (run with --allow-env=AIOLOOP_FDMON)`.
  *
  * @example Why a context got its fd monitor
  * ```ts
@@ -162,15 +142,14 @@ export function fdmonChoiceReason(choice?: FdMonName | "auto"): string {
   if (choice !== undefined) {
     return `${choice === "auto" ? AUTO_WHAT : String(choice)}: chosen by the caller`;
   }
-  if (!envGranted()) {
-    return `${AUTO_WHAT}: ${ENV_VAR} ignored: no env permission ` +
-      `(run with --allow-env=${ENV_VAR})`;
+  let c: Choice;
+  try {
+    c = resolveChoice();
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return `${ENV_VAR}="${
+      Deno.env.get(ENV_VAR)
+    }" is not an fd monitor: creating a context throws a TypeError`;
   }
-  const value = Deno.env.get(ENV_VAR);
-  if (value === undefined || value === "") return `${AUTO_WHAT}: ${ENV_VAR} not set`;
-  if (value === "auto") return `${AUTO_WHAT}: from ${ENV_VAR}`;
-  if (!Object.hasOwn(BACKENDS, value)) {
-    return `${ENV_VAR}="${value}" is not an fd monitor: creating a context throws a TypeError`;
-  }
-  return `${value}: from ${ENV_VAR}`;
+  return `${c.name === "auto" ? AUTO_WHAT : c.name}: ${c.source}`;
 }

@@ -44,11 +44,27 @@ export const IORING_OFF_SQES = 0x1000_0000;
 
 /** `IORING_ENTER_GETEVENTS`: wait for `minComplete` CQEs (and flush overflowed ones). */
 export const IORING_ENTER_GETEVENTS = 1 << 0;
+/**
+ * `IORING_ENTER_EXT_ARG`: the enter call's argument is a `struct
+ * io_uring_getevents_arg` (a wait timeout, a signal mask), not a bare
+ * sigset (Linux 5.11+, {@linkcode IORING_FEAT_EXT_ARG}).
+ */
+export const IORING_ENTER_EXT_ARG = 1 << 3;
 
 /** `IORING_FEAT_SINGLE_MMAP`: one mmap maps both rings. */
 export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 /** `IORING_FEAT_NODROP`: completions that do not fit the CQ wait in the kernel (5.5+). */
 export const IORING_FEAT_NODROP = 1 << 1;
+
+/** `IORING_FEAT_EXT_ARG`: io_uring_enter takes {@linkcode IORING_ENTER_EXT_ARG} (5.11+). */
+export const IORING_FEAT_EXT_ARG = 1 << 8;
+
+/**
+ * Size of `struct io_uring_getevents_arg` in bytes: u64 sigmask, u32
+ * sigmask_sz, u32 min_wait_usec (was pad), u64 ts (the address of a
+ * relative `__kernel_timespec`, or 0 for no timeout).
+ */
+export const IO_URING_GETEVENTS_ARG_SIZE = 24;
 
 /** `IORING_SQ_CQ_OVERFLOW` in the SQ ring's flags: CQEs wait in the kernel's overflow list. */
 export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
@@ -136,6 +152,63 @@ export function ioUringEnter(
   if (r >= 0) return r;
   const e = errno();
   if (e === EINTR) return -1;
+  throw new SysError(e, "io_uring_enter");
+}
+
+/** What {@linkcode ioUringEnterArg} returns when its wait timed out with nothing submitted. */
+export const IO_URING_ENTER_TIMED_OUT: number = -2;
+
+const ETIME = 62;
+const GETEVENTS_ARG_SIZE = BigInt(IO_URING_GETEVENTS_ARG_SIZE);
+
+/**
+ * io_uring_enter with {@linkcode IORING_ENTER_EXT_ARG}: as
+ * {@linkcode ioUringEnter}, and the wait (with
+ * {@linkcode IORING_ENTER_GETEVENTS}) gives up after the timeout that `arg`
+ * points to. A timeout that expires with nothing submitted is reported as
+ * {@linkcode IO_URING_ENTER_TIMED_OUT} (ETIME), not thrown; when SQEs were
+ * consumed the kernel returns their count whatever became of the wait, so a
+ * caller must then look at the CQ ring and its clock.
+ *
+ * Counterpart: io_uring_enter2(2) as liburing's
+ * `io_uring_submit_and_wait_timeout()` makes it.
+ *
+ * @param fd The ring fd.
+ * @param toSubmit How many published SQEs to consume.
+ * @param minComplete How many CQEs to wait for.
+ * @param flags `IORING_ENTER_*` flags; {@linkcode IORING_ENTER_EXT_ARG} is added.
+ * @param arg A `struct io_uring_getevents_arg` of
+ * {@linkcode IO_URING_GETEVENTS_ARG_SIZE} bytes, alive until the call returns.
+ * @returns The number of SQEs consumed, -1 for EINTR, or
+ * {@linkcode IO_URING_ENTER_TIMED_OUT}.
+ * @throws {SysError} EBADF, EFAULT, EINVAL (no EXT_ARG before Linux 5.11) ...
+ *
+ * @example Waiting 1 ms for a completion that does not come
+ * ```ts ignore
+ * // arg: sigmask 0, sigmask_sz 0, ts = address of { tv_sec: 0, tv_nsec: 1e6 }
+ * ioUringEnterArg(fd, 0, 1, IORING_ENTER_GETEVENTS, arg); // IO_URING_ENTER_TIMED_OUT
+ * ```
+ */
+export function ioUringEnterArg(
+  fd: number,
+  toSubmit: number,
+  minComplete: number,
+  flags: number,
+  arg: Deno.PointerObject,
+): number {
+  const r = libc().syscall_uring_enter(
+    SYS_IO_URING_ENTER,
+    fd,
+    toSubmit,
+    minComplete,
+    flags | IORING_ENTER_EXT_ARG,
+    arg,
+    GETEVENTS_ARG_SIZE,
+  );
+  if (r >= 0) return r;
+  const e = errno();
+  if (e === EINTR) return -1;
+  if (e === ETIME) return IO_URING_ENTER_TIMED_OUT;
   throw new SysError(e, "io_uring_enter");
 }
 
