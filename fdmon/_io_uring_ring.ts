@@ -29,6 +29,7 @@ import {
   ioUringSetup,
 } from "../sys/io_uring.ts";
 import { close } from "../sys/fd.ts";
+import { IORING_OP_ASYNC_CANCEL } from "./io_uring_sqe.ts";
 
 const SQE_WORDS = IO_URING_SQE_SIZE / 4;
 const CQE_WORDS = IO_URING_CQE_SIZE / 4;
@@ -211,6 +212,25 @@ export class IoUringRing {
     this.#sqes[w + 6] = 1; // len: one timespec
   }
 
+  /**
+   * Queues an SQE filled by the caller (16 words) under the given
+   * user_data, which overrides words 8 and 9.
+   */
+  prepWords(words: Uint32Array, udLo: number, udHi: number): void {
+    const w = this.#getSqe();
+    const s = this.#sqes;
+    s.set(words, w);
+    s[w + 8] = udLo >>> 0;
+    s[w + 9] = udHi >>> 0;
+  }
+
+  /** Queues an IORING_OP_ASYNC_CANCEL of the request tagged (targetLo, targetHi). */
+  prepAsyncCancel(targetLo: number, targetHi: number, udLo: number, udHi: number): void {
+    const w = this.#prep(IORING_OP_ASYNC_CANCEL, -1, udLo, udHi);
+    this.#sqes[w + 4] = targetLo >>> 0; // addr
+    this.#sqes[w + 5] = targetHi >>> 0;
+  }
+
   /** Queues an IORING_OP_NOP. */
   prepNop(udLo: number, udHi: number): void {
     this.#prep(IORING_OP_NOP, -1, udLo, udHi);
@@ -249,6 +269,11 @@ export class IoUringRing {
   /** High word of the head CQE's user_data. */
   cqeUdHi(): number {
     return this.#cq[this.#headCqe() + 1];
+  }
+
+  /** The head CQE's flags (IORING_CQE_F_*). */
+  cqeFlags(): number {
+    return this.#cq[this.#headCqe() + 3];
   }
 
   /** The head CQE's res (negative: -errno). */

@@ -25,3 +25,4 @@ export * from "./poll.ts";
 export * from "./epoll.ts";
 export * from "./io_uring.ts";
 export * from "./select.ts";
+export * from "./io_uring_sqe.ts";
