@@ -162,7 +162,7 @@ export class IoUringRing {
    * Word index of a zeroed free SQE, submitting what is queued first when
    * the ring is full (fdmon-io_uring's get_sqe()).
    */
-  #getSqe(): number {
+  #getSqe(zero = true): number {
     if (this.sqReady() >= this.sqEntries) {
       let r: number;
       do r = this.submit(0); while (r === -1);
@@ -171,7 +171,7 @@ export class IoUringRing {
       }
     }
     const base = (this.#sqeTail & this.#sqMask) * SQE_WORDS;
-    this.#sqes.fill(0, base, base + SQE_WORDS);
+    if (zero) this.#sqes.fill(0, base, base + SQE_WORDS);
     this.#sqeTail = (this.#sqeTail + 1) >>> 0;
     return base;
   }
@@ -217,9 +217,10 @@ export class IoUringRing {
    * user_data, which overrides words 8 and 9.
    */
   prepWords(words: Uint32Array, udLo: number, udHi: number): void {
-    const w = this.#getSqe();
+    // Every word is overwritten: no zeroing first.
+    const w = this.#getSqe(false);
     const s = this.#sqes;
-    s.set(words, w);
+    for (let i = 0; i < SQE_WORDS; i++) s[w + i] = words[i];
     s[w + 8] = udLo >>> 0;
     s[w + 9] = udHi >>> 0;
   }

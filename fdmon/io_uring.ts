@@ -98,11 +98,14 @@ class IoUringFdMon implements FdMon {
   #userPins: unknown[] = [];
   #userFree: number[] = [];
   #userInFlight = 0;
-  // cqe_handler_ready_list: completions waiting for dispatch(), FIFO.
+  // cqe_handler_ready_list: completions waiting for dispatch(), FIFO in
+  // [#cqeHead, #cqeTail). The arrays keep their length when emptied, so
+  // that their backing stores are reused, not reallocated, each round.
   #cqeQ: (CqeHandler | null)[] = [];
   #cqeRes: number[] = [];
   #cqeFlags: number[] = [];
   #cqeHead = 0;
+  #cqeTail = 0;
   // The one SQE view that prep functions fill (copied into the ring).
   #sqe = new Sqe();
   #inPrep = false;
@@ -147,7 +150,7 @@ class IoUringFdMon implements FdMon {
     // fd whose handler is about to drain it (a spurious call next time).
     this.#fill();
     // Completions already queued for dispatch() (a handler threw): no wait.
-    if (this.#cqeHead < this.#cqeQ.length) timeoutNs = 0;
+    if (this.#cqeHead < this.#cqeTail) timeoutNs = 0;
     // Only when completions of our own may come can they end a timed wait
     // early; only then is the start time needed (reading it allocates).
     const deadline = timeoutNs > 0 && (this.#internalDue > 0 || ring.cqReady() > 0)
@@ -163,7 +166,7 @@ class IoUringFdMon implements FdMon {
       }
       this.#submitAndWait(waitNr);
       const numReady = this.#processCq(ready);
-      if (numReady > 0 || timeoutNs === 0 || this.#cqeHead < this.#cqeQ.length) return numReady;
+      if (numReady > 0 || timeoutNs === 0 || this.#cqeHead < this.#cqeTail) return numReady;
       // Woken by completions of our own (a cancelled poll, a POLL_REMOVE's
       // result): QEMU returns here, a spurious wake-up for the caller; wait
       // on for what is left of the timeout instead.
@@ -179,7 +182,7 @@ class IoUringFdMon implements FdMon {
     this.#checkLive();
     const ring = this.#ring;
     return ring.cqReady() > 0 || ring.sqReady() > 0 || this.#submit.length > 0 ||
-      this.#cqeHead < this.#cqeQ.length;
+      this.#cqeHead < this.#cqeTail;
   }
 
   /**
@@ -188,22 +191,18 @@ class IoUringFdMon implements FdMon {
    * throws leaves the others queued for the next dispatch.
    */
   dispatch(): boolean {
-    if (this.#cqeHead === this.#cqeQ.length) return false;
+    if (this.#cqeHead === this.#cqeTail) return false;
     deferCallBegin();
     try {
       // The fields are re-read each round: a handler may poll the context
       // again (a nested dispatch moves the head) or add requests.
-      while (this.#cqeHead < this.#cqeQ.length) {
+      while (this.#cqeHead < this.#cqeTail) {
         const i = this.#cqeHead++;
         const handler = this.#cqeQ[i]!;
         const res = this.#cqeRes[i];
         const flags = this.#cqeFlags[i];
-        if (this.#cqeHead === this.#cqeQ.length) {
-          this.#cqeHead = 0;
-          this.#cqeQ.length = this.#cqeRes.length = this.#cqeFlags.length = 0;
-        } else {
-          this.#cqeQ[i] = null;
-        }
+        this.#cqeQ[i] = null;
+        if (this.#cqeHead === this.#cqeTail) this.#cqeHead = this.#cqeTail = 0;
         handler(res, flags);
       }
     } finally {
@@ -330,9 +329,10 @@ class IoUringFdMon implements FdMon {
   }
 
   #queueCqe(handler: CqeHandler, res: number, flags: number): void {
-    this.#cqeQ.push(handler);
-    this.#cqeRes.push(res);
-    this.#cqeFlags.push(flags);
+    const i = this.#cqeTail++;
+    this.#cqeQ[i] = handler;
+    this.#cqeRes[i] = res;
+    this.#cqeFlags[i] = flags;
   }
 
   gsourcePrepare(): void {
@@ -346,7 +346,7 @@ class IoUringFdMon implements FdMon {
     // The ring fd polls readable while CQEs wait; a CQE posted after GLib's
     // poll is just as good.
     return (this.#gsourcePfd.revents & POLLIN) !== 0 || this.#ring.cqReady() > 0 ||
-      this.#cqeHead < this.#cqeQ.length;
+      this.#cqeHead < this.#cqeTail;
   }
 
   gsourceDispatch(ready: ReadyList): void {

@@ -211,8 +211,10 @@ export class Sqe {
    * before each prep).
    */
   reset(): void {
-    this.words.fill(0);
-    this.#pins.length = 0;
+    // A plain loop: TypedArray.fill costs a runtime call on this hot path.
+    const w = this.words;
+    for (let i = 0; i < 16; i++) w[i] = 0;
+    if (this.#pins.length !== 0) this.#pins.length = 0;
   }
 
   /**
