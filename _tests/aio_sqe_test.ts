@@ -7,13 +7,7 @@
 // says. Where the kernel refuses io_uring (before 5.6 for READ/WRITE, the
 // sysctl kernel.io_uring_disabled, a seccomp filter such as Docker's
 // default one), the io_uring tests are ignored: there is no ring to test.
-import {
-  assert,
-  assertEquals,
-  assertInstanceOf,
-  assertRejects,
-  assertThrows,
-} from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import {
   aioAddSqe,
   AioContext,
@@ -28,7 +22,7 @@ import {
   SysError,
 } from "../mod.ts";
 import { fdmonEpoll, fdmonIoUring, fdmonPoll } from "../fdmon/mod.ts";
-import { close, open, O_RDONLY, O_RDWR, pipe, write } from "../sys/mod.ts";
+import { close, O_RDONLY, O_RDWR, open, pipe, write } from "../sys/mod.ts";
 import { deferCall } from "../thread/defer_call.ts";
 import { assertNoFdLeak } from "./_fd_leak.ts";
 import { watchdog } from "./_harness.ts";
@@ -230,41 +224,44 @@ uringTest("aioAddSqe: handlers run inside a defer_call section", () => {
   assertEquals(log, ["cqe 0", "cqe 1", "cqe 2", "cqe 3", "flush", "kick even", "kick odd"]);
 });
 
-uringTest("aioAddSqe: destroy cancels requests in flight, each handler once with -ECANCELED", () => {
-  const ctx = AioContext.create({ fdmon: "io_uring" });
-  const pipes: [number, number][] = [];
-  const res: number[][] = [];
-  try {
-    // Reads of empty pipes never complete by themselves.
-    for (let i = 0; i < 40; i++) {
-      const p = pipe();
-      pipes.push(p);
-      const mine: number[] = [];
-      res.push(mine);
-      aioAddSqe(ctx, (sqe) => prepRead(sqe, p[0], new Uint8Array(64), -1), (r) => mine.push(r));
+uringTest(
+  "aioAddSqe: destroy cancels requests in flight, each handler once with -ECANCELED",
+  () => {
+    const ctx = AioContext.create({ fdmon: "io_uring" });
+    const pipes: [number, number][] = [];
+    const res: number[][] = [];
+    try {
+      // Reads of empty pipes never complete by themselves.
+      for (let i = 0; i < 40; i++) {
+        const p = pipe();
+        pipes.push(p);
+        const mine: number[] = [];
+        res.push(mine);
+        aioAddSqe(ctx, (sqe) => prepRead(sqe, p[0], new Uint8Array(64), -1), (r) => mine.push(r));
+      }
+      ctx.poll(false); // submitted: they are in the kernel now
+      assertEquals(res.flat(), []);
+      // One completed request whose handler has not run yet gets its result.
+      let nop: number[] = [];
+      aioAddSqe(ctx, prepNop, (r) => nop.push(r));
+      ctx.destroy();
+      assertEquals(res.map((r) => r), res.map(() => [-ECANCELED]));
+      assertEquals(nop, [0]);
+      ctx.destroy(); // a second destroy calls nothing again
+      assertEquals(res.flat().length, 40);
+      nop = [];
+      assertThrows(() => aioAddSqe(ctx, prepNop, (r) => nop.push(r)), Deno.errors.BadResource);
+      // The pipes are still there and empty: the reads took nothing.
+      write(pipes[0][1], new Uint8Array([7]));
+    } finally {
+      if (!ctx.destroyed) ctx.destroy();
+      for (const [r, w] of pipes) {
+        close(r);
+        close(w);
+      }
     }
-    ctx.poll(false); // submitted: they are in the kernel now
-    assertEquals(res.flat(), []);
-    // One completed request whose handler has not run yet gets its result.
-    let nop: number[] = [];
-    aioAddSqe(ctx, prepNop, (r) => nop.push(r));
-    ctx.destroy();
-    assertEquals(res.map((r) => r), res.map(() => [-ECANCELED]));
-    assertEquals(nop, [0]);
-    ctx.destroy(); // a second destroy calls nothing again
-    assertEquals(res.flat().length, 40);
-    nop = [];
-    assertThrows(() => aioAddSqe(ctx, prepNop, (r) => nop.push(r)), Deno.errors.BadResource);
-    // The pipes are still there and empty: the reads took nothing.
-    write(pipes[0][1], new Uint8Array([7]));
-  } finally {
-    if (!ctx.destroyed) ctx.destroy();
-    for (const [r, w] of pipes) {
-      close(r);
-      close(w);
-    }
-  }
-});
+  },
+);
 
 uringTest("aioAddSqe: a destroy hook's own requests may not start once cancelling began", () => {
   const ctx = AioContext.create({ fdmon: "io_uring" });

@@ -2,12 +2,7 @@
 // recorded once per (fn, opaque) pair inside, run in first-recorded order
 // at the outermost end; per isolate; errors lose no call.
 import { assertEquals, assertThrows } from "@std/assert";
-import {
-  deferCall,
-  deferCallBegin,
-  deferCallDepth,
-  deferCallEnd,
-} from "../thread/defer_call.ts";
+import { deferCall, deferCallBegin, deferCallDepth, deferCallEnd } from "../thread/defer_call.ts";
 
 Deno.test("defer_call: immediate outside a section", () => {
   const log: unknown[] = [];

@@ -14,7 +14,7 @@
 import { AioContext } from "../aio/aio_context.ts";
 import { AioFile } from "../aio/aio_file.ts";
 import { fdmonIoUring } from "../fdmon/io_uring.ts";
-import { close, open, O_RDONLY, pread } from "../sys/mod.ts";
+import { close, O_RDONLY, open, pread } from "../sys/mod.ts";
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const BLOCK = 4096;
@@ -139,7 +139,13 @@ const CASES: Case[] = [
   { group: "4k read", name: "Deno.FsFile seekSync + readSync", fn: fsSyncOne, reads: 1 },
   { group: "4k read", name: "Deno.FsFile seek + read (async)", fn: fsAsyncOne, reads: 1 },
   { group: "4k read", name: "AioFile read, callback", fn: aioOne, uring: true, reads: 1 },
-  { group: "4k read", name: "AioFile readAsync (promise)", fn: aioPromiseOne, uring: true, reads: 1 },
+  {
+    group: "4k read",
+    name: "AioFile readAsync (promise)",
+    fn: aioPromiseOne,
+    uring: true,
+    reads: 1,
+  },
   {
     group: "4k read x32",
     name: "pread(2) via FFI, sync x32",
@@ -147,8 +153,19 @@ const CASES: Case[] = [
     baseline: true,
     reads: DEPTH,
   },
-  { group: "4k read x32", name: "Deno.FsFile seekSync + readSync x32", fn: fsSyncBatch, reads: DEPTH },
-  { group: "4k read x32", name: "AioFile read, 32 in flight", fn: aioBatch, uring: true, reads: DEPTH },
+  {
+    group: "4k read x32",
+    name: "Deno.FsFile seekSync + readSync x32",
+    fn: fsSyncBatch,
+    reads: DEPTH,
+  },
+  {
+    group: "4k read x32",
+    name: "AioFile read, 32 in flight",
+    fn: aioBatch,
+    uring: true,
+    reads: DEPTH,
+  },
 ];
 
 const live = CASES.filter((c) => HAVE_URING || !c.uring);
