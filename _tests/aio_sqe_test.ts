@@ -26,6 +26,8 @@ import { close, O_RDONLY, O_RDWR, open, pipe, write } from "../sys/mod.ts";
 import { deferCall } from "../thread/defer_call.ts";
 import { assertNoFdLeak } from "./_fd_leak.ts";
 import { watchdog } from "./_harness.ts";
+import { GMainContext } from "../glib/main_context.ts";
+import { mainLoopQuit, mainLoopRun, qemuGetAioContext, qemuInitMainLoop } from "../main_loop.ts";
 
 const HAVE_URING = fdmonIoUring.supported();
 const ignore = !HAVE_URING; // no io_uring on this kernel: nothing to test
@@ -475,4 +477,60 @@ Deno.test("aioAddSqe: contexts on other fd monitors give IoUringUnavailableError
     assertThrows(() => aioAddSqe(ctx, prepNop, () => {}), Deno.errors.BadResource);
     assertThrows(() => aioAddSqe({} as AioContext, prepNop, () => {}), TypeError);
   });
+});
+
+uringTest("aioAddSqe: completions dispatched through the context's GSource", () => {
+  const ctx = AioContext.create({ fdmon: "io_uring" });
+  const gctx = new GMainContext();
+  const { path, data } = patternFile(8192);
+  const fd = open(path, O_RDONLY);
+  try {
+    ctx.getGSource().attach(gctx);
+    while (gctx.iteration(false));
+    const buf = new Uint8Array(4096);
+    const got: number[] = [];
+    let deferred = 0;
+    const flush = (): void => {
+      deferred++;
+    };
+    aioAddSqe(ctx, (sqe) => prepRead(sqe, fd, buf, 4096), (r) => {
+      got.push(r);
+      deferCall(flush);
+    });
+    aioAddSqe(ctx, prepNop, (r) => {
+      got.push(r);
+      deferCall(flush);
+    });
+    const dog = watchdog(ctx);
+    while (got.length < 2 && !dog.fired) gctx.iteration(true);
+    dog.timer.del();
+    assertEquals(got, [4096, 0]);
+    assertEquals(deferred, 1);
+    assertEquals(buf, data.subarray(4096));
+  } finally {
+    close(fd);
+    ctx.destroy();
+    gctx.destroy();
+    Deno.removeSync(path);
+  }
+});
+
+uringTest("AioFile: promises on the main loop's context, awaited while it runs", async () => {
+  const { path, data } = patternFile(32 * 1024);
+  using _loop = qemuInitMainLoop({ fdmon: "io_uring" });
+  const ctx = qemuGetAioContext();
+  assert(aioHasIoUring(ctx));
+  const file = AioFile.open(ctx, path);
+  const run = mainLoopRun();
+  try {
+    const bufs = [0, 1, 2, 3, 4, 5, 6, 7].map(() => new Uint8Array(4096));
+    const counts = await Promise.all(bufs.map((b, i) => file.readAsync(b, i * 4096)));
+    assertEquals(counts, bufs.map(() => 4096));
+    bufs.forEach((b, i) => assertEquals(b, data.subarray(i * 4096, (i + 1) * 4096)));
+  } finally {
+    mainLoopQuit();
+    await run;
+    file.close();
+    Deno.removeSync(path);
+  }
 });

@@ -185,4 +185,9 @@ export function aioAddSqe(ctx: AioContext, prep: SqePrep, handler: CqeHandler): 
     });
   }
   m.addSqe(prep, handler);
+  // The SQE goes to the kernel with the context's next wait. A caller
+  // outside the context's own dispatch (a promise callback while the main
+  // loop is parked in its wait) must cut that wait short; the kick costs
+  // an eventfd write only when a wait is in progress.
+  ctx.notify();
 }
