@@ -534,3 +534,30 @@ uringTest("AioFile: promises on the main loop's context, awaited while it runs",
     Deno.removeSync(path);
   }
 });
+
+Deno.test({
+  name: "aioAddSqe: a buffer only the request references survives GC until the CQE, then goes",
+  ignore,
+  async fn() {
+    // A child process, for V8's gc() (--expose-gc) without exposing it here.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc",
+        new URL("./testdata/sqe_pin_gc.ts", import.meta.url).pathname,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    assertEquals(JSON.parse(text), {
+      aliveInFlight: true,
+      res: 3,
+      first: [1, 2, 3],
+      collectedAfter: true,
+    });
+  },
+});
