@@ -41,6 +41,7 @@
  */
 import type { AioContext } from "./aio_context.ts";
 import { internals } from "./_internal.ts";
+import { CTL_NOTIFY_ME } from "./_ctl_block.ts";
 import { withCurrentAioContext } from "./current.ts";
 import type { FdMon, FdMonName } from "../fdmon/fdmon_ops.ts";
 import type { CqeHandler, SqePrep } from "../fdmon/io_uring_sqe.ts";
@@ -187,7 +188,8 @@ export function aioAddSqe(ctx: AioContext, prep: SqePrep, handler: CqeHandler): 
   m.addSqe(prep, handler);
   // The SQE goes to the kernel with the context's next wait. A caller
   // outside the context's own dispatch (a promise callback while the main
-  // loop is parked in its wait) must cut that wait short; the kick costs
-  // an eventfd write only when a wait is in progress.
-  ctx.notify();
+  // loop is parked in its wait, notify_me set) must cut that wait short.
+  // Otherwise no kick: it would only make the next blocking poll return
+  // before the completion.
+  if (Atomics.load(i.ctl, CTL_NOTIFY_ME) !== 0) ctx.notify();
 }
