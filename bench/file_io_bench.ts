@@ -14,6 +14,8 @@
 import { AioContext } from "../aio/aio_context.ts";
 import { AioFile } from "../aio/aio_file.ts";
 import { fdmonIoUring } from "../fdmon/io_uring.ts";
+import { IoUringRing } from "../fdmon/_io_uring_ring.ts";
+import { prepRead, Sqe } from "../fdmon/io_uring_sqe.ts";
 import { close, O_RDONLY, open, pread } from "../sys/mod.ts";
 
 const FILE_SIZE = 64 * 1024 * 1024;
@@ -124,6 +126,40 @@ async function aioPromiseOne(): Promise<void> {
   if (await p !== BLOCK) fail("short readAsync");
 }
 
+// The floor of the io_uring path: the same READ on a bare ring, no context,
+// no handler table, no dispatch; what the kernel and FFI cost per request.
+const rawRing = HAVE_URING ? IoUringRing.create(64) : null;
+const rawSqe = new Sqe();
+function rawUringOne(): void {
+  const ring = rawRing!;
+  rawSqe.reset();
+  prepRead(rawSqe, rawFd, buf, nextOffset());
+  rawSqe.takePins();
+  ring.prepWords(rawSqe.words, 0, 0);
+  while (ring.cqReady() === 0) ring.submit(1);
+  if (ring.cqeRes() !== BLOCK) fail("short io_uring read");
+  ring.cqAdvance();
+}
+
+function rawUringBatch(): void {
+  const ring = rawRing!;
+  for (let i = 0; i < DEPTH; i++) {
+    rawSqe.reset();
+    prepRead(rawSqe, rawFd, bufs[i], nextOffset());
+    rawSqe.takePins();
+    ring.prepWords(rawSqe.words, i, 0);
+  }
+  let seen = 0;
+  while (seen < DEPTH) {
+    if (ring.cqReady() === 0) ring.submit(1);
+    while (ring.cqReady() > 0) {
+      if (ring.cqeRes() !== BLOCK) fail("short io_uring read");
+      ring.cqAdvance();
+      seen++;
+    }
+  }
+}
+
 interface Case {
   group: string;
   name: string;
@@ -138,6 +174,7 @@ const CASES: Case[] = [
   { group: "4k read", name: "pread(2) via FFI, sync", fn: preadOne, baseline: true, reads: 1 },
   { group: "4k read", name: "Deno.FsFile seekSync + readSync", fn: fsSyncOne, reads: 1 },
   { group: "4k read", name: "Deno.FsFile seek + read (async)", fn: fsAsyncOne, reads: 1 },
+  { group: "4k read", name: "io_uring READ, bare ring", fn: rawUringOne, uring: true, reads: 1 },
   { group: "4k read", name: "AioFile read, callback", fn: aioOne, uring: true, reads: 1 },
   {
     group: "4k read",
@@ -157,6 +194,13 @@ const CASES: Case[] = [
     group: "4k read x32",
     name: "Deno.FsFile seekSync + readSync x32",
     fn: fsSyncBatch,
+    reads: DEPTH,
+  },
+  {
+    group: "4k read x32",
+    name: "io_uring READ, bare ring, 32 in flight",
+    fn: rawUringBatch,
+    uring: true,
     reads: DEPTH,
   },
   {
@@ -208,15 +252,19 @@ async function alternatingRounds(): Promise<void> {
       `alternating rounds of ${READS} reads per case; ratio = case / pread loop.`,
   );
   if (!HAVE_URING) console.log("io_uring is not available here: the AioFile cases are skipped.");
-  console.log("| case | ns/read | min | ratio to pread |");
-  console.log("|---|---:|---:|---:|");
+  const ringOne = live.find((c) => c.fn === rawUringOne);
+  const ringBatch = live.find((c) => c.fn === rawUringBatch);
+  console.log("| case | ns/read | min | ratio to pread | ratio to bare ring |");
+  console.log("|---|---:|---:|---:|---:|");
   for (const c of live) {
     const xs = samples.get(c)!;
     const m = median(xs);
+    const ring = c.reads === 1 ? ringOne : ringBatch;
+    const toRing = ring !== undefined ? `${(m / median(samples.get(ring)!)).toFixed(2)}×` : "-";
     console.log(
       `| ${c.name} | ${m.toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${
         (m / anchor).toFixed(2)
-      }× |`,
+      }× | ${toRing} |`,
     );
   }
   teardown();
@@ -224,6 +272,7 @@ async function alternatingRounds(): Promise<void> {
 
 function teardown(): void {
   aioFile?.close();
+  rawRing?.close();
   ctx?.destroy();
   fsFile.close();
   close(rawFd);

@@ -66,9 +66,19 @@ const PAIRS: Pair[] = [
   },
   { group: "10k fds", prefix: "raw FFI: epoll_wait", anchors: ["c.epoll_many"] },
   { group: "10k fds", prefix: "raw FFI: pollNs", anchors: ["c.poll_many"] },
-  { group: "4k read", prefix: "AioFile", anchors: ["js:pread(2) via FFI, sync"] },
+  {
+    group: "4k read",
+    prefix: "AioFile",
+    anchors: ["js:pread(2) via FFI, sync", "js:io_uring READ, bare ring"],
+  },
+  { group: "4k read", prefix: "io_uring READ", anchors: ["js:pread(2) via FFI, sync"] },
   { group: "4k read", prefix: "Deno.FsFile", anchors: ["js:pread(2) via FFI, sync"] },
-  { group: "4k read x32", prefix: "AioFile", anchors: ["js:pread(2) via FFI, sync x32"] },
+  {
+    group: "4k read x32",
+    prefix: "AioFile",
+    anchors: ["js:pread(2) via FFI, sync x32", "js:io_uring READ, bare ring, 32 in flight"],
+  },
+  { group: "4k read x32", prefix: "io_uring READ", anchors: ["js:pread(2) via FFI, sync x32"] },
   { group: "4k read x32", prefix: "Deno.FsFile", anchors: ["js:pread(2) via FFI, sync x32"] },
 ];
 
