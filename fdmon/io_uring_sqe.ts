@@ -13,8 +13,9 @@
  * @module
  */
 
-/** `IORING_OP_NOP`: completes at once with res 0. */
-export const IORING_OP_NOP = 0;
+export { IORING_OP_NOP } from "../sys/io_uring.ts";
+import { IORING_OP_NOP } from "../sys/io_uring.ts";
+
 /** `IORING_OP_FSYNC`: fsync(2) (fdatasync(2) with `IORING_FSYNC_DATASYNC`). */
 export const IORING_OP_FSYNC = 3;
 /** `IORING_OP_ASYNC_CANCEL`: cancels the request whose user_data is in `addr`. */
