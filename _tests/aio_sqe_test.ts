@@ -561,3 +561,36 @@ Deno.test({
     });
   },
 });
+
+uringTest("aioAddSqe: buffers at an offset in a shared ArrayBuffer get exactly their bytes", () => {
+  const { path, data } = patternFile(4096);
+  using ctx = AioContext.create({ fdmon: "io_uring" });
+  const fd = open(path, O_RDONLY);
+  try {
+    const whole = new Uint8Array(1024).fill(0xee);
+    // Views at odd offsets of one buffer, and a view on a SharedArrayBuffer.
+    const views = [whole.subarray(1, 101), whole.subarray(333, 334), whole.subarray(700, 1000)];
+    const shared = new Uint8Array(new SharedArrayBuffer(64), 8, 40);
+    const all = [...views, shared];
+    const offs = [0, 17, 2000, 4000];
+    const res: number[] = [];
+    all.forEach((v, i) => {
+      aioAddSqe(ctx, (sqe) => prepRead(sqe, fd, v, offs[i]), (r) => res[i] = r);
+    });
+    pollUntil(ctx, () => res.filter((r) => r !== undefined).length === all.length);
+    assertEquals(res, [100, 1, 300, 40]);
+    all.forEach((v, i) => assertEquals(v, data.subarray(offs[i], offs[i] + v.length)));
+    // Bytes around the views are untouched.
+    assertEquals(whole[0], 0xee);
+    assertEquals(whole[101], 0xee);
+    assertEquals(whole[332], 0xee);
+    assertEquals(whole[334], 0xee);
+    assertEquals(whole[699], 0xee);
+    assertEquals(whole.subarray(1000), new Uint8Array(24).fill(0xee));
+    assertEquals(new Uint8Array(shared.buffer, 0, 8), new Uint8Array(8));
+    assertEquals(new Uint8Array(shared.buffer, 48), new Uint8Array(16));
+  } finally {
+    close(fd);
+    Deno.removeSync(path);
+  }
+});
