@@ -594,3 +594,35 @@ uringTest("aioAddSqe: buffers at an offset in a shared ArrayBuffer get exactly t
     Deno.removeSync(path);
   }
 });
+
+uringTest("aioAddSqe: a multishot request calls its handler per CQE until the last", () => {
+  const ctx = AioContext.create({ fdmon: "io_uring" });
+  const [r, w] = pipe();
+  const IORING_OP_POLL_ADD = 6;
+  const IORING_POLL_ADD_MULTI = 1;
+  const IORING_CQE_F_MORE = 2;
+  const POLLIN = 1;
+  try {
+    const got: [number, number][] = [];
+    aioAddSqe(ctx, (sqe) => {
+      sqe.opcode = IORING_OP_POLL_ADD;
+      sqe.fd = r;
+      sqe.opFlags = POLLIN; // poll32_events
+      sqe.len = IORING_POLL_ADD_MULTI;
+    }, (res, flags) => got.push([res, flags & IORING_CQE_F_MORE]));
+    ctx.poll(false);
+    write(w, new Uint8Array([1]));
+    pollUntil(ctx, () => got.length === 1);
+    write(w, new Uint8Array([2]));
+    pollUntil(ctx, () => got.length === 2);
+    assertEquals(got, [[POLLIN, IORING_CQE_F_MORE], [POLLIN, IORING_CQE_F_MORE]]);
+    // Still armed: destroy cancels it, and the last CQE has no F_MORE.
+    ctx.destroy();
+    assertEquals(got.length, 3);
+    assertEquals(got[2], [-ECANCELED, 0]);
+  } finally {
+    if (!ctx.destroyed) ctx.destroy();
+    close(r);
+    close(w);
+  }
+});
