@@ -30,3 +30,5 @@ export * from "./co_sleep.ts";
 export * from "./aio_wait.ts";
 export * from "./co_promise.ts";
 export * from "./remote_timer.ts";
+export * from "./aio_sqe.ts";
+export * from "./aio_file.ts";

@@ -81,6 +81,20 @@ const PAIRS: Pair[] = [
     prefix: "generic ThreadPool",
     anchors: ["js:AIO pool, 2 workers"],
   },
+  {
+    group: "4k read",
+    prefix: "AioFile",
+    anchors: ["js:pread(2) via FFI, sync", "js:io_uring READ, bare ring"],
+  },
+  { group: "4k read", prefix: "io_uring READ", anchors: ["js:pread(2) via FFI, sync"] },
+  { group: "4k read", prefix: "Deno.FsFile", anchors: ["js:pread(2) via FFI, sync"] },
+  {
+    group: "4k read x32",
+    prefix: "AioFile",
+    anchors: ["js:pread(2) via FFI, sync x32", "js:io_uring READ, bare ring, 32 in flight"],
+  },
+  { group: "4k read x32", prefix: "io_uring READ", anchors: ["js:pread(2) via FFI, sync x32"] },
+  { group: "4k read x32", prefix: "Deno.FsFile", anchors: ["js:pread(2) via FFI, sync x32"] },
 ];
 
 interface BenchJson {

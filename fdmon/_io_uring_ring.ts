@@ -34,6 +34,7 @@ import { close } from "../sys/fd.ts";
 import { SysError } from "../sys/errno.ts";
 import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
 import { ioUringHooks } from "./_io_uring_hooks.ts";
+import { IORING_OP_ASYNC_CANCEL } from "./io_uring_sqe.ts";
 
 const SQE_WORDS = IO_URING_SQE_SIZE / 4;
 const CQE_WORDS = IO_URING_CQE_SIZE / 4;
@@ -174,7 +175,7 @@ export class IoUringRing {
    * Word index of a zeroed free SQE, submitting what is queued first when
    * the ring is full (fdmon-io_uring's get_sqe()).
    */
-  #getSqe(): number {
+  #getSqe(zero = true): number {
     if (this.sqReady() >= this.sqEntries) {
       let r: number;
       do r = this.submit(0); while (r === -1);
@@ -183,7 +184,7 @@ export class IoUringRing {
       }
     }
     const base = (this.#sqeTail & this.#sqMask) * SQE_WORDS;
-    this.#sqes.fill(0, base, base + SQE_WORDS);
+    if (zero) this.#sqes.fill(0, base, base + SQE_WORDS);
     this.#sqeTail = (this.#sqeTail + 1) >>> 0;
     return base;
   }
@@ -222,6 +223,26 @@ export class IoUringRing {
     this.#sqes[w + 4] = tsLo >>> 0; // addr
     this.#sqes[w + 5] = tsHi >>> 0;
     this.#sqes[w + 6] = 1; // len: one timespec
+  }
+
+  /**
+   * Queues an SQE filled by the caller (16 words) under the given
+   * user_data, which overrides words 8 and 9.
+   */
+  prepWords(words: Uint32Array, udLo: number, udHi: number): void {
+    // Every word is overwritten: no zeroing first.
+    const w = this.#getSqe(false);
+    const s = this.#sqes;
+    for (let i = 0; i < SQE_WORDS; i++) s[w + i] = words[i];
+    s[w + 8] = udLo >>> 0;
+    s[w + 9] = udHi >>> 0;
+  }
+
+  /** Queues an IORING_OP_ASYNC_CANCEL of the request tagged (targetLo, targetHi). */
+  prepAsyncCancel(targetLo: number, targetHi: number, udLo: number, udHi: number): void {
+    const w = this.#prep(IORING_OP_ASYNC_CANCEL, -1, udLo, udHi);
+    this.#sqes[w + 4] = targetLo >>> 0; // addr
+    this.#sqes[w + 5] = targetHi >>> 0;
   }
 
   /** Queues an IORING_OP_NOP. */
@@ -292,6 +313,11 @@ export class IoUringRing {
   /** High word of the head CQE's user_data. */
   cqeUdHi(): number {
     return this.#cq[this.#headCqe() + 1];
+  }
+
+  /** The head CQE's flags (IORING_CQE_F_*). */
+  cqeFlags(): number {
+    return this.#cq[this.#headCqe() + 3];
   }
 
   /** The head CQE's res (negative: -errno). */

@@ -3,6 +3,7 @@
 // is a factory and the per-context object carries the verbs.
 import type { AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
+import type { CqeHandler, SqePrep } from "./io_uring_sqe.ts";
 
 /** Names of the fd monitors. */
 export type FdMonName = "poll" | "epoll" | "io_uring";
@@ -39,6 +40,10 @@ export interface FdMon {
   needWait(): boolean;
   /** io_uring user CQE handlers; false when nothing ran. */
   dispatch?(): boolean;
+  /** io_uring only: queues a user request (QEMU's add_sqe). */
+  addSqe?(prep: SqePrep, handler: CqeHandler): void;
+  /** io_uring only: cancels the user requests and runs their handlers; no new ones after. */
+  cancelSqes?(): void;
   /** GSource prepare / check / dispatch (QEMU's gsource_* ops). */
   gsourcePrepare(): void;
   /** GSource check: whether a polled fd has an event some handler wants. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { AioHandler, ReadyList } from "./aio_handler.ts";
+import { type AioHandler, ReadyList } from "./aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { timespecNsec, timespecSec } from "../sys/_timespec.ts";
@@ -20,6 +20,8 @@ import type { FdMon, FdMonHost, FdMonOps } from "./fdmon_ops.ts";
 import { IoUringRing } from "./_io_uring_ring.ts";
 import { ioUringUnavailable } from "./_io_uring_probe.ts";
 import { ioUringHooks } from "./_io_uring_hooks.ts";
+import { type CqeHandler, Sqe, type SqePrep } from "./io_uring_sqe.ts";
+import { deferCallBegin, deferCallEnd } from "../thread/defer_call.ts";
 
 /** SQ ring size (the CQ ring gets twice as many). */
 const FDMON_IO_URING_ENTRIES = 128;
@@ -41,8 +43,21 @@ const ARMED = 1 << 3;
 // the SQEs that belong to no node.
 const TAG_TIMEOUT = 1;
 const TAG_POLL_REMOVE = 2;
-/** Reserved for user CQE handlers (aio_add_sqe), not implemented. */
+/** User requests (aio_add_sqe): the low word is the request's slot. */
 const TAG_CQE_HANDLER = 3;
+/** SQEs whose completion carries nothing (the cancels queued at destroy). */
+const TAG_VOID = 4;
+const ECANCELED = 125;
+const EINTR = 4;
+/** IORING_CQE_F_MORE: a multishot request will post more CQEs. */
+const IORING_CQE_F_MORE = 1 << 1;
+/** How long destroy waits for cancelled user requests to complete. */
+const CANCEL_DRAIN_NS = 2_000_000_000;
+
+// Memory of user requests the kernel still had when destroy gave up
+// waiting for them: referenced for the life of the isolate, since the
+// kernel may still write it.
+const orphanedPins: unknown[] = [];
 
 // Poll's bit values are the kernel's EPOLL* values for these four, and
 // GLib's G_IO_*: a node's pfd.events goes to POLL_ADD as is, and a CQE's
@@ -83,6 +98,25 @@ class IoUringFdMon implements FdMon {
   // less per timed wait, and no TIMEOUT left behind when an fd wins.
   readonly #extArg: boolean;
   #destroyed = false;
+  // User requests in flight, by slot (their user_data low word): the
+  // handler and the memory the request uses, kept until its last CQE.
+  #userHandlers: (CqeHandler | null)[] = [];
+  #userPins: unknown[] = [];
+  #userFree: number[] = [];
+  #userInFlight = 0;
+  // cqe_handler_ready_list: completions waiting for dispatch(), FIFO in
+  // [#cqeHead, #cqeTail). The arrays keep their length when emptied, so
+  // that their backing stores are reused, not reallocated, each round.
+  #cqeQ: (CqeHandler | null)[] = [];
+  #cqeRes: number[] = [];
+  #cqeFlags: number[] = [];
+  #cqeHead = 0;
+  #cqeTail = 0;
+  // The one SQE view that prep functions fill (copied into the ring).
+  #sqe = new Sqe();
+  #inPrep = false;
+  // Set once the user requests were cancelled: no new ones from then on.
+  #userClosed = false;
 
   constructor(host: FdMonHost, ring: IoUringRing) {
     this.#host = host;
@@ -126,6 +160,8 @@ class IoUringFdMon implements FdMon {
     // (its handler waits one more poll) and would post a completion for an
     // fd whose handler is about to drain it (a spurious call next time).
     this.#fill();
+    // Completions already queued for dispatch() (a handler threw): no wait.
+    if (this.#cqeHead < this.#cqeTail) timeoutNs = 0;
     // The start time is needed when completions of our own may end a timed
     // wait early, and always with EXT_ARG, whose relative timeout starts
     // anew on every enter (a signal, SQEs consumed on the way).
@@ -151,7 +187,7 @@ class IoUringFdMon implements FdMon {
         this.#submitAndWait(0);
       }
       const numReady = this.#processCq(ready);
-      if (numReady > 0 || timeoutNs === 0) return numReady;
+      if (numReady > 0 || timeoutNs === 0 || this.#cqeHead < this.#cqeTail) return numReady;
       // Woken by completions of our own (a cancelled poll, a POLL_REMOVE's
       // result): QEMU returns here, a spurious wake-up for the caller; wait
       // on for what is left of the timeout instead.
@@ -166,12 +202,158 @@ class IoUringFdMon implements FdMon {
   needWait(): boolean {
     this.#checkLive();
     const ring = this.#ring;
-    return ring.cqReady() > 0 || ring.sqReady() > 0 || this.#submit.length > 0;
+    return ring.cqReady() > 0 || ring.sqReady() > 0 || this.#submit.length > 0 ||
+      this.#cqeHead < this.#cqeTail;
   }
 
-  /** User CQE handlers (aio_add_sqe) are not implemented: nothing to run. */
+  /**
+   * fdmon_io_uring_dispatch(): runs the handlers of completed user
+   * requests, oldest first, inside a defer_call section. A handler that
+   * throws leaves the others queued for the next dispatch.
+   */
   dispatch(): boolean {
-    return false;
+    if (this.#cqeHead === this.#cqeTail) return false;
+    deferCallBegin();
+    try {
+      // The fields are re-read each round: a handler may poll the context
+      // again (a nested dispatch moves the head) or add requests.
+      while (this.#cqeHead < this.#cqeTail) {
+        const i = this.#cqeHead++;
+        const handler = this.#cqeQ[i]!;
+        const res = this.#cqeRes[i];
+        const flags = this.#cqeFlags[i];
+        this.#cqeQ[i] = null;
+        if (this.#cqeHead === this.#cqeTail) this.#cqeHead = this.#cqeTail = 0;
+        handler(res, flags);
+      }
+    } finally {
+      deferCallEnd();
+    }
+    return true;
+  }
+
+  /**
+   * aio_add_sqe() / fdmon_io_uring_add_sqe(): `prep` fills a zeroed SQE,
+   * which is queued under a user_data naming `handler`; it is submitted by
+   * the next wait (or sooner, when the SQ ring is full).
+   */
+  addSqe(prep: SqePrep, handler: CqeHandler): void {
+    this.#checkLive();
+    if (typeof prep !== "function" || typeof handler !== "function") {
+      throw new TypeError("addSqe() needs a prep function and a handler");
+    }
+    if (this.#userClosed) {
+      throw new Deno.errors.BadResource("The io_uring fd monitor is being destroyed");
+    }
+    if (this.#inPrep) throw new Error("addSqe() called from a prep function");
+    const sqe = this.#sqe;
+    sqe.reset();
+    this.#inPrep = true;
+    try {
+      prep(sqe);
+    } catch (e) {
+      sqe.reset();
+      throw e;
+    } finally {
+      this.#inPrep = false;
+    }
+    const slot = this.#userFree.length > 0 ? this.#userFree.pop()! : this.#userHandlers.length;
+    this.#userHandlers[slot] = handler;
+    this.#userPins[slot] = sqe.takePins();
+    try {
+      this.#ring.prepWords(sqe.words, slot, TAG_CQE_HANDLER);
+    } catch (e) {
+      this.#userHandlers[slot] = null;
+      this.#userPins[slot] = null;
+      this.#userFree.push(slot);
+      throw e;
+    }
+    this.#userInFlight++;
+  }
+
+  /**
+   * Cancels every user request in flight (IORING_OP_ASYNC_CANCEL), waits
+   * for their CQEs, then runs every handler still owed: a cancelled request
+   * reports -ECANCELED, one that finished first its own result. Later
+   * addSqe() calls fail. The first error a handler throws is rethrown once
+   * all ran.
+   */
+  cancelSqes(): void {
+    this.#checkLive();
+    if (!this.#userClosed) {
+      this.#userClosed = true;
+      if (this.#userInFlight > 0) this.#drainUser();
+    }
+    let failed = false;
+    let first: unknown;
+    for (;;) {
+      try {
+        this.dispatch();
+        break;
+      } catch (e) {
+        if (!failed) {
+          failed = true;
+          first = e;
+        }
+      }
+    }
+    if (failed) throw first;
+  }
+
+  #drainUser(): void {
+    const ring = this.#ring;
+    const handlers = this.#userHandlers;
+    for (let s = 0; s < handlers.length; s++) {
+      if (handlers[s] !== null) {
+        ring.prepAsyncCancel(s, TAG_CQE_HANDLER, 0, TAG_VOID);
+        this.#internalDue++;
+      }
+    }
+    // Poll completions seen on the way are dropped (the context is going);
+    // re-arms they queue are cancelled by the kernel when the ring closes.
+    const scratch = new ReadyListSink();
+    const deadline = clockGettimeNs() + CANCEL_DRAIN_NS;
+    while (this.#userInFlight > 0) {
+      const left = deadline - clockGettimeNs();
+      if (left <= 0) break;
+      this.#prepTimeout(left);
+      this.#submitAndWait(1);
+      this.#processCq(scratch.list);
+      scratch.drop();
+    }
+    // Requests the kernel would not give back in time: reported cancelled,
+    // their memory kept for good.
+    for (let s = 0; s < handlers.length; s++) {
+      const h = handlers[s];
+      if (h === null) continue;
+      orphanedPins.push(this.#userPins[s]);
+      handlers[s] = null;
+      this.#userPins[s] = null;
+      this.#userInFlight--;
+      this.#queueCqe(h, -ECANCELED, 0);
+    }
+  }
+
+  /** A user request's CQE: queue its handler; its slot is free after the last CQE. */
+  #userCqe(slot: number, res: number, flags: number): void {
+    const handler = this.#userHandlers[slot];
+    if (handler === null || handler === undefined) return;
+    if ((flags & IORING_CQE_F_MORE) === 0) {
+      this.#userHandlers[slot] = null;
+      this.#userPins[slot] = null;
+      this.#userFree.push(slot);
+      this.#userInFlight--;
+      // A cancel that caught the request in a worker thread reports EINTR.
+      if (this.#userClosed && res === -EINTR) res = -ECANCELED;
+    }
+    this.#queueCqe(handler, res, flags);
+  }
+
+  #queueCqe(handler: CqeHandler, res: number, flags: number): void {
+    const i = this.#cqeTail++;
+    this.#cqeQ[i] = handler;
+    this.#cqeRes[i] = res;
+    this.#cqeFlags[i] = flags;
   }
 
   gsourcePrepare(): void {
@@ -184,7 +366,8 @@ class IoUringFdMon implements FdMon {
     this.#checkLive();
     // The ring fd polls readable while CQEs wait; a CQE posted after GLib's
     // poll is just as good.
-    return (this.#gsourcePfd.revents & POLLIN) !== 0 || this.#ring.cqReady() > 0;
+    return (this.#gsourcePfd.revents & POLLIN) !== 0 || this.#ring.cqReady() > 0 ||
+      this.#cqeHead < this.#cqeTail;
   }
 
   gsourceDispatch(ready: ReadyList): void {
@@ -194,6 +377,16 @@ class IoUringFdMon implements FdMon {
 
   destroy(): void {
     if (this.#destroyed) return;
+    // User requests are cancelled and their handlers run while the ring is
+    // still up (the AioContext does it earlier, in a destroy hook).
+    let failed = false;
+    let first: unknown;
+    try {
+      this.cancelSqes();
+    } catch (e) {
+      failed = true;
+      first = e;
+    }
     this.#destroyed = true;
     if (this.#inGSource) {
       this.#inGSource = false;
@@ -214,6 +407,7 @@ class IoUringFdMon implements FdMon {
     this.#freeSlots.length = 0;
     this.#internalDue = 0;
     this.#ring.close();
+    if (failed) throw first;
   }
 
   /**
@@ -344,17 +538,20 @@ class IoUringFdMon implements FdMon {
       const hi = ring.cqeUdHi();
       const slot = ring.cqeUdLo();
       const res = ring.cqeRes();
+      const flags = hi === TAG_CQE_HANDLER ? ring.cqeFlags() : 0;
       // Hand the entry back first: a re-arm below may enter the kernel.
       ring.cqAdvance();
+      if (hi === TAG_CQE_HANDLER) {
+        // Run later, by dispatch() (process_cqe()).
+        this.#userCqe(slot, res, flags);
+        continue;
+      }
       if (hi !== 0) {
         // POLL_REMOVE results carry nothing for us; a TIMEOUT's only
         // matters when it is the current wait's and it expired.
         this.#internalDue--;
         if (hi === TAG_TIMEOUT) {
           if (slot === this.#timeoutSeq && res === -ETIME) this.#timeoutExpired = true;
-        } else if (hi === TAG_CQE_HANDLER) {
-          // Would go to dispatch(), were aio_add_sqe implemented.
-          throw new Error("Unexpected io_uring CQE handler completion");
         }
         continue;
       }
@@ -394,6 +591,14 @@ class IoUringFdMon implements FdMon {
     if (this.#destroyed) {
       throw new Deno.errors.BadResource("The io_uring fd monitor was destroyed");
     }
+  }
+}
+
+/** A throwaway ready list for completions nobody will dispatch. */
+class ReadyListSink {
+  readonly list: ReadyList = new ReadyList();
+  drop(): void {
+    while (this.list.pop() !== null);
   }
 }
 

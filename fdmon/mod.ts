@@ -28,3 +28,4 @@ export * from "./epoll.ts";
 export * from "./io_uring.ts";
 export * from "./select.ts";
 export * from "./fdmon_unavailable_error.ts";
+export * from "./io_uring_sqe.ts";

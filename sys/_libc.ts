@@ -57,6 +57,9 @@ const SYMBOLS = {
   // passed, which is how the x86-64 and aarch64 Linux ABIs read it anyway.
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // off_t is 64-bit: the offset is an i64 given as a BigInt (fast path).
+  pread: { parameters: ["i32", "buffer", "u32", "i64"], result: "i32" },
+  pwrite: { parameters: ["i32", "buffer", "u32", "i64"], result: "i32" },
   // struct rlimit is two rlim_t (u64): passed as a 16-byte buffer.
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },

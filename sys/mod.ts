@@ -28,3 +28,4 @@ export * from "./dup.ts";
 export * from "./rlimit.ts";
 export * from "./inotify.ts";
 export * from "./io_uring.ts";
+export * from "./pread.ts";

@@ -26,3 +26,4 @@ export * from "./semaphore.ts";
 export * from "./event.ts";
 export * from "./spin.ts";
 export * from "./thread_self.ts";
+export * from "./defer_call.ts";
