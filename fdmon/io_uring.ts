@@ -148,6 +148,13 @@ class IoUringFdMon implements FdMon {
     return ring.cqReady() > 0 || ring.sqReady() > 0 || this.#submit.length > 0;
   }
 
+  submitPending(): void {
+    this.#checkLive();
+    if (this.#submit.length === 0 && this.#ring.sqReady() === 0) return;
+    this.#fill();
+    this.#submitAndWait(0);
+  }
+
   /** User CQE handlers (aio_add_sqe) are not implemented: nothing to run. */
   dispatch(): boolean {
     return false;
