@@ -363,10 +363,6 @@ const SPIN_CHECK_EVERY = 32;
 export function waitReplySync(ch: OpenChannel, slot: number): void {
   const i32 = ch.i32;
   const idx = ch.stateIndex(slot);
-  if (Atomics.load(i32, idx) === REPLIED) {
-    pollCounters.replyPolled++;
-    return;
-  }
   const params = getCurrentAioContext()?.pollParams ?? REPLY_POLL_DEFAULT;
   const max = params.maxNs;
   if (max === 0) {

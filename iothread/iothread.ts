@@ -427,7 +427,7 @@ export class IOThread implements AsyncDisposable {
    * assertEquals(now, { maxNs: 65536, grow: 4, shrink: 0 });
    * ```
    */
-  async setPollParams(params: PollParams): Promise<Required<PollParams>> {
+  async setPollParams(params: Partial<PollParams>): Promise<Required<PollParams>> {
     if (params === null || typeof params !== "object" || Array.isArray(params)) {
       throw new TypeError(
         `setPollParams: params must be an object such as { maxNs: 32768 }, got ${
