@@ -3,13 +3,7 @@
 // busy-polls its notifier while an IOThread answers, and a synchronous
 // request spins on its reply. Whether a wake-up was found by polling is read
 // from the isolate's poll counters, never from timings.
-import {
-  assert,
-  assertEquals,
-  assertGreater,
-  assertInstanceOf,
-  assertRejects,
-} from "@std/assert";
+import { assert, assertEquals, assertGreater, assertInstanceOf, assertRejects } from "@std/assert";
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
@@ -47,98 +41,104 @@ function pollNsOf(ctx: AioContext, fd: number): number {
   return h.pollNs;
 }
 
-testOnEachFdMon("io_poll of an EventNotifier is busy-polled and its handler runs", (fdmon) =>
-  assertNoFdLeak(() => {
-    using ctx = AioContext.create({ fdmon });
-    using n = EventNotifier.create();
-    ctx.setPollParams({ maxNs: 50_000_000 });
-    let reads = 0, readies = 0, polls = 0;
-    let pending = false;
-    ctx.setEventNotifier(
-      n,
-      () => {
-        n.testAndClear();
-        reads++;
-      },
-      () => {
-        polls++;
-        return pending;
-      },
-      () => {
-        pending = false;
-        readies++;
-      },
-    );
-    // A first real event puts the handler on the polling list. (The kick
-    // of the registration may end the first poll before any fd is looked
-    // at: with every handler pollable, a zero timeout needs no syscall.)
-    n.set();
-    while (reads === 0) ctx.poll(true);
-    assertEquals([reads, readies], [1, 0]);
-    assertGreater(pollNsOf(ctx, n.fd), 0);
-    // Now an event only io_poll can see: no fd is set, so a blocking wait
-    // would hang (the watchdog would end it, and the test fail).
-    const dog = watchdog(ctx, 10_000);
-    const waits = pollCounters.blockingWaits;
-    const hits = pollCounters.pollHits;
-    pending = true;
-    assertEquals(ctx.poll(true), true);
-    assertEquals(dog.fired, false);
-    dog.timer.del();
-    assertEquals([reads, readies], [1, 1]);
-    assertGreater(polls, 0);
-    assertEquals(pollCounters.blockingWaits, waits);
-    assertGreater(pollCounters.pollHits, hits);
-    ctx.setEventNotifier(n, null);
-  }));
-
-testOnEachFdMon("the poll window of a notifier grows and shrinks by QEMU's rules", (fdmon) =>
-  assertNoFdLeak(() => {
-    for (const [grow, shrink] of [[0, 0], [4, 2]]) {
+testOnEachFdMon(
+  "io_poll of an EventNotifier is busy-polled and its handler runs",
+  (fdmon) =>
+    assertNoFdLeak(() => {
       using ctx = AioContext.create({ fdmon });
       using n = EventNotifier.create();
-      // Room above every event below, even on a loaded machine.
-      const max = 200_000_000;
-      ctx.setPollParams({ maxNs: max, grow, shrink });
-      // The next event arrives once io_poll has been asked for `delay` ns.
-      let delay = 0;
-      let armed = false;
-      ctx.setEventNotifier(n, () => reads += Number(n.testAndClear()), () => {
-        if (!armed) return false;
-        busyUntil(clockGettimeNs() + delay);
-        return true;
-      }, () => armed = false);
-      // First event through the fd: it joins the list at 0 and starts at 4 µs.
-      let reads = 0;
+      ctx.setPollParams({ maxNs: 50_000_000 });
+      let reads = 0, readies = 0, polls = 0;
+      let pending = false;
+      ctx.setEventNotifier(
+        n,
+        () => {
+          n.testAndClear();
+          reads++;
+        },
+        () => {
+          polls++;
+          return pending;
+        },
+        () => {
+          pending = false;
+          readies++;
+        },
+      );
+      // A first real event puts the handler on the polling list. (The kick
+      // of the registration may end the first poll before any fd is looked
+      // at: with every handler pollable, a zero timeout needs no syscall.)
       n.set();
       while (reads === 0) ctx.poll(true);
-      const seen = [pollNsOf(ctx, n.fd)];
-      assertEquals(seen[0], 4000);
-      // Events later than the window but within the maximum: it grows.
-      let ns = 4000;
-      const factor = grow || 2;
-      while (ns < max) {
-        delay = ns + 1_000_000;
+      assertEquals([reads, readies], [1, 0]);
+      assertGreater(pollNsOf(ctx, n.fd), 0);
+      // Now an event only io_poll can see: no fd is set, so a blocking wait
+      // would hang (the watchdog would end it, and the test fail).
+      const dog = watchdog(ctx, 10_000);
+      const waits = pollCounters.blockingWaits;
+      const hits = pollCounters.pollHits;
+      pending = true;
+      assertEquals(ctx.poll(true), true);
+      assertEquals(dog.fired, false);
+      dog.timer.del();
+      assertEquals([reads, readies], [1, 1]);
+      assertGreater(polls, 0);
+      assertEquals(pollCounters.blockingWaits, waits);
+      assertGreater(pollCounters.pollHits, hits);
+      ctx.setEventNotifier(n, null);
+    }),
+);
+
+testOnEachFdMon(
+  "the poll window of a notifier grows and shrinks by QEMU's rules",
+  (fdmon) =>
+    assertNoFdLeak(() => {
+      for (const [grow, shrink] of [[0, 0], [4, 2]]) {
+        using ctx = AioContext.create({ fdmon });
+        using n = EventNotifier.create();
+        // Room above every event below, even on a loaded machine.
+        const max = 200_000_000;
+        ctx.setPollParams({ maxNs: max, grow, shrink });
+        // The next event arrives once io_poll has been asked for `delay` ns.
+        let delay = 0;
+        let armed = false;
+        ctx.setEventNotifier(n, () => reads += Number(n.testAndClear()), () => {
+          if (!armed) return false;
+          busyUntil(clockGettimeNs() + delay);
+          return true;
+        }, () => armed = false);
+        // First event through the fd: it joins the list at 0 and starts at 4 µs.
+        let reads = 0;
+        n.set();
+        while (reads === 0) ctx.poll(true);
+        const seen = [pollNsOf(ctx, n.fd)];
+        assertEquals(seen[0], 4000);
+        // Events later than the window but within the maximum: it grows.
+        let ns = 4000;
+        const factor = grow || 2;
+        while (ns < max) {
+          delay = ns + 1_000_000;
+          armed = true;
+          ctx.poll(true);
+          ns = Math.min(ns * factor, max);
+          seen.push(pollNsOf(ctx, n.fd));
+          assertEquals(seen.at(-1), ns, `grow=${grow}: ${seen.join(" ")}`);
+          if (ns * factor > max * 2) break; // the next events would take too long
+        }
+        // An event inside the window leaves it alone (the sweet spot).
+        delay = 0;
         armed = true;
         ctx.poll(true);
-        ns = Math.min(ns * factor, max);
-        seen.push(pollNsOf(ctx, n.fd));
-        assertEquals(seen.at(-1), ns, `grow=${grow}: ${seen.join(" ")}`);
-        if (ns * factor > max * 2) break; // the next events would take too long
+        assertEquals(pollNsOf(ctx, n.fd), ns);
+        // One later than the maximum: reset (shrink 0) or divided.
+        delay = max + 1_000_000;
+        armed = true;
+        ctx.poll(true);
+        assertEquals(pollNsOf(ctx, n.fd), shrink ? Math.floor(ns / shrink) : 0);
+        ctx.setEventNotifier(n, null);
       }
-      // An event inside the window leaves it alone (the sweet spot).
-      delay = 0;
-      armed = true;
-      ctx.poll(true);
-      assertEquals(pollNsOf(ctx, n.fd), ns);
-      // One later than the maximum: reset (shrink 0) or divided.
-      delay = max + 1_000_000;
-      armed = true;
-      ctx.poll(true);
-      assertEquals(pollNsOf(ctx, n.fd), shrink ? Math.floor(ns / shrink) : 0);
-      ctx.setEventNotifier(n, null);
-    }
-  }));
+    }),
+);
 
 Deno.test("adjustPollNs follows adjust_polling_time", () => {
   const p = { maxNs: 32768, grow: 0, shrink: 0 };

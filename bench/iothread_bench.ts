@@ -287,8 +287,6 @@ async function runMode(): Promise<void> {
   }
   const cEfd = { name: "C pthreads eventfd ping-pong, poll() (anchor)", us: [] as number[] };
   const cSpin = { name: "C pthreads spin ping-pong (anchor)", us: [] as number[] };
-  const polled0 = pollCounters.pollHits;
-  const waits0 = pollCounters.blockingWaits;
   for (let round = 0; round < ROUNDS; round++) {
     // Each round measures every case, so ratios compare neighbours in time.
     const c = await anchorUs(C_EFD);
@@ -347,9 +345,7 @@ async function runMode(): Promise<void> {
   console.log("(C: anchor median per round); ratios taken within each round.");
   for (const row of table) {
     console.log(
-      `| ${
-        row.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(" | ")
-      } |`,
+      `| ${row.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(" | ")} |`,
     );
   }
   console.log(
