@@ -7,7 +7,7 @@ import { assert, assertEquals, assertGreater, assertInstanceOf, assertRejects } 
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
 import { EventNotifier } from "../aio/event_notifier.ts";
-import { pollCounters } from "../aio/_internal.ts";
+import { pollCounters } from "../aio/_poll_counters.ts";
 import { RemoteAioContext, type RemoteBH } from "../aio/handle.ts";
 import { adjustPollNs } from "../iothread/_channel.ts";
 import { IOThread } from "../iothread/iothread.ts";

@@ -43,19 +43,5 @@ export function internals(ctx: object): AioInternals {
 /** Set by the coroutine module: whether the caller runs inside a coroutine. */
 export const coroutineHooks: { inCoroutine: () => boolean } = { inCoroutine: () => false };
 
-/**
- * Counters of this isolate's adaptive polling, for tests that must tell a
- * wake-up found by busy polling from one that took a blocking wait (the
- * figures alone cannot: a slow machine blurs them). Plain increments on
- * paths that already do more work than that.
- */
-export const pollCounters: {
-  /** io_poll callbacks that found work while a context busy-polled. */
-  pollHits: number;
-  /** fd-monitor waits with a non-zero timeout (the context slept, or meant to). */
-  blockingWaits: number;
-  /** Synchronous remote calls whose reply was seen while spinning. */
-  replyPolled: number;
-  /** Synchronous remote calls that slept in Atomics.wait for their reply. */
-  replySlept: number;
-} = { pollHits: 0, blockingWaits: 0, replyPolled: 0, replySlept: 0 };
+/** Adaptive polling counters (polled vs blocking wake-ups), for tests. */
+export { pollCounters } from "./_poll_counters.ts";

@@ -13,7 +13,7 @@ import type { GPollFD } from "../glib/gpollfd.ts";
 import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
-import { pollCounters } from "./_internal.ts";
+import { pollCounters } from "./_poll_counters.ts";
 
 /** Stop busy-polling a handler that stayed idle this long (POLL_IDLE_INTERVAL_NS). */
 const POLL_IDLE_INTERVAL_NS = 7_000_000_000;

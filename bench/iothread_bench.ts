@@ -29,7 +29,7 @@
 // with the raw floor as baseline; bench/run.ts divides by BATCH.
 import { AioContext } from "../aio/aio_context.ts";
 import { setCurrentAioContext } from "../aio/current.ts";
-import { pollCounters } from "../aio/_internal.ts";
+import { pollCounters } from "../aio/_poll_counters.ts";
 import { RemoteAioContext, type RemoteBH } from "../aio/handle.ts";
 import { IOThread } from "../iothread/iothread.ts";
 import { libc } from "../sys/_libc.ts";

@@ -11,7 +11,7 @@ import { WireReader, WireWriter } from "../_wire/codec.ts";
 import { SabLink, SabOutbox, type SabPort } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
-import { pollCounters } from "../aio/_internal.ts";
+import { pollCounters } from "../aio/_poll_counters.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 
 /**
