@@ -1,7 +1,7 @@
 // Cross-thread round trips: the main thread and an IOThread waking each
 // other, next to the floors measured in the same run.
 //
-//   deno run -A bench/iothread_bench.ts [rounds]  # table: µs per round trip, ratios
+//   deno run -A bench/iothread_bench.ts [rounds [rtts]]  # table: µs per round trip, ratios
 //   deno bench -A bench/iothread_bench.ts         # the same cases as deno bench batches
 //
 // Cases (one round trip = main wakes the other thread, which wakes main):
@@ -38,8 +38,9 @@ import { buildAnchors, runAnchor } from "./_anchor.ts";
 
 const FNS = new URL("../_tests/testdata/multithread_fns.ts", import.meta.url);
 const BATCH = 1000;
-const RUN_RTTS = 10_000;
-const ROUNDS = Number(Deno.args[0] ?? 9);
+// Many short rounds: the quiet moments of a shared machine are short.
+const ROUNDS = Number(Deno.args[0] ?? 15);
+const RUN_RTTS = Number(Deno.args[1] ?? 5000);
 const POLLIN = 1;
 const POLL_NS = 32768;
 
