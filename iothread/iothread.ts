@@ -531,7 +531,9 @@ export class IOThread implements AsyncDisposable {
    * Like {@linkcode IOThread.prototype.run}, but blocks the calling thread
    * until the result is back. This thread's event loop stands still
    * meanwhile, so the function must not wait for anything this thread would
-   * have to do.
+   * have to do. A quick reply is caught by spinning on it for an adaptive
+   * window before sleeping (see `remoteCallSync`): with the thread polling
+   * its doorbell too, the round trip needs no syscall on either side.
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *
