@@ -14,7 +14,16 @@ import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { pollCounters } from "./_poll_counters.ts";
+import { libc } from "../sys/_libc.ts";
 
+/**
+ * Busy polling that found nothing for this long yields the CPU between
+ * rounds. A thread woken through an eventfd tends to be placed on its
+ * waker's CPU, so the peer whose answer we poll for may be queued behind us
+ * on this very CPU: without a yield the whole window would only delay it.
+ * With a CPU of its own the peer answers sooner than this.
+ */
+export const POLL_YIELD_AFTER_NS = 1000;
 /** Stop busy-polling a handler that stayed idle this long (POLL_IDLE_INTERVAL_NS). */
 const POLL_IDLE_INTERVAL_NS = 7_000_000_000;
 const READ_EVENTS = POLLIN | POLLHUP | POLLERR;
@@ -362,6 +371,7 @@ export class AioPosix implements FdMonHost {
         break;
       }
       if (elapsed >= maxNs) break;
+      if (elapsed > POLL_YIELD_AFTER_NS) libc().sched_yield();
     }
     if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
       t.timeout = 0;

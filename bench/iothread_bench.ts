@@ -41,12 +41,16 @@ const BATCH = 1000;
 // Many short rounds: the quiet moments of a shared machine are short.
 const ROUNDS = Number(Deno.args[0] ?? 15);
 const RUN_RTTS = Number(Deno.args[1] ?? 5000);
+const LAT_RTTS = 2000;
 const POLLIN = 1;
 const POLL_NS = 32768;
 
 interface Session {
-  /** Runs n round trips; returns µs per round trip. */
-  run(n: number): Promise<number>;
+  /**
+   * Runs n round trips; returns µs per round trip. With `lat`, also times
+   * each one (ms, into lat[i]).
+   */
+  run(n: number, lat?: Float64Array): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -97,12 +101,14 @@ async function rawSession(): Promise<Session> {
   const buf = new Uint8Array(8);
   const one = new Uint8Array(new BigUint64Array([1n]).buffer);
   return {
-    run(n) {
+    run(n, lat) {
       const t0 = performance.now();
+      let prev = t0;
       for (let i = 0; i < n; i++) {
         c.write(peer, one, 8);
         while (c.poll(pfd, 1, -1) < 1);
         c.read(mine, buf, 8);
+        if (lat) lat[i] = -prev + (prev = performance.now());
       }
       return Promise.resolve((performance.now() - t0) * 1000 / n);
     },
@@ -145,12 +151,14 @@ async function spinSession(): Promise<Session> {
   worker.postMessage(w.buffer);
   await ready;
   return {
-    run(n) {
+    run(n, lat) {
       const t0 = performance.now();
+      let prev = t0;
       for (let i = 0; i < n; i++) {
         const next = (Atomics.load(w, 0) + 1) | 0;
         Atomics.store(w, 0, next);
         while (Atomics.load(w, 0) !== next + 1);
+        if (lat) lat[i] = -prev + (prev = performance.now());
       }
       return Promise.resolve((performance.now() - t0) * 1000 / n);
     },
@@ -176,12 +184,14 @@ async function bhSession(mainNs: number, threadNs: number): Promise<Session> {
   // The first shared BH of a fresh IOThread context: slot generation 0.
   const pong: RemoteBH = { handle: t.handle, slot, generation: 0, name: "pong" };
   return {
-    run(n) {
+    run(n, lat) {
       const t0 = performance.now();
+      let prev = t0;
       for (let i = 0; i < n; i++) {
         const want = got + 1;
         RemoteAioContext.scheduleBh(pong);
         while (got < want) ctx.poll(true);
+        if (lat) lat[i] = -prev + (prev = performance.now());
       }
       return Promise.resolve((performance.now() - t0) * 1000 / n);
     },
@@ -204,12 +214,16 @@ async function callSession(blocking: boolean, mainNs: number): Promise<Session> 
   ctx.setPollParams({ maxNs: mainNs });
   await t.run(FNS, "ping", 0); // import the module in the thread
   return {
-    async run(n) {
+    async run(n, lat) {
       setCurrentAioContext(ctx);
       try {
         const t0 = performance.now();
-        if (blocking) { for (let i = 0; i < n; i++) t.runSync(FNS, "ping", i); }
-        else for (let i = 0; i < n; i++) await t.run(FNS, "ping", i);
+        let prev = t0;
+        for (let i = 0; i < n; i++) {
+          if (blocking) t.runSync(FNS, "ping", i);
+          else await t.run(FNS, "ping", i);
+          if (lat) lat[i] = -prev + (prev = performance.now());
+        }
         return (performance.now() - t0) * 1000 / n;
       } finally {
         setCurrentAioContext(null);
@@ -265,19 +279,24 @@ async function runMode(): Promise<void> {
   await using build = await buildAnchors([C_EFD, C_SPIN]);
   for (const sk of build.skipped) console.error(`anchor ${sk.name} skipped: ${sk.reason}`);
   const prog = (name: string) => build.programs.find((p) => p.name === name);
-  // The plain run of the anchor (main + peer): the .mt line adds an idle third thread.
-  const anchorUs = async (name: string): Promise<number> => {
+  // The plain run of the anchor (main + peer; the .mt line adds an idle
+  // third thread), and its median single round trip (the .p50 line).
+  const anchorUs = async (name: string): Promise<[number, number]> => {
     const p = prog(name);
-    if (p === undefined) return NaN;
-    const r = (await runAnchor(p)).find((x) => x.anchor === `c.${name}`)!;
-    return r.ns / 1000;
+    if (p === undefined) return [NaN, NaN];
+    const rs = await runAnchor(p);
+    const get = (a: string) => (rs.find((x) => x.anchor === a)?.ns ?? NaN) / 1000;
+    return [get(`c.${name}`), get(`c.${name}.p50`)];
   };
+  const lat = new Float64Array(LAT_RTTS);
   const sessions: Session[] = [];
   const rows = CASES.map((c) => ({
     name: c.name,
     us: [] as number[],
     vsC: [] as number[],
     vsSpin: [] as number[],
+    p50: [] as number[],
+    p50vsC: [] as number[],
     polled: 0,
     slept: 0,
   }));
@@ -286,13 +305,24 @@ async function runMode(): Promise<void> {
     sessions.push(await c.open());
     await sessions.at(-1)!.run(1000); // warm-up
   }
-  const cEfd = { name: "C pthreads eventfd ping-pong, poll() (anchor)", us: [] as number[] };
-  const cSpin = { name: "C pthreads spin ping-pong (anchor)", us: [] as number[] };
+  const cEfd = {
+    name: "C pthreads eventfd ping-pong, poll() (anchor)",
+    us: [] as number[],
+    p50: [] as number[],
+  };
+  const cSpin = {
+    name: "C pthreads spin ping-pong (anchor)",
+    us: [] as number[],
+    p50: [] as number[],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     // Each round measures every case, so ratios compare neighbours in time.
-    const c = await anchorUs(C_EFD);
+    const [c, cP50] = await anchorUs(C_EFD);
     cEfd.us.push(c);
-    cSpin.us.push(await anchorUs(C_SPIN));
+    cEfd.p50.push(cP50);
+    const [sp, spP50] = await anchorUs(C_SPIN);
+    cSpin.us.push(sp);
+    cSpin.p50.push(spP50);
     let spin = NaN;
     for (let i = 0; i < CASES.length; i++) {
       const h0 = pollCounters.pollHits + pollCounters.replyPolled;
@@ -304,6 +334,12 @@ async function runMode(): Promise<void> {
       rows[i].us.push(us);
       rows[i].vsC.push(us / c);
       rows[i].vsSpin.push(us / spin);
+      // A separate pass timing each round trip: its median is the typical
+      // round trip, which the rare long stalls of a busy machine leave alone.
+      await sessions[i].run(LAT_RTTS, lat);
+      const p50 = median([...lat]) * 1000;
+      rows[i].p50.push(p50);
+      rows[i].p50vsC.push(p50 / cP50);
     }
     console.error(`round ${round + 1}/${ROUNDS}: C eventfd ${c.toFixed(2)} µs`);
   }
@@ -316,10 +352,13 @@ async function runMode(): Promise<void> {
     "÷ C eventfd, median",
     "÷ C eventfd, min",
     "÷ spin floor, median",
+    "one rtt, µs p50",
+    "÷ C one rtt p50",
     "main woken by polling",
   ]];
   for (const a of [cEfd, cSpin]) {
     const vs = a.us.map((u, i) => u / cEfd.us[i]);
+    const p50vs = a.p50.map((u, i) => u / cEfd.p50[i]);
     table.push([
       a.name,
       fmt(median(a.us)),
@@ -327,6 +366,8 @@ async function runMode(): Promise<void> {
       fmt(median(vs)),
       fmt(Math.min(...vs)),
       "-",
+      fmt(median(a.p50)),
+      fmt(median(p50vs)),
       "-",
     ]);
   }
@@ -338,6 +379,8 @@ async function runMode(): Promise<void> {
       fmt(median(r.vsC)),
       fmt(Math.min(...r.vsC)),
       fmt(median(r.vsSpin)),
+      fmt(median(r.p50)),
+      fmt(median(r.p50vsC)),
       r.polled + r.slept === 0 ? "-" : `${(100 * r.polled / (r.polled + r.slept)).toFixed(0)}%`,
     ]);
   }
@@ -349,6 +392,10 @@ async function runMode(): Promise<void> {
       `| ${row.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(" | ")} |`,
     );
   }
+  console.log(
+    `one rtt p50: the median of ${LAT_RTTS} single round trips timed one by one, per round ` +
+      "(then the median over rounds); the C anchors time theirs the same way.",
+  );
   console.log(
     "main woken by polling: the share of the main side's wake-ups that busy polling found " +
       "(io_poll of its notifier, or runSync's spin) rather than a blocking wait.",

@@ -12,6 +12,8 @@ import { SabLink, SabOutbox, type SabPort } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
 import { pollCounters } from "../aio/_poll_counters.ts";
+import { POLL_YIELD_AFTER_NS } from "../aio/aio_posix.ts";
+import { libc } from "../sys/_libc.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
 
 /**
@@ -382,7 +384,11 @@ export function waitReplySync(ch: OpenChannel, slot: number): void {
           break spin;
         }
       }
-      if (performance.now() - start >= window) break;
+      const spent = performance.now() - start;
+      if (spent >= window) break;
+      // As a context's busy poll does (aio_posix.ts): the replying thread
+      // may be queued behind us on this CPU.
+      if (spent * 1e6 > POLL_YIELD_AFTER_NS) libc().sched_yield();
     }
   }
   if (polled) pollCounters.replyPolled++;

@@ -94,6 +94,29 @@ static inline void anchor_measure(const char *name, const char *suffix, long siz
     fflush(stdout);
 }
 
+/*
+ * Times `n` single operations one by one and prints `name` + ".p50": the
+ * median (ns), with min and max. For operations whose average a few long
+ * stalls of a busy machine would dominate (cross-thread round trips).
+ */
+static inline void anchor_p50(const char *name, long n, void (*loop)(long iters))
+{
+    double *per = malloc(sizeof(double) * (size_t)n);
+    if (per == NULL) anchor_die("malloc");
+    loop(n / 10 + 1); /* warm-up */
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = anchor_now_ns();
+        loop(1);
+        per[i] = (double)(anchor_now_ns() - t0);
+    }
+    qsort(per, (size_t)n, sizeof(double), anchor_cmp);
+    printf("{\"anchor\":\"%s.p50\",\"size\":1,\"ns\":%.2f,\"min\":%.2f,\"max\":%.2f,"
+           "\"iters\":%ld,\"reps\":1}\n",
+           name, per[n / 2], per[0], per[n - 1], n);
+    fflush(stdout);
+    free(per);
+}
+
 static inline void *anchor_idle_thread(void *arg)
 {
     (void)arg;

@@ -49,6 +49,7 @@ int main(void)
     pthread_t t;
     if (pthread_create(&t, NULL, peer, NULL) != 0) anchor_die("pthread_create");
     /* The peer is a second thread already: the .mt line adds a third. */
+    anchor_p50("c.efd_pingpong_threads", 2000, loop);
     anchor_run("c.efd_pingpong_threads", 1, loop);
     return 0;
 }
