@@ -1,7 +1,7 @@
 // Cross-thread round trips: the main thread and an IOThread waking each
 // other, next to the floors measured in the same run.
 //
-//   deno run -A bench/iothread_bench.ts [rounds [rtts]]  # table: µs per round trip, ratios
+//   deno run -A bench/iothread_bench.ts [rounds [rtts]] [--pin]  # table: µs per round trip, ratios
 //   deno bench -A bench/iothread_bench.ts         # the same cases as deno bench batches
 //
 // Cases (one round trip = main wakes the other thread, which wakes main):
@@ -38,9 +38,12 @@ import { buildAnchors, runAnchor } from "./_anchor.ts";
 
 const FNS = new URL("../_tests/testdata/multithread_fns.ts", import.meta.url);
 const BATCH = 1000;
+const POSITIONAL = Deno.args.filter((a) => !a.startsWith("--"));
 // Many short rounds: the quiet moments of a shared machine are short.
-const ROUNDS = Number(Deno.args[0] ?? 15);
-const RUN_RTTS = Number(Deno.args[1] ?? 5000);
+const ROUNDS = Number(POSITIONAL[0] ?? 15);
+const RUN_RTTS = Number(POSITIONAL[1] ?? 5000);
+/** Pin main to CPU 0 and the other thread to CPU 1 (taskset; the C anchors pin themselves). */
+const PIN = Deno.args.includes("--pin");
 const LAT_RTTS = 2000;
 const POLLIN = 1;
 const POLL_NS = 32768;
@@ -51,6 +54,8 @@ interface Session {
    * each one (ms, into lat[i]).
    */
   run(n: number, lat?: Float64Array): Promise<number>;
+  /** The OS thread id of the other side (for --pin). */
+  peerTid: number;
   close(): Promise<void>;
 }
 
@@ -62,6 +67,7 @@ const lib = Deno.dlopen("libc.so.6", {
   poll: { parameters: ["buffer", "u32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
 });
 self.onmessage = (e) => {
   const { mine, peer, ctl } = e.data;
@@ -72,7 +78,7 @@ self.onmessage = (e) => {
   dv.setInt16(4, ${POLLIN}, true);
   const buf = new Uint8Array(8);
   const one = new Uint8Array(new BigUint64Array([1n]).buffer);
-  self.postMessage("ready");
+  self.postMessage(lib.symbols.gettid());
   for (;;) {
     while (lib.symbols.poll(pfd, 1, -1) < 1);
     lib.symbols.read(mine, buf, 8);
@@ -91,9 +97,9 @@ async function rawSession(): Promise<Session> {
   const w = new Worker(`data:text/javascript,${encodeURIComponent(RAW_WORKER)}`, {
     type: "module",
   });
-  const ready = new Promise((r) => w.onmessage = r);
+  const ready = new Promise<MessageEvent>((r) => w.onmessage = r);
   w.postMessage({ mine: peer, peer: mine, ctl: quit.buffer });
-  await ready;
+  const peerTid = (await ready).data as number;
   const pfd = new Uint8Array(8);
   const dv = new DataView(pfd.buffer);
   dv.setInt32(0, mine, true);
@@ -101,6 +107,7 @@ async function rawSession(): Promise<Session> {
   const buf = new Uint8Array(8);
   const one = new Uint8Array(new BigUint64Array([1n]).buffer);
   return {
+    peerTid,
     run(n, lat) {
       const t0 = performance.now();
       let prev = t0;
@@ -128,9 +135,10 @@ async function rawSession(): Promise<Session> {
 // Spin floor: one shared word, main and a plain Worker both spinning.
 
 const SPIN_WORKER = `
+const lib = Deno.dlopen("libc.so.6", { gettid: { parameters: [], result: "i32" } });
 self.onmessage = (e) => {
   const w = new Int32Array(e.data);
-  self.postMessage("ready");
+  self.postMessage(lib.symbols.gettid());
   let seen = 0;
   for (;;) {
     let v;
@@ -147,10 +155,11 @@ async function spinSession(): Promise<Session> {
   const worker = new Worker(`data:text/javascript,${encodeURIComponent(SPIN_WORKER)}`, {
     type: "module",
   });
-  const ready = new Promise((r) => worker.onmessage = r);
+  const ready = new Promise<MessageEvent>((r) => worker.onmessage = r);
   worker.postMessage(w.buffer);
-  await ready;
+  const peerTid = (await ready).data as number;
   return {
+    peerTid,
     run(n, lat) {
       const t0 = performance.now();
       let prev = t0;
@@ -184,6 +193,7 @@ async function bhSession(mainNs: number, threadNs: number): Promise<Session> {
   // The first shared BH of a fresh IOThread context: slot generation 0.
   const pong: RemoteBH = { handle: t.handle, slot, generation: 0, name: "pong" };
   return {
+    peerTid: t.threadId,
     run(n, lat) {
       const t0 = performance.now();
       let prev = t0;
@@ -214,6 +224,7 @@ async function callSession(blocking: boolean, mainNs: number): Promise<Session> 
   ctx.setPollParams({ maxNs: mainNs });
   await t.run(FNS, "ping", 0); // import the module in the thread
   return {
+    peerTid: t.threadId,
     async run(n, lat) {
       setCurrentAioContext(ctx);
       try {
@@ -275,7 +286,21 @@ function median(xs: number[]): number {
 const C_EFD = "efd_pingpong_threads";
 const C_SPIN = "spin_pingpong_threads";
 
+/** Pins thread `tid` to `cpu` with taskset(1). */
+async function pin(tid: number, cpu: number): Promise<void> {
+  const r = await new Deno.Command("taskset", {
+    args: ["-p", "-c", String(cpu), String(tid)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!r.success) throw new Error(`taskset ${tid}: ${new TextDecoder().decode(r.stderr)}`);
+}
+
 async function runMode(): Promise<void> {
+  if (PIN) {
+    Deno.env.set("AIOLOOP_PIN", "1"); // read by the C anchors
+    await pin(libc().gettid(), 0);
+  }
   await using build = await buildAnchors([C_EFD, C_SPIN]);
   for (const sk of build.skipped) console.error(`anchor ${sk.name} skipped: ${sk.reason}`);
   const prog = (name: string) => build.programs.find((p) => p.name === name);
@@ -303,6 +328,7 @@ async function runMode(): Promise<void> {
   for (const c of CASES) {
     console.error(`${c.name} ...`);
     sessions.push(await c.open());
+    if (PIN) await pin(sessions.at(-1)!.peerTid, 1);
     await sessions.at(-1)!.run(1000); // warm-up
   }
   const cEfd = {
@@ -385,7 +411,10 @@ async function runMode(): Promise<void> {
     ]);
   }
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  console.log(`main <-> other thread round trips: ${ROUNDS} alternating rounds of ${RUN_RTTS}`);
+  console.log(
+    `main <-> other thread round trips: ${ROUNDS} alternating rounds of ${RUN_RTTS}` +
+      (PIN ? "; main pinned to CPU 0, the other thread to CPU 1" : ""),
+  );
   console.log("(C: anchor median per round); ratios taken within each round.");
   for (const row of table) {
     console.log(

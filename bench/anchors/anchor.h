@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,22 @@ static inline void anchor_measure(const char *name, const char *suffix, long siz
            name, suffix, size, per[ANCHOR_REPS / 2], per[0], per[ANCHOR_REPS - 1], iters,
            ANCHOR_REPS);
     fflush(stdout);
+}
+
+/*
+ * With AIOLOOP_PIN set (bench/iothread_bench.ts --pin), the calling thread
+ * goes to CPU 0 and `peer` to CPU 1, as the bench pins its two threads.
+ */
+static inline void anchor_pin_pair(pthread_t peer)
+{
+    if (getenv("AIOLOOP_PIN") == NULL) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) anchor_die("setaffinity");
+    CPU_ZERO(&set);
+    CPU_SET(1, &set);
+    if (pthread_setaffinity_np(peer, sizeof set, &set) != 0) anchor_die("setaffinity");
 }
 
 /*

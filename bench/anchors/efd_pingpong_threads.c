@@ -48,6 +48,7 @@ int main(void)
     if (to_peer < 0 || to_main < 0) anchor_die("eventfd");
     pthread_t t;
     if (pthread_create(&t, NULL, peer, NULL) != 0) anchor_die("pthread_create");
+    anchor_pin_pair(t);
     /* The peer is a second thread already: the .mt line adds a third. */
     anchor_p50("c.efd_pingpong_threads", 2000, loop);
     anchor_run("c.efd_pingpong_threads", 1, loop);

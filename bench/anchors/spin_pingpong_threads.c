@@ -33,6 +33,7 @@ int main(void)
 {
     pthread_t t;
     if (pthread_create(&t, NULL, peer, NULL) != 0) anchor_die("pthread_create");
+    anchor_pin_pair(t);
     anchor_p50("c.spin_pingpong_threads", 2000, loop);
     anchor_run("c.spin_pingpong_threads", 1, loop);
     return 0;
