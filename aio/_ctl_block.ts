@@ -17,8 +17,13 @@
 
 /** notify_me: bit 0 = GSource prepare..check, counter in steps of 2 = aio_poll. */
 export const CTL_NOTIFY_ME = 0;
-/** notified: set by any aio_notify, cleared by aio_notify_accept. */
-export const CTL_NOTIFIED = 1;
+/**
+ * notified: set by any aio_notify, cleared by aio_notify_accept. Alone on
+ * the header's second cache line: a context that busy-polls it reads only
+ * that line, so ringers updating the other words (their count, the
+ * pending flag) do not take it from under the poller on every step.
+ */
+export const CTL_NOTIFIED = 16;
 /** 1 once the context is destroyed; remote ringers must stop. */
 export const CTL_DESTROYED = 2;
 /** Doorbell fd (write side) for other threads. */
@@ -33,8 +38,8 @@ export const CTL_REMOTE_PENDING = 6;
 export const CTL_RINGERS = 7;
 /** The remote-schedule sequence counter. */
 export const CTL_BH_SEQ = 8;
-/** Int32 slots of the header. */
-export const CTL_HEADER_SLOTS = 16;
+/** Int32 slots of the header: two 64-byte lines. */
+export const CTL_HEADER_SLOTS = 32;
 /** Index, in a BigInt64Array over the block, of shared-BH slot 0's word. */
 export const CTL_BH_WORD0 = CTL_HEADER_SLOTS / 2;
 /** Shared-BH words a new block has room for. */

@@ -42,3 +42,6 @@ export function internals(ctx: object): AioInternals {
 
 /** Set by the coroutine module: whether the caller runs inside a coroutine. */
 export const coroutineHooks: { inCoroutine: () => boolean } = { inCoroutine: () => false };
+
+/** Adaptive polling counters (polled vs blocking wake-ups), for tests. */
+export { pollCounters } from "./_poll_counters.ts";

@@ -13,7 +13,17 @@ import type { GPollFD } from "../glib/gpollfd.ts";
 import type { FdHandlerInfo, FdHandlers, PollParams } from "./fd_handlers.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
+import { pollCounters } from "./_poll_counters.ts";
+import { libc } from "../sys/_libc.ts";
 
+/**
+ * Busy polling that found nothing for this long yields the CPU between
+ * rounds. A thread woken through an eventfd tends to be placed on its
+ * waker's CPU, so the peer whose answer we poll for may be queued behind us
+ * on this very CPU: without a yield the whole window would only delay it.
+ * With a CPU of its own the peer answers sooner than this.
+ */
+export const POLL_YIELD_AFTER_NS = 1000;
 /** Stop busy-polling a handler that stayed idle this long (POLL_IDLE_INTERVAL_NS). */
 const POLL_IDLE_INTERVAL_NS = 7_000_000_000;
 const READ_EVENTS = POLLIN | POLLHUP | POLLERR;
@@ -312,6 +322,7 @@ export class AioPosix implements FdMonHost {
     for (let node: AioHandler | null = this.#pollHead; node !== null; node = next) {
       next = node.pollNext;
       if (node.ioPoll!()) {
+        pollCounters.pollHits++;
         this.#addPollReady(ready, node);
         node.pollIdleTimeout = now + POLL_IDLE_INTERVAL_NS;
         t.timeout = 0;
@@ -360,6 +371,7 @@ export class AioPosix implements FdMonHost {
         break;
       }
       if (elapsed >= maxNs) break;
+      if (elapsed > POLL_YIELD_AFTER_NS) libc().sched_yield();
     }
     if (this.#removeIdlePollHandlers(ready, start + elapsed)) {
       t.timeout = 0;
@@ -376,7 +388,13 @@ export class AioPosix implements FdMonHost {
       if (n.pollNs > maxNs) maxNs = n.pollNs;
     }
     maxNs = soonest(t.timeout, maxNs);
-    if (maxNs !== 0 && !this.#fdmon.needWait()) {
+    if (maxNs === 0) return false;
+    // io_uring: the re-arm of a handler that fired last time is still
+    // queued, and need_wait would say so on every round of a ping-pong, so
+    // polling would never start. Submit it first (no wait): the kernel
+    // watches the fd again, and only real completions count below.
+    this.#fdmon.submitPending?.();
+    if (!this.#fdmon.needWait()) {
       this.#pollSetStarted(ready, true);
       if (this.#runPollHandlers(ready, maxNs, t)) return true;
     }
@@ -490,6 +508,7 @@ export class AioPosix implements FdMonHost {
           t.timeout = 0;
           progress = true;
         }
+        if (t.timeout !== 0) pollCounters.blockingWaits++;
         this.#fdmon.wait(ready, t.timeout);
       }
       if (useNotifyMe) {

@@ -72,12 +72,15 @@ async function output(cmd: string, args: string[]): Promise<string | null> {
  * directory. Without `cc` nothing is built; without GLib (pkg-config
  * glib-2.0) the glib_* programs are skipped.
  *
+ * @param only Build just these programs (base names), not every source.
  * @returns The programs and the skipped sources; dispose it to delete them.
  */
-export async function buildAnchors(): Promise<AnchorBuild> {
+export async function buildAnchors(only?: readonly string[]): Promise<AnchorBuild> {
   const sources: string[] = [];
   for (const e of Deno.readDirSync(ANCHOR_DIR)) {
-    if (e.isFile && e.name.endsWith(".c")) sources.push(e.name.slice(0, -2));
+    if (!e.isFile || !e.name.endsWith(".c")) continue;
+    const name = e.name.slice(0, -2);
+    if (only === undefined || only.includes(name)) sources.push(name);
   }
   sources.sort();
   const compiler = (await output("cc", ["--version"]))?.split("\n")[0] ?? "";

@@ -19,7 +19,18 @@ interface Pair {
   prefix: string;
   /** "c.*" / "glib.*" anchor programs, or "js:<bench name prefix>" for an in-process floor. */
   anchors: string[];
+  /** Operations per bench iteration (a batch), so ns/op compares with the anchors'. */
+  batch?: number;
 }
+
+// bench/iothread_bench.ts times batches of this many round trips.
+const RTT_BATCH = 1000;
+const RTT_GROUP = "main <-> thread round trip";
+const RTT_ANCHORS = [
+  "c.efd_pingpong_threads",
+  "c.spin_pingpong_threads",
+  "js:spin floor: Atomics ping-pong",
+];
 
 // What each case is compared with (bench/README.md explains why).
 const PAIRS: Pair[] = [
@@ -95,6 +106,21 @@ const PAIRS: Pair[] = [
   },
   { group: "4k read x32", prefix: "io_uring READ", anchors: ["js:pread(2) via FFI, sync x32"] },
   { group: "4k read x32", prefix: "Deno.FsFile", anchors: ["js:pread(2) via FFI, sync x32"] },
+  ...[
+    "IOThread shared-BH ping-pong, polling both sides",
+    "IOThread shared-BH ping-pong, IOThread polls, main sleeps",
+    "IOThread shared-BH ping-pong, polling off",
+    "IOThread.runSync(), polling both sides",
+    "IOThread.runSync(), IOThread polls, main sleeps",
+    "IOThread.run() named request",
+    "raw FFI eventfd ping-pong",
+  ].map((prefix) => ({ group: RTT_GROUP, prefix, anchors: RTT_ANCHORS, batch: RTT_BATCH })),
+  {
+    group: RTT_GROUP,
+    prefix: "spin floor: Atomics ping-pong",
+    anchors: ["c.spin_pingpong_threads"],
+    batch: RTT_BATCH,
+  },
 ];
 
 interface BenchJson {
@@ -178,7 +204,9 @@ const rows: Row[] = [];
 for (const b of bench.benches) {
   const label = `${b.group ?? "-"} / ${b.name}`;
   const pair = PAIRS.find((p) => p.group === b.group && b.name.startsWith(p.prefix));
-  const ns = avgOf(b);
+  const per = pair?.batch ?? 1;
+  const raw = avgOf(b);
+  const ns = raw === null ? null : raw / per;
   if (pair === undefined) {
     rows.push({ case: label, ns, anchor: "-", anchorNs: null, anchorNs1: null });
     continue;
@@ -186,7 +214,8 @@ for (const b of bench.benches) {
   for (const a of pair.anchors) {
     if (a.startsWith("js:")) {
       const ref = bench.benches.find((x) => x.group === b.group && x.name.startsWith(a.slice(3)));
-      const refNs = ref ? avgOf(ref) : null;
+      const refAvg = ref ? avgOf(ref) : null;
+      const refNs = refAvg === null ? null : refAvg / per;
       rows.push({
         case: label,
         ns,

@@ -38,6 +38,11 @@ export interface FdMon {
   wait(ready: ReadyList, timeoutNs: number): number;
   /** Whether aio_poll must call wait() even with a zero timeout. */
   needWait(): boolean;
+  /**
+   * Hands queued changes to the kernel without waiting (io_uring), so that
+   * busy polling may start; absent where changes apply at once.
+   */
+  submitPending?(): void;
   /** io_uring user CQE handlers; false when nothing ran. */
   dispatch?(): boolean;
   /** io_uring only: queues a user request (QEMU's add_sqe). */

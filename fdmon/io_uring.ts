@@ -206,6 +206,13 @@ class IoUringFdMon implements FdMon {
       this.#cqeHead < this.#cqeTail;
   }
 
+  submitPending(): void {
+    this.#checkLive();
+    if (this.#submit.length === 0 && this.#ring.sqReady() === 0) return;
+    this.#fill();
+    this.#submitAndWait(0);
+  }
+
   /**
    * fdmon_io_uring_dispatch(): runs the handlers of completed user
    * requests, oldest first, inside a defer_call section. A handler that

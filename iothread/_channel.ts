@@ -10,6 +10,11 @@ import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
 import { WireReader, WireWriter } from "../_wire/codec.ts";
 import { SabLink, SabOutbox, type SabPort } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
+import { getCurrentAioContext } from "../aio/current.ts";
+import { pollCounters } from "../aio/_poll_counters.ts";
+import { POLL_YIELD_AFTER_NS } from "../aio/aio_posix.ts";
+import { libc } from "../sys/_libc.ts";
+import type { PollParams } from "../aio/fd_handlers.ts";
 
 /**
  * A context's handle plus its request channel (the public type is
@@ -75,6 +80,11 @@ export class OpenChannel {
   readonly slotBase: number;
   readonly dataBase: number;
   readonly key: number;
+  /**
+   * How long a synchronous caller of this isolate spins on a reply before
+   * sleeping: adapted per channel as a context's poll time is per handler.
+   */
+  replyPollNs = 0;
 
   constructor(desc: RemoteRequestChannel) {
     this.desc = desc;
@@ -335,5 +345,80 @@ export async function waitAsync(
     return await r.value;
   } finally {
     if (--asyncWaiters === 0) clearInterval(keepAlive);
+  }
+}
+
+/** The reply spin of a thread with no current context (an IOThread's default). */
+export const REPLY_POLL_DEFAULT: Required<PollParams> = { maxNs: 32768, grow: 0, shrink: 0 };
+/** Reply-word loads between clock reads while spinning. */
+const SPIN_CHECK_EVERY = 32;
+
+/**
+ * Waits for a synchronous request's reply: spins on the slot's state word
+ * for up to the channel's adaptive window, then sleeps in Atomics.wait
+ * (sliced, so a closed channel is noticed). The window follows the calling
+ * thread's current context's poll parameters (aio_context_set_poll_params),
+ * or {@linkcode REPLY_POLL_DEFAULT}, and adapts as QEMU's poll time does: a
+ * reply that took longer than the window but less than the maximum grows
+ * it, one that took longer than the maximum shrinks it.
+ */
+export function waitReplySync(ch: OpenChannel, slot: number): void {
+  const i32 = ch.i32;
+  const idx = ch.stateIndex(slot);
+  const params = getCurrentAioContext()?.pollParams ?? REPLY_POLL_DEFAULT;
+  const max = params.maxNs;
+  if (max === 0) {
+    ch.replyPollNs = 0;
+    sleepForReply(ch, idx);
+    pollCounters.replySlept++;
+    return;
+  }
+  const start = performance.now();
+  const window = ch.replyPollNs / 1e6;
+  let polled = false;
+  if (window > 0) {
+    spin: for (;;) {
+      for (let k = 0; k < SPIN_CHECK_EVERY; k++) {
+        if (Atomics.load(i32, idx) === REPLIED) {
+          polled = true;
+          break spin;
+        }
+      }
+      const spent = performance.now() - start;
+      if (spent >= window) break;
+      // As a context's busy poll does (aio_posix.ts): the replying thread
+      // may be queued behind us on this CPU.
+      if (spent * 1e6 > POLL_YIELD_AFTER_NS) libc().sched_yield();
+    }
+  }
+  if (polled) pollCounters.replyPolled++;
+  else {
+    sleepForReply(ch, idx);
+    pollCounters.replySlept++;
+  }
+  const blockNs = (performance.now() - start) * 1e6;
+  ch.replyPollNs = adjustPollNs(ch.replyPollNs, blockNs, params);
+}
+
+/** adjust_polling_time of util/aio-posix.c, on a bare window. */
+export function adjustPollNs(ns: number, blockNs: number, p: Required<PollParams>): number {
+  if (blockNs <= ns) return ns;
+  if (blockNs > p.maxNs) return p.shrink ? Math.floor(ns / p.shrink) : 0;
+  if (ns < p.maxNs && blockNs < p.maxNs) {
+    const next = ns ? ns * (p.grow || 2) : 4000;
+    return next > p.maxNs ? p.maxNs : next;
+  }
+  return ns;
+}
+
+function sleepForReply(ch: OpenChannel, idx: number): void {
+  const i32 = ch.i32;
+  for (;;) {
+    const s = Atomics.load(i32, idx);
+    if (s === REPLIED) return;
+    if (Atomics.wait(i32, idx, s, WAIT_SLICE_MS) === "timed-out" && ch.closed) {
+      // Closed: either the reply is written right after, or the home died.
+      if (Atomics.wait(i32, idx, s, WAIT_SLICE_MS) === "timed-out") throw closedError(ch);
+    }
   }
 }

@@ -121,6 +121,7 @@ export interface ThreadPoolParams {
 }
 
 const WORKER_URL = new URL("./_worker.ts", import.meta.url);
+const POLL_PARAMS_URL = new URL("./_poll_params.ts", import.meta.url);
 
 /** The Worker's messages to this side. */
 type FromWorker =
@@ -380,7 +381,9 @@ export class IOThread implements AsyncDisposable {
   }
 
   /**
-   * The adaptive polling parameters the thread's context was given.
+   * The adaptive polling parameters of the thread's context (as given to
+   * {@linkcode IOThread.create}, or the last
+   * {@linkcode IOThread.prototype.setPollParams}).
    *
    * Counterpart: the `poll-max-ns`, `poll-grow`, `poll-shrink` properties.
    *
@@ -394,6 +397,65 @@ export class IOThread implements AsyncDisposable {
    */
   get pollParams(): Required<PollParams> {
     return { ...this.#pollParams };
+  }
+
+  /**
+   * Changes the adaptive polling parameters of the thread's context, inside
+   * the thread; fields left out keep their values. Every handler's polling
+   * time starts afresh. Resolves once the thread applied them.
+   *
+   * Counterpart: setting the `poll-max-ns`, `poll-grow` and `poll-shrink`
+   * properties of a running iothread (`iothread_set_poll_param()`, which
+   * calls `aio_context_set_poll_params()`).
+   *
+   * Thread: the thread that created the IOThread.
+   *
+   * @param params `maxNs` (0 disables), `grow` (0 = double), `shrink` (0 = reset).
+   * @returns The parameters now in force.
+   * @throws {TypeError} If `params` is not an object, or a value is not a number.
+   * @throws {RangeError} If a value is not an integer in [0, 2^53).
+   * @throws {Deno.errors.BadResource} If the thread is stopped.
+   *
+   * @example Polling off, then on again
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { IOThread } from "@aioloop/aioloop/iothread";
+   * await using t = await IOThread.create();
+   * await t.setPollParams({ maxNs: 0 });
+   * assertEquals(t.pollParams.maxNs, 0);
+   * const now = await t.setPollParams({ maxNs: 65536, grow: 4 });
+   * assertEquals(now, { maxNs: 65536, grow: 4, shrink: 0 });
+   * ```
+   */
+  async setPollParams(params: Partial<PollParams>): Promise<Required<PollParams>> {
+    if (params === null || typeof params !== "object" || Array.isArray(params)) {
+      throw new TypeError(
+        `setPollParams: params must be an object such as { maxNs: 32768 }, got ${
+          params === null ? "null" : Array.isArray(params) ? "an array" : typeof params
+        }`,
+      );
+    }
+    const pick = (name: "maxNs" | "grow" | "shrink", prop: string): number => {
+      const v: unknown = params[name];
+      if (v === undefined) return this.#pollParams[name];
+      if (typeof v !== "number") {
+        throw new TypeError(`setPollParams: params.${name} must be a number, got ${typeof v}`);
+      }
+      return checkParam(prop, v, 0);
+    };
+    const next = {
+      maxNs: pick("maxNs", "poll-max-ns"),
+      grow: pick("grow", "poll-grow"),
+      shrink: pick("shrink", "poll-shrink"),
+    };
+    this.#check();
+    const applied = await this.run<(p: Required<PollParams>) => Required<PollParams>>(
+      POLL_PARAMS_URL,
+      "applyPollParams",
+      next,
+    );
+    this.#pollParams = applied;
+    return { ...applied };
   }
 
   /**
@@ -469,7 +531,9 @@ export class IOThread implements AsyncDisposable {
    * Like {@linkcode IOThread.prototype.run}, but blocks the calling thread
    * until the result is back. This thread's event loop stands still
    * meanwhile, so the function must not wait for anything this thread would
-   * have to do.
+   * have to do. A quick reply is caught by spinning on it for an adaptive
+   * window before sleeping (see `remoteCallSync`): with the thread polling
+   * its doorbell too, the round trip needs no syscall on either side.
    *
    * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
    *

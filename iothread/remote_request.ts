@@ -76,6 +76,7 @@ import {
   resolve,
   WAIT_SLICE_MS,
   waitAsync,
+  waitReplySync,
 } from "./_channel.ts";
 import {
   acceptSharedBufferMessage,
@@ -346,6 +347,12 @@ export async function remoteCall(
  * still meanwhile: the called function must not wait for them, and a call
  * into a context of the calling thread is refused.
  *
+ * Before it sleeps, the caller spins on the reply for an adaptive window,
+ * as a context busy-polls its handlers: up to the `maxNs` of the calling
+ * thread's current context's poll parameters (32768 ns when the thread has
+ * no current context; none when `maxNs` is 0), growing and shrinking per
+ * channel by QEMU's rules, so a quick reply costs no sleep and no wake-up.
+ *
  * Counterpart: `ctx_run()` of tests/unit/test-aio-multithread.c.
  *
  * Thread: any thread other than the home of `target`.
@@ -380,15 +387,8 @@ export function remoteCallSync(
   const slot = claimBlocking(ch);
   ch.u8.set(bytes, ch.dataOffset(slot));
   publish(ch, slot, K_CALL | F_WANT_REPLY, bytes.length, 0);
-  const idx = ch.stateIndex(slot);
-  for (;;) {
-    const s = Atomics.load(ch.i32, idx);
-    if (s === REPLIED) return readReply(ch, slot);
-    if (Atomics.wait(ch.i32, idx, s, WAIT_SLICE_MS) === "timed-out" && ch.closed) {
-      // Closed: either the reply is written right after, or the home died.
-      if (Atomics.wait(ch.i32, idx, s, WAIT_SLICE_MS) === "timed-out") throw closedError(ch);
-    }
-  }
+  waitReplySync(ch, slot);
+  return readReply(ch, slot);
 }
 
 /**

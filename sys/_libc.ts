@@ -31,6 +31,7 @@ const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   getpid: { parameters: [], result: "i32" },
   gettid: { parameters: [], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   inotify_init1: { parameters: ["i32"], result: "i32" },
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   timerfd_create: { parameters: ["i32", "i32"], result: "i32" },

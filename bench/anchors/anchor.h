@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,45 @@ static inline void anchor_measure(const char *name, const char *suffix, long siz
            name, suffix, size, per[ANCHOR_REPS / 2], per[0], per[ANCHOR_REPS - 1], iters,
            ANCHOR_REPS);
     fflush(stdout);
+}
+
+/*
+ * With AIOLOOP_PIN set (bench/iothread_bench.ts --pin), the calling thread
+ * goes to CPU 0 and `peer` to CPU 1, as the bench pins its two threads.
+ */
+static inline void anchor_pin_pair(pthread_t peer)
+{
+    if (getenv("AIOLOOP_PIN") == NULL) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) anchor_die("setaffinity");
+    CPU_ZERO(&set);
+    CPU_SET(1, &set);
+    if (pthread_setaffinity_np(peer, sizeof set, &set) != 0) anchor_die("setaffinity");
+}
+
+/*
+ * Times `n` single operations one by one and prints `name` + ".p50": the
+ * median (ns), with min and max. For operations whose average a few long
+ * stalls of a busy machine would dominate (cross-thread round trips).
+ */
+static inline void anchor_p50(const char *name, long n, void (*loop)(long iters))
+{
+    double *per = malloc(sizeof(double) * (size_t)n);
+    if (per == NULL) anchor_die("malloc");
+    loop(n / 10 + 1); /* warm-up */
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = anchor_now_ns();
+        loop(1);
+        per[i] = (double)(anchor_now_ns() - t0);
+    }
+    qsort(per, (size_t)n, sizeof(double), anchor_cmp);
+    printf("{\"anchor\":\"%s.p50\",\"size\":1,\"ns\":%.2f,\"min\":%.2f,\"max\":%.2f,"
+           "\"iters\":%ld,\"reps\":1}\n",
+           name, per[n / 2], per[0], per[n - 1], n);
+    fflush(stdout);
+    free(per);
 }
 
 static inline void *anchor_idle_thread(void *arg)
