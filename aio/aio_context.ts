@@ -37,6 +37,7 @@ import {
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
+import { K_LOOP, traceBegin, traceEnd, traceName, tracing } from "../trace/_state.ts";
 import type { GSource, GSourceFunc } from "../glib/source.ts";
 import { resolveFdMon } from "../fdmon/select.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
@@ -154,10 +155,13 @@ export class AioContext {
   #remoteBhs = new Map<number, QEMUBH>();
   #freeSlots: number[] = [];
   #handle: AioContextHandle;
+  /** The name of this context's poll spans in a trace. */
+  #traceName: number;
 
   private constructor(options: AioContextOptions) {
     this.id = nextContextId();
     this.name = options.name ?? `ctx${this.id}`;
+    this.#traceName = traceName(`aio_poll ${this.name}`);
     const ops = resolveFdMon(options.fdmon);
     this.#ctl = newCtlBlock();
     this.#notifier = EventNotifier.create(false);
@@ -356,10 +360,12 @@ export class AioContext {
       throw new Error("AioContext.poll() must not be called from a coroutine");
     }
     this.#polling++;
+    if (tracing) traceBegin(K_LOOP, this.#traceName);
     try {
       return this.#posix.poll(blocking);
     } finally {
       this.#polling--;
+      if (tracing) traceEnd(K_LOOP, this.#traceName);
     }
   }
 
