@@ -509,7 +509,9 @@ export class AioPosix implements FdMonHost {
           t.timeout = 0;
           progress = true;
         }
-        if (tracing) traceBegin(K_WAIT, T_WAIT, t.timeout < 0 ? -1 : Math.min(t.timeout / 1000, 0x7fffffff));
+        if (tracing) {
+          traceBegin(K_WAIT, T_WAIT, t.timeout < 0 ? -1 : Math.min(t.timeout / 1000, 0x7fffffff));
+        }
         this.#fdmon.wait(ready, t.timeout);
         if (tracing) traceEnd(K_WAIT, T_WAIT);
       }

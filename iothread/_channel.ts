@@ -10,6 +10,17 @@ import { remoteBhSchedule } from "../aio/_ctl_ops.ts";
 import { WireReader, WireWriter } from "../_wire/codec.ts";
 import { SabLink, SabOutbox, type SabPort } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
+import {
+  K_REQUEST,
+  requestFlowId,
+  traceName,
+  traceReceive,
+  traceSend,
+  tracing,
+} from "../trace/_state.ts";
+
+const T_SEND = traceName("request send");
+const T_DONE = traceName("request reply read");
 
 /**
  * A context's handle plus its request channel (the public type is
@@ -255,6 +266,8 @@ export function publish(
       Atomics.store(i32, ch.stateIndex(slot), FREE);
       throw closedError(ch);
     }
+    // Recorded before the home can see it, so the flow goes forward in time.
+    if (tracing) traceSend(K_REQUEST, T_SEND, slot, requestFlowId(ch.ctxId, slot));
     Atomics.store(i32, ch.stateIndex(slot), QUEUED);
     const t = Atomics.add(i32, H_QTAIL, 1);
     Atomics.store(i32, HEADER_WORDS + (t & (ch.nslots - 1)), slot + 1);
@@ -306,6 +319,7 @@ export function encodeCall(
 }
 
 export function readReply(ch: OpenChannel, slot: number): unknown {
+  if (tracing) traceReceive(K_REQUEST, T_DONE, slot, requestFlowId(ch.ctxId, slot));
   const kind = Atomics.load(ch.i32, ch.word(slot, S_KIND));
   let v: unknown;
   try {

@@ -323,3 +323,59 @@ export function traceCallNamed<A, B, R>(
 ): R {
   return traceCall(kind, traceName(name), arg, fn, self, a, b);
 }
+
+/** A point in time that a flow leaves from (a request sent, a reply written). */
+export function traceSend(kind: number, name: number, arg: number, flowId: number): void {
+  traceRecord(PH_I, kind, name, arg);
+  traceRecord(PH_FLOW_S, kind, name, flowId);
+}
+
+/** A point in time that a flow arrives at (a request taken, a reply read). */
+export function traceReceive(kind: number, name: number, arg: number, flowId: number): void {
+  traceRecord(PH_I, kind, name, arg);
+  traceRecord(PH_FLOW_F, kind, name, flowId);
+}
+
+/** The flow id of a request slot of a context's channel. */
+export function requestFlowId(ctxId: number, slot: number): number {
+  return ((ctxId & 0xffff) * 0x10000 + (slot & 0xffff)) | 0;
+}
+
+/** traceCallNamed whose span is where the flow `flowId` arrives. */
+export function traceCallFlow<A, B, R>(
+  kind: number,
+  name: string,
+  flowId: number,
+  fn: (this: unknown, a: A, b: B) => R,
+  self?: unknown,
+  a?: A,
+  b?: B,
+): R {
+  const id = traceName(name);
+  traceRecord(PH_B, kind, id, flowId);
+  traceRecord(PH_FLOW_F, kind, id, flowId);
+  try {
+    return fn.call(self, a as A, b as B);
+  } finally {
+    traceRecord(PH_E, kind, id, 0);
+  }
+}
+
+/**
+ * A Worker takes a job: refreshes `tracing` (the Worker may have slept
+ * through the start), then opens the job's span, where flow `flowId` arrives.
+ */
+export function traceJobStart(kind: number, name: string, flowId: number): void {
+  if (hdr !== null) tracing = (Atomics.load(hdr, H_IDX) & ON) !== 0;
+  if (!tracing) return;
+  const id = traceName(name);
+  traceRecord(PH_B, kind, id, flowId);
+  traceRecord(PH_FLOW_F, kind, id, flowId);
+}
+
+/** The job's span ends; flow `flowId` leaves it for the completion. */
+export function traceJobEnd(kind: number, name: string, flowId: number): void {
+  const id = traceName(name);
+  traceRecord(PH_FLOW_S, kind, id, flowId);
+  traceRecord(PH_E, kind, id, 0);
+}

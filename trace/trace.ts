@@ -37,8 +37,8 @@ import {
   PH_FLOW_S,
   PH_I,
   PH_META,
-  recordOffset,
   REC_WORDS,
+  recordOffset,
   setTracing,
   traceInstant,
   traceName,
@@ -465,7 +465,15 @@ function buildDocument(): TraceDocument {
   const names = readNames(v);
   const pid = Deno.pid;
   const out = doc.traceEvents;
-  out.push({ name: "process_name", cat: "__metadata", ph: "M", ts: 0, pid, tid: 0, args: { name: "aioloop" } });
+  out.push({
+    name: "process_name",
+    cat: "__metadata",
+    ph: "M",
+    ts: 0,
+    pid,
+    tid: 0,
+    args: { name: "aioloop" },
+  });
   // Per thread: the open spans (name id << 4 | kind), to pair ends with begins.
   const stacks = new Map<number, number[]>();
   const named = new Set<number>();
@@ -488,7 +496,15 @@ function buildDocument(): TraceDocument {
     if (phase === PH_META) {
       if (!named.has(tid)) {
         named.add(tid);
-        out.push({ name: "thread_name", cat: "__metadata", ph: "M", ts: 0, pid, tid, args: { name } });
+        out.push({
+          name: "thread_name",
+          cat: "__metadata",
+          ph: "M",
+          ts: 0,
+          pid,
+          tid,
+          args: { name },
+        });
       }
       continue;
     }
@@ -512,7 +528,9 @@ function buildDocument(): TraceDocument {
     out.push(e);
   }
   // Spans still open end at the stop (or now, while recording).
-  const endTs = on || stopNs === 0 ? Math.max(lastTs, nowNs() / 1000) : Math.max(lastTs, stopNs / 1000);
+  const endTs = on || stopNs === 0
+    ? Math.max(lastTs, nowNs() / 1000)
+    : Math.max(lastTs, stopNs / 1000);
   for (const [tid, stack] of stacks) {
     while (stack.length > 0) out.push(endOf(stack.pop()!, names, endTs, pid, tid));
   }
