@@ -121,8 +121,6 @@ export function processQueuedWorkAt(b: Block, i: number): string | null {
   }
   let needs: string | null = null;
   const cpu = cpuView(b, i);
-  // A vCPU that slept through the start of a trace learns of it here.
-  traceRefresh();
   set(b, i, C_THREAD_STATE, THREAD_WORK);
   while (w[head] !== -1) {
     const k = w[head];
@@ -136,6 +134,8 @@ export function processQueuedWorkAt(b: Block, i: number): string | null {
     if (w[head] === -1) w[cpuWord(i, C_WORK_TAIL)] = -1;
     mu.unlock();
     const flags = w[itemWord(k, I_FLAGS)];
+    // A vCPU that slept through the start of a trace learns of it here.
+    traceRefresh();
     let result: unknown, threw = false;
     try {
       const fn = mod[name];

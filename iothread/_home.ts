@@ -245,6 +245,8 @@ function drain(home: HomeChannel): void {
 
 function runSlot(home: HomeChannel, slot: number): void {
   const { ch, ctx } = home;
+  // Per request: one published after this drain began may follow a start.
+  traceRefresh();
   if (tracing) traceReceive(K_REQUEST, T_TAKE, slot, requestFlowId(ch.ctxId, slot));
   const kindWord = Atomics.load(ch.i32, ch.word(slot, S_KIND));
   const kind = kindWord & K_MASK;
