@@ -37,7 +37,6 @@ import {
   PH_FLOW_S,
   PH_I,
   PH_META,
-  REC_WORDS,
   recordOffset,
   setTracing,
   traceInstant,
@@ -47,10 +46,33 @@ import {
 
 /**
  * Thrown when tracing is driven from a thread that does not own the trace
- * buffer, or when the buffer cannot take the size asked for.
+ * buffer, when the buffer cannot take the size asked for, or when a
+ * session's events were replaced by a newer session's.
+ *
+ * Counterpart: none (QEMU reports trace setup errors through `Error **`).
+ *
+ * Thread: any.
+ *
+ * @example A replaced session
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { startTrace, TraceError } from "@aioloop/aioloop/trace";
+ * const old = startTrace();
+ * old.stop();
+ * startTrace().stop();
+ * let err: unknown;
+ * try {
+ *   old.events();
+ * } catch (e) {
+ *   err = e;
+ * }
+ * assertEquals(err instanceof TraceError, true);
+ * ```
  */
 export class TraceError extends Error {
   /**
+   * Builds the error.
+   *
    * @param message What went wrong.
    */
   constructor(message: string) {
