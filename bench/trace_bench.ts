@@ -1,0 +1,205 @@
+// What tracing costs the loop: the BH and poll cases of aio_bench.ts, run
+// in one process against two copies of the code, alternating rounds:
+//
+//   base        the tree before tracing existed (a git ref, extracted to a
+//               temp dir and imported beside this one)
+//   off         this tree, tracing off (the default)
+//   on          this tree, tracing on (every poll, dispatch and BH recorded)
+//
+//   deno run -A bench/trace_bench.ts [--ref <git ref>] [--rounds N] [--ops N]
+//
+// The ref defaults to the merge base of HEAD and `main`. Each round runs
+// every case once per variant; the ratios off/base and on/base are taken
+// within each round, and the table prints their medians (and the minimum
+// ns/op of each variant). A ratio near 1.00 for `off` means the sites cost
+// nothing measurable while tracing is off.
+import { startTrace, stopTrace } from "../trace/mod.ts";
+import { AioContext as ThisAioContext } from "../aio/aio_context.ts";
+import { supportedFdMons } from "../fdmon/mod.ts";
+
+const args = Deno.args;
+function opt(name: string, def: string): string {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
+}
+const ROUNDS = Number(opt("--rounds", "15"));
+const OPS = Number(opt("--ops", "20000"));
+
+function git(...a: string[]): string {
+  const out = new Deno.Command("git", { args: a, cwd: new URL("..", import.meta.url) }).outputSync();
+  if (!out.success) throw new Error(`git ${a.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+const ref = opt("--ref", git("merge-base", "HEAD", "main"));
+const baseDir = Deno.makeTempDirSync({ prefix: "aioloop-trace-base-" });
+{
+  const archive = new Deno.Command("git", {
+    args: ["archive", "--format=tar", ref],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+  }).outputSync();
+  if (!archive.success) throw new Error(`git archive ${ref} failed`);
+  const tar = new Deno.Command("tar", { args: ["-x", "-C", baseDir], stdin: "piped" }).spawn();
+  const w = tar.stdin.getWriter();
+  await w.write(archive.stdout);
+  await w.close();
+  if (!(await tar.status).success) throw new Error("tar -x failed");
+}
+
+type Ctx = {
+  bhNew(cb: () => void, o?: { name?: string }): { schedule(): void; delete(): void };
+  bhScheduleOneshot(cb: () => void): void;
+  poll(blocking: boolean): boolean;
+  notify(): void;
+  destroy(): void;
+};
+type CtxClass = { create(o: { fdmon: string; name: string }): Ctx };
+const BaseAioContext =
+  (await import(`file://${baseDir}/aio/aio_context.ts`)).AioContext as CtxClass;
+
+interface Case {
+  name: string;
+  setup(C: CtxClass, fdmon: string): { run(n: number): void; done(): void };
+}
+
+const noop = (): void => {};
+const CASES: Case[] = [
+  {
+    name: "BH schedule + poll(false)",
+    setup(C, fdmon) {
+      const ctx = C.create({ fdmon, name: "bench" });
+      const bh = ctx.bhNew(noop, { name: "bench" });
+      return {
+        run(n) {
+          for (let i = 0; i < n; i++) {
+            bh.schedule();
+            if (!ctx.poll(false)) throw new Error("the BH did not run");
+          }
+        },
+        done() {
+          bh.delete();
+          ctx.destroy();
+        },
+      };
+    },
+  },
+  {
+    name: "oneshot BH + poll(false)",
+    setup(C, fdmon) {
+      const ctx = C.create({ fdmon, name: "bench" });
+      return {
+        run(n) {
+          for (let i = 0; i < n; i++) {
+            ctx.bhScheduleOneshot(noop);
+            if (!ctx.poll(false)) throw new Error("the BH did not run");
+          }
+        },
+        done: () => ctx.destroy(),
+      };
+    },
+  },
+  {
+    name: "poll(false), empty context",
+    setup(C, fdmon) {
+      const ctx = C.create({ fdmon, name: "bench" });
+      return {
+        run(n) {
+          for (let i = 0; i < n; i++) ctx.poll(false);
+        },
+        done: () => ctx.destroy(),
+      };
+    },
+  },
+  {
+    name: "notify() + poll(true)",
+    setup(C, fdmon) {
+      const ctx = C.create({ fdmon, name: "bench" });
+      return {
+        run(n) {
+          for (let i = 0; i < n; i++) {
+            ctx.notify();
+            ctx.poll(true);
+          }
+        },
+        done: () => ctx.destroy(),
+      };
+    },
+  },
+];
+
+const VARIANTS = ["base", "off", "on"] as const;
+type Variant = typeof VARIANTS[number];
+
+function measure(
+  v: Variant,
+  c: Case,
+  fdmon: string,
+): number {
+  const C = v === "base" ? BaseAioContext : ThisAioContext as unknown as CtxClass;
+  const s = c.setup(C, fdmon);
+  try {
+    s.run(OPS / 10); // warm
+    // A fresh session per sample: the buffer never fills, every event is recorded.
+    if (v === "on") startTrace();
+    const t0 = performance.now();
+    s.run(OPS);
+    const ns = (performance.now() - t0) * 1e6 / OPS;
+    if (v === "on") stopTrace();
+    return ns;
+  } finally {
+    s.done();
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const rows: string[][] = [[
+  "case",
+  "base ns/op (min)",
+  "off ns/op (min)",
+  "on ns/op (min)",
+  "off/base (median)",
+  "on/base (median)",
+  "off/base range",
+]];
+try {
+  for (const fdmon of supportedFdMons()) {
+    for (const c of CASES) {
+      const ns: Record<Variant, number[]> = { base: [], off: [], on: [] };
+      const rOff: number[] = [], rOn: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        // Alternate the order, so drift favours no variant.
+        const order = r % 2 ? [...VARIANTS].reverse() : VARIANTS;
+        const got = {} as Record<Variant, number>;
+        for (const v of order) got[v] = measure(v, c, fdmon);
+        for (const v of VARIANTS) ns[v].push(got[v]);
+        rOff.push(got.off / got.base);
+        rOn.push(got.on / got.base);
+      }
+      const f = (x: number): string => x.toFixed(1);
+      rows.push([
+        `${c.name} [${fdmon}]`,
+        f(Math.min(...ns.base)),
+        f(Math.min(...ns.off)),
+        f(Math.min(...ns.on)),
+        `${median(rOff).toFixed(3)}×`,
+        `${median(rOn).toFixed(2)}×`,
+        `${Math.min(...rOff).toFixed(2)}–${Math.max(...rOff).toFixed(2)}`,
+      ]);
+      console.error(`${c.name} [${fdmon}] done`);
+    }
+  }
+} finally {
+  Deno.removeSync(baseDir, { recursive: true });
+}
+
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+console.log(`base: ${ref.slice(0, 12)}; ${ROUNDS} rounds of ${OPS} ops per case and variant\n`);
+for (const [i, r] of rows.entries()) {
+  console.log(r.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join("  "));
+  if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
+}
