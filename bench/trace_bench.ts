@@ -22,11 +22,12 @@ function opt(name: string, def: string): string {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 }
-const ROUNDS = Number(opt("--rounds", "15"));
+const ROUNDS = Number(opt("--rounds", "21"));
 const OPS = Number(opt("--ops", "20000"));
 
 function git(...a: string[]): string {
-  const out = new Deno.Command("git", { args: a, cwd: new URL("..", import.meta.url) }).outputSync();
+  const out = new Deno.Command("git", { args: a, cwd: new URL("..", import.meta.url) })
+    .outputSync();
   if (!out.success) throw new Error(`git ${a.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   return new TextDecoder().decode(out.stdout).trim();
 }
@@ -55,8 +56,8 @@ type Ctx = {
   destroy(): void;
 };
 type CtxClass = { create(o: { fdmon: string; name: string }): Ctx };
-const BaseAioContext =
-  (await import(`file://${baseDir}/aio/aio_context.ts`)).AioContext as CtxClass;
+const BaseAioContext = (await import(`file://${baseDir}/aio/aio_context.ts`))
+  .AioContext as CtxClass;
 
 interface Case {
   name: string;
@@ -131,25 +132,16 @@ const CASES: Case[] = [
 const VARIANTS = ["base", "off", "on"] as const;
 type Variant = typeof VARIANTS[number];
 
-function measure(
-  v: Variant,
-  c: Case,
-  fdmon: string,
-): number {
-  const C = v === "base" ? BaseAioContext : ThisAioContext as unknown as CtxClass;
-  const s = c.setup(C, fdmon);
-  try {
-    s.run(OPS / 10); // warm
-    // A fresh session per sample: the buffer never fills, every event is recorded.
-    if (v === "on") startTrace();
-    const t0 = performance.now();
-    s.run(OPS);
-    const ns = (performance.now() - t0) * 1e6 / OPS;
-    if (v === "on") stopTrace();
-    return ns;
-  } finally {
-    s.done();
-  }
+type Setup = ReturnType<Case["setup"]>;
+
+/** ns/op of one sample; `on` records into a fresh session (the buffer never fills). */
+function sample(v: Variant, s: Setup): number {
+  if (v === "on") startTrace();
+  const t0 = performance.now();
+  s.run(OPS);
+  const ns = (performance.now() - t0) * 1e6 / OPS;
+  if (v === "on") stopTrace();
+  return ns;
 }
 
 const median = (xs: number[]): number => {
@@ -164,21 +156,32 @@ const rows: string[][] = [[
   "on ns/op (min)",
   "off/base (median)",
   "on/base (median)",
-  "off/base range",
+  "off/base of mins",
 ]];
 try {
   for (const fdmon of supportedFdMons()) {
     for (const c of CASES) {
+      // One context per variant for all rounds, warmed up first (JIT).
+      const setups = {
+        base: c.setup(BaseAioContext, fdmon),
+        off: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
+        on: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
+      };
       const ns: Record<Variant, number[]> = { base: [], off: [], on: [] };
       const rOff: number[] = [], rOn: number[] = [];
-      for (let r = 0; r < ROUNDS; r++) {
-        // Alternate the order, so drift favours no variant.
-        const order = r % 2 ? [...VARIANTS].reverse() : VARIANTS;
-        const got = {} as Record<Variant, number>;
-        for (const v of order) got[v] = measure(v, c, fdmon);
-        for (const v of VARIANTS) ns[v].push(got[v]);
-        rOff.push(got.off / got.base);
-        rOn.push(got.on / got.base);
+      try {
+        for (let w = 0; w < 3; w++) for (const v of VARIANTS) sample(v, setups[v]);
+        for (let r = 0; r < ROUNDS; r++) {
+          // Alternate the order, so drift favours no variant.
+          const order = r % 2 ? [...VARIANTS].reverse() : VARIANTS;
+          const got = {} as Record<Variant, number>;
+          for (const v of order) got[v] = sample(v, setups[v]);
+          for (const v of VARIANTS) ns[v].push(got[v]);
+          rOff.push(got.off / got.base);
+          rOn.push(got.on / got.base);
+        }
+      } finally {
+        for (const v of VARIANTS) setups[v].done();
       }
       const f = (x: number): string => x.toFixed(1);
       rows.push([
@@ -188,7 +191,7 @@ try {
         f(Math.min(...ns.on)),
         `${median(rOff).toFixed(3)}×`,
         `${median(rOn).toFixed(2)}×`,
-        `${Math.min(...rOff).toFixed(2)}–${Math.max(...rOff).toFixed(2)}`,
+        `${(Math.min(...ns.off) / Math.min(...ns.base)).toFixed(3)}×`,
       ]);
       console.error(`${c.name} [${fdmon}] done`);
     }
