@@ -3,16 +3,17 @@
 //
 //   base        the tree before tracing existed (a git ref, extracted to a
 //               temp dir and imported beside this one)
+//   base2       a second copy of it: base2/base is the noise floor (A/A)
 //   off         this tree, tracing off (the default)
 //   on          this tree, tracing on (every poll, dispatch and BH recorded)
 //
 //   deno run -A bench/trace_bench.ts [--ref <git ref>] [--rounds N] [--ops N]
 //
 // The ref defaults to the merge base of HEAD and `main`. Each round runs
-// every case once per variant; the ratios off/base and on/base are taken
-// within each round, and the table prints their medians (and the minimum
-// ns/op of each variant). A ratio near 1.00 for `off` means the sites cost
-// nothing measurable while tracing is off.
+// every case once per variant, in a rotating order; the ratios to base are
+// taken within each round, and the table prints their medians. `off/base`
+// as close to 1.00 as `base2/base` means the sites cost nothing measurable
+// while tracing is off.
 import { startTrace, stopTrace } from "../trace/mod.ts";
 import { AioContext as ThisAioContext } from "../aio/aio_context.ts";
 import { supportedFdMons } from "../fdmon/mod.ts";
@@ -22,8 +23,8 @@ function opt(name: string, def: string): string {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 }
-const ROUNDS = Number(opt("--rounds", "21"));
-const OPS = Number(opt("--ops", "20000"));
+const ROUNDS = Number(opt("--rounds", "25"));
+const OPS = Number(opt("--ops", "30000"));
 
 function git(...a: string[]): string {
   const out = new Deno.Command("git", { args: a, cwd: new URL("..", import.meta.url) })
@@ -33,8 +34,8 @@ function git(...a: string[]): string {
 }
 
 const ref = opt("--ref", git("merge-base", "HEAD", "main"));
-const baseDir = Deno.makeTempDirSync({ prefix: "aioloop-trace-base-" });
-{
+const baseDirs = [0, 1].map(() => Deno.makeTempDirSync({ prefix: "aioloop-trace-base-" }));
+for (const baseDir of baseDirs) {
   const archive = new Deno.Command("git", {
     args: ["archive", "--format=tar", ref],
     cwd: new URL("..", import.meta.url),
@@ -56,8 +57,11 @@ type Ctx = {
   destroy(): void;
 };
 type CtxClass = { create(o: { fdmon: string; name: string }): Ctx };
-const BaseAioContext = (await import(`file://${baseDir}/aio/aio_context.ts`))
-  .AioContext as CtxClass;
+const [BaseAioContext, Base2AioContext] = await Promise.all(
+  baseDirs.map(async (d) =>
+    (await import(`file://${d}/aio/aio_context.ts`)).AioContext as CtxClass
+  ),
+);
 
 interface Case {
   name: string;
@@ -129,7 +133,7 @@ const CASES: Case[] = [
   },
 ];
 
-const VARIANTS = ["base", "off", "on"] as const;
+const VARIANTS = ["base", "base2", "off", "on"] as const;
 type Variant = typeof VARIANTS[number];
 
 type Setup = ReturnType<Case["setup"]>;
@@ -151,12 +155,12 @@ const median = (xs: number[]): number => {
 
 const rows: string[][] = [[
   "case",
-  "base ns/op (min)",
-  "off ns/op (min)",
-  "on ns/op (min)",
-  "off/base (median)",
-  "on/base (median)",
-  "off/base of mins",
+  "base ns/op",
+  "off ns/op",
+  "on ns/op",
+  "base2/base (A/A)",
+  "off/base",
+  "on/base",
 ]];
 try {
   for (const fdmon of supportedFdMons()) {
@@ -164,19 +168,21 @@ try {
       // One context per variant for all rounds, warmed up first (JIT).
       const setups = {
         base: c.setup(BaseAioContext, fdmon),
+        base2: c.setup(Base2AioContext, fdmon),
         off: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
         on: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
       };
-      const ns: Record<Variant, number[]> = { base: [], off: [], on: [] };
-      const rOff: number[] = [], rOn: number[] = [];
+      const ns: Record<Variant, number[]> = { base: [], base2: [], off: [], on: [] };
+      const rAA: number[] = [], rOff: number[] = [], rOn: number[] = [];
       try {
         for (let w = 0; w < 3; w++) for (const v of VARIANTS) sample(v, setups[v]);
         for (let r = 0; r < ROUNDS; r++) {
-          // Alternate the order, so drift favours no variant.
-          const order = r % 2 ? [...VARIANTS].reverse() : VARIANTS;
+          // Rotate the order, so drift favours no variant.
+          const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]);
           const got = {} as Record<Variant, number>;
           for (const v of order) got[v] = sample(v, setups[v]);
           for (const v of VARIANTS) ns[v].push(got[v]);
+          rAA.push(got.base2 / got.base);
           rOff.push(got.off / got.base);
           rOn.push(got.on / got.base);
         }
@@ -186,22 +192,25 @@ try {
       const f = (x: number): string => x.toFixed(1);
       rows.push([
         `${c.name} [${fdmon}]`,
-        f(Math.min(...ns.base)),
-        f(Math.min(...ns.off)),
-        f(Math.min(...ns.on)),
+        f(median(ns.base)),
+        f(median(ns.off)),
+        f(median(ns.on)),
+        `${median(rAA).toFixed(3)}×`,
         `${median(rOff).toFixed(3)}×`,
         `${median(rOn).toFixed(2)}×`,
-        `${(Math.min(...ns.off) / Math.min(...ns.base)).toFixed(3)}×`,
       ]);
       console.error(`${c.name} [${fdmon}] done`);
     }
   }
 } finally {
-  Deno.removeSync(baseDir, { recursive: true });
+  for (const d of baseDirs) Deno.removeSync(d, { recursive: true });
 }
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-console.log(`base: ${ref.slice(0, 12)}; ${ROUNDS} rounds of ${OPS} ops per case and variant\n`);
+console.log(
+  `base: ${ref.slice(0, 12)}; ${ROUNDS} rounds of ${OPS} ops per case and variant; ` +
+    `medians over the rounds (ratios taken within each round)\n`,
+);
 for (const [i, r] of rows.entries()) {
   console.log(r.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join("  "));
   if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
