@@ -77,7 +77,15 @@ import {
 import { SysError } from "./sys/errno.ts";
 import { clockGettimeNs } from "./sys/clock.ts";
 import { asyncWaitParked, pollParked } from "./sys/_async_wait.ts";
-import { K_LOOP, K_WAIT, traceBegin, traceEnd, traceName, tracing } from "./trace/_state.ts";
+import {
+  K_LOOP,
+  K_WAIT,
+  traceBegin,
+  traceEnd,
+  traceName,
+  traceWaitBegin,
+  tracing,
+} from "./trace/_state.ts";
 
 const T_ITERATION = traceName("main_loop_wait");
 const T_WAIT = traceName("main loop poll");
@@ -805,9 +813,7 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       // os_host_main_loop_wait: the BQL is dropped only around the blocking
       // wait, so that vCPU threads run meanwhile; dispatch has it again.
       const dropped = bqlPollRelease();
-      if (tracing) {
-        traceBegin(K_WAIT, T_WAIT, timeoutNs < 0 ? -1 : Math.min(timeoutNs / 1000, 2 ** 31 - 1));
-      }
+      if (tracing) traceWaitBegin(T_WAIT, timeoutNs);
       try {
         result = yield frame.wait;
       } finally {

@@ -21,6 +21,7 @@ import {
   traceCall,
   traceEnd,
   traceName,
+  traceWaitBegin,
   tracing,
 } from "../trace/_state.ts";
 
@@ -509,9 +510,7 @@ export class AioPosix implements FdMonHost {
           t.timeout = 0;
           progress = true;
         }
-        if (tracing) {
-          traceBegin(K_WAIT, T_WAIT, t.timeout < 0 ? -1 : Math.min(t.timeout / 1000, 0x7fffffff));
-        }
+        if (tracing) traceWaitBegin(T_WAIT, t.timeout);
         this.#fdmon.wait(ready, t.timeout);
         if (tracing) traceEnd(K_WAIT, T_WAIT);
       }

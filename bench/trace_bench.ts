@@ -8,6 +8,7 @@
 //   on          this tree, tracing on (every poll, dispatch and BH recorded)
 //
 //   deno run -A bench/trace_bench.ts [--ref <git ref>] [--rounds N] [--ops N]
+//                                    [--case <name part>] [--fdmon <name>]
 //
 // The ref defaults to the merge base of HEAD and `main`. Each round runs
 // every case once per variant, in a rotating order; the ratios to base are
@@ -25,6 +26,8 @@ function opt(name: string, def: string): string {
 }
 const ROUNDS = Number(opt("--rounds", "25"));
 const OPS = Number(opt("--ops", "30000"));
+const ONLY_CASE = opt("--case", "");
+const ONLY_FDMON = opt("--fdmon", "");
 
 function git(...a: string[]): string {
   const out = new Deno.Command("git", { args: a, cwd: new URL("..", import.meta.url) })
@@ -164,7 +167,9 @@ const rows: string[][] = [[
 ]];
 try {
   for (const fdmon of supportedFdMons()) {
+    if (ONLY_FDMON !== "" && fdmon !== ONLY_FDMON) continue;
     for (const c of CASES) {
+      if (!c.name.includes(ONLY_CASE)) continue;
       // One context per variant for all rounds, warmed up first (JIT).
       const setups = {
         base: c.setup(BaseAioContext, fdmon),

@@ -379,3 +379,8 @@ export function traceJobEnd(kind: number, name: string, flowId: number): void {
   traceRecord(PH_FLOW_S, kind, id, flowId);
   traceRecord(PH_E, kind, id, 0);
 }
+
+/** A wait of `timeoutNs` (-1: no limit) begins; the argument is in µs. */
+export function traceWaitBegin(name: number, timeoutNs: number): void {
+  traceRecord(PH_B, K_WAIT, name, timeoutNs < 0 ? -1 : Math.min(timeoutNs / 1000, 0x7fffffff));
+}
