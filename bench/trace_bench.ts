@@ -8,9 +8,11 @@
 //   on          this tree, tracing on (every poll, dispatch and BH recorded)
 //
 //   deno run -A bench/trace_bench.ts [--ref <git ref>] [--rounds N] [--ops N]
-//                                    [--case <name part>] [--fdmon <name>]
+//                                    [--case <name part>] [--fdmon <name>] [--no-on]
 //
-// The ref defaults to the merge base of HEAD and `main`. Each round runs
+// `off` (with base and base2) and `on` (with base) run in two processes:
+// they share code, and the traced branches' type feedback must not reach
+// `off`. The ref defaults to the merge base of HEAD and `main`. Each round runs
 // every case once per variant, in a rotating order; the ratios to base are
 // taken within each round, and the table prints their medians. `off/base`
 // as close to 1.00 as `base2/base` means the sites cost nothing measurable
@@ -24,7 +26,7 @@ function opt(name: string, def: string): string {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 }
-const ROUNDS = Number(opt("--rounds", "25"));
+const ROUNDS = Number(opt("--rounds", "41"));
 const OPS = Number(opt("--ops", "30000"));
 const ONLY_CASE = opt("--case", "");
 const ONLY_FDMON = opt("--fdmon", "");
@@ -136,8 +138,29 @@ const CASES: Case[] = [
   },
 ];
 
-const VARIANTS = ["base", "base2", "off", "on"] as const;
-type Variant = typeof VARIANTS[number];
+const ALL_VARIANTS = ["base", "base2", "off", "on"] as const;
+type Variant = typeof ALL_VARIANTS[number];
+// `off` and `on` share their code: run in one isolate, `on` would give the
+// sites type feedback from the traced branches, which a program that never
+// traces does not have. So each runs in its own process (`--variants`).
+const picked = opt("--variants", "");
+const VARIANTS: readonly Variant[] = picked === ""
+  ? ALL_VARIANTS
+  : ALL_VARIANTS.filter((v) => picked.split(",").includes(v));
+if (picked === "") {
+  // The parent: one child per comparison, then their tables.
+  const rest = args.filter((a, i) => a !== "--variants" && args[i - 1] !== "--variants");
+  for (const set of ["base,base2,off", "base,on"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, ...rest, "--variants", set],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) Deno.exit(out.code);
+    console.log();
+  }
+  Deno.exit(0);
+}
 
 type Setup = ReturnType<Case["setup"]>;
 
@@ -171,12 +194,14 @@ try {
     for (const c of CASES) {
       if (!c.name.includes(ONLY_CASE)) continue;
       // One context per variant for all rounds, warmed up first (JIT).
-      const setups = {
-        base: c.setup(BaseAioContext, fdmon),
-        base2: c.setup(Base2AioContext, fdmon),
-        off: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
-        on: c.setup(ThisAioContext as unknown as CtxClass, fdmon),
+      const classes: Record<Variant, CtxClass> = {
+        base: BaseAioContext,
+        base2: Base2AioContext,
+        off: ThisAioContext as unknown as CtxClass,
+        on: ThisAioContext as unknown as CtxClass,
       };
+      const setups = {} as Record<Variant, Setup>;
+      for (const v of VARIANTS) setups[v] = c.setup(classes[v], fdmon);
       const ns: Record<Variant, number[]> = { base: [], base2: [], off: [], on: [] };
       const rAA: number[] = [], rOff: number[] = [], rOn: number[] = [];
       try {
@@ -187,22 +212,24 @@ try {
           const got = {} as Record<Variant, number>;
           for (const v of order) got[v] = sample(v, setups[v]);
           for (const v of VARIANTS) ns[v].push(got[v]);
-          rAA.push(got.base2 / got.base);
-          rOff.push(got.off / got.base);
-          rOn.push(got.on / got.base);
+          if (got.base2 !== undefined) rAA.push(got.base2 / got.base);
+          if (got.off !== undefined) rOff.push(got.off / got.base);
+          if (got.on !== undefined) rOn.push(got.on / got.base);
         }
       } finally {
         for (const v of VARIANTS) setups[v].done();
       }
       const f = (x: number): string => x.toFixed(1);
+      const cell = (xs: number[], g: (xs: number[]) => string): string =>
+        xs.length === 0 ? "-" : g(xs);
       rows.push([
         `${c.name} [${fdmon}]`,
         f(median(ns.base)),
-        f(median(ns.off)),
-        f(median(ns.on)),
-        `${median(rAA).toFixed(3)}×`,
-        `${median(rOff).toFixed(3)}×`,
-        `${median(rOn).toFixed(2)}×`,
+        cell(ns.off, (x) => f(median(x))),
+        cell(ns.on, (x) => f(median(x))),
+        cell(rAA, (x) => `${median(x).toFixed(3)}×`),
+        cell(rOff, (x) => `${median(x).toFixed(3)}×`),
+        cell(rOn, (x) => `${median(x).toFixed(2)}×`),
       ]);
       console.error(`${c.name} [${fdmon}] done`);
     }
