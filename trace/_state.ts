@@ -220,6 +220,21 @@ function sharedName(local: number): number {
  * ended; counts a drop when the ring is full.
  */
 export function traceRecord(phase: number, kind: number, name: number, arg: number): void {
+  traceRecordPair(phase, kind, name, arg, 0, 0);
+}
+
+/**
+ * traceRecord, then (if `phase2` is not 0) a second record of the same name
+ * at the same instant: a flow's end point then sits on the event it binds to.
+ */
+function traceRecordPair(
+  phase: number,
+  kind: number,
+  name: number,
+  arg: number,
+  phase2: number,
+  arg2: number,
+): void {
   const h = hdr;
   if (h === null) {
     tracing = false;
@@ -237,7 +252,9 @@ export function traceRecord(phase: number, kind: number, name: number, arg: numb
     threadNameGen = gen;
     put(h, gen, ts, tid, PH_META | (K_META << 3) | (sharedName(traceName(threadName)) << 7), 0);
   }
-  put(h, gen, ts, tid, phase | (kind << 3) | (sharedName(name) << 7), arg);
+  const sid = sharedName(name);
+  put(h, gen, ts, tid, phase | (kind << 3) | (sid << 7), arg);
+  if (phase2 !== 0) put(h, gen, ts, tid, phase2 | (kind << 3) | (sid << 7), arg2);
 }
 
 function put(h: Int32Array, gen: number, ts: number, tid: number, meta: number, arg: number): void {
@@ -326,14 +343,12 @@ export function traceCallNamed<A, B, R>(
 
 /** A point in time that a flow leaves from (a request sent, a reply written). */
 export function traceSend(kind: number, name: number, arg: number, flowId: number): void {
-  traceRecord(PH_I, kind, name, arg);
-  traceRecord(PH_FLOW_S, kind, name, flowId);
+  traceRecordPair(PH_I, kind, name, arg, PH_FLOW_S, flowId);
 }
 
 /** A point in time that a flow arrives at (a request taken, a reply read). */
 export function traceReceive(kind: number, name: number, arg: number, flowId: number): void {
-  traceRecord(PH_I, kind, name, arg);
-  traceRecord(PH_FLOW_F, kind, name, flowId);
+  traceRecordPair(PH_I, kind, name, arg, PH_FLOW_F, flowId);
 }
 
 /** The flow id of a request slot of a context's channel. */
@@ -352,8 +367,7 @@ export function traceCallFlow<A, B, R>(
   b?: B,
 ): R {
   const id = traceName(name);
-  traceRecord(PH_B, kind, id, flowId);
-  traceRecord(PH_FLOW_F, kind, id, flowId);
+  traceRecordPair(PH_B, kind, id, flowId, PH_FLOW_F, flowId);
   try {
     return fn.call(self, a as A, b as B);
   } finally {
@@ -369,8 +383,7 @@ export function traceJobStart(kind: number, name: string, flowId: number): void 
   if (hdr !== null) tracing = (Atomics.load(hdr, H_IDX) & ON) !== 0;
   if (!tracing) return;
   const id = traceName(name);
-  traceRecord(PH_B, kind, id, flowId);
-  traceRecord(PH_FLOW_F, kind, id, flowId);
+  traceRecordPair(PH_B, kind, id, flowId, PH_FLOW_F, flowId);
 }
 
 /** The job's span ends; flow `flowId` leaves it for the completion. */
