@@ -7,7 +7,7 @@
 //   off         this tree, tracing off (the default)
 //   on          this tree, tracing on (every poll, dispatch and BH recorded)
 //
-//   deno run -A bench/trace_bench.ts [--ref <git ref>] [--rounds N] [--ops N]
+//   deno run -A bench/trace_cost.ts [--ref <git ref>] [--rounds N] [--ops N]
 //                                    [--case <name part>] [--fdmon <name>] [--no-on]
 //
 // `off` (with base and base2) and `on` (with base) run in two processes:
