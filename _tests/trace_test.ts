@@ -21,7 +21,12 @@ import {
   writeTraceFileSync,
 } from "../trace/mod.ts";
 import { blockView, H_IDX, IDX_MASK } from "../trace/_state.ts";
-import { mainLoopWait, qemuCleanupMainLoop, qemuInitMainLoop } from "../main_loop.ts";
+import {
+  mainLoopWait,
+  qemuCleanupMainLoop,
+  qemuGetAioContext,
+  qemuInitMainLoop,
+} from "../main_loop.ts";
 import { openFdCount } from "./_fd_leak.ts";
 import { qemuGetThreadId } from "../thread/thread_self.ts";
 
@@ -279,15 +284,25 @@ Deno.test("an IOThread that slept through the start records once it wakes", asyn
   }
 });
 
-Deno.test("the main loop's iterations and waits are spans", () => {
+Deno.test("the main loop's iterations, waits and GSource dispatches are spans", () => {
   qemuInitMainLoop();
   try {
     using _tr = startTrace();
-    mainLoopWait(true);
+    let ran = false;
+    qemuGetAioContext().bhScheduleOneshot(function mainLoopBh() {
+      ran = true;
+    });
+    while (!ran) mainLoopWait(false);
     stopTrace();
-    const names = traceEvents().filter((e) => e.ph === "B").map((e) => e.name);
-    assertEquals(names[0], "main_loop_wait");
-    assert(names.includes("main loop poll"), names.join());
+    const events = assertValidTrace(JSON.parse(traceToJson()));
+    const spans = events.filter((e) => e.ph === "B").map((e) => `${e.cat} ${e.name}`);
+    assertEquals(spans[0], "loop main_loop_wait");
+    assert(spans.includes("wait main loop poll"), spans.join());
+    // The BH runs inside the AioContext's GSource, inside the iteration.
+    const bh = spans.indexOf("bh mainLoopBh");
+    const gsource = spans.findLastIndex((n, i) => i < bh && n.startsWith("glib gsource "));
+    assert(gsource >= 0, spans.join());
+    assert(spans.slice(gsource, bh).includes("loop dispatch"), spans.join());
   } finally {
     qemuCleanupMainLoop();
   }

@@ -62,6 +62,7 @@ export const K_POOL = 6;
 export const K_REQUEST = 7;
 export const K_CPU = 8;
 export const K_USER = 9;
+export const K_GSOURCE = 10;
 
 /** Per kind: the export's category and what its argument is (null: none). */
 export const KINDS: ReadonlyArray<readonly [string, string | null]> = [
@@ -75,6 +76,7 @@ export const KINDS: ReadonlyArray<readonly [string, string | null]> = [
   ["iothread", "slot"],
   ["cpus", "cpu"],
   ["user", "arg"],
+  ["glib", null],
 ];
 
 /** Whether this isolate records. The only thing a site tests. */
