@@ -84,6 +84,18 @@ import {
 } from "./sys/_async_wait.ts";
 import { getTimerSlackNs, setTimerSlackNs } from "./sys/_timer_slack.ts";
 import { close } from "./sys/fd.ts";
+import {
+  K_LOOP,
+  K_WAIT,
+  traceBegin,
+  traceEnd,
+  traceName,
+  traceWaitBegin,
+  tracing,
+} from "./trace/_state.ts";
+
+const T_ITERATION = traceName("main_loop_wait");
+const T_WAIT = traceName("main loop poll");
 
 /**
  * The state of a {@linkcode MainLoopPoll} notification: before the poll
@@ -828,6 +840,7 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
   // Every phase runs under the BQL, as QEMU's main thread holds it across
   // main_loop_wait; taken here (and released at the end) only if the
   // caller does not hold it already.
+  if (tracing) traceBegin(K_LOOP, T_ITERATION);
   const tookBql = bqlIterationEnter();
   try {
     // 1. Poll notifiers fill in fds and may shorten the wait (ms).
@@ -879,9 +892,11 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
       // os_host_main_loop_wait: the BQL is dropped only around the blocking
       // wait, so that vCPU threads run meanwhile; dispatch has it again.
       const dropped = bqlPollRelease();
+      if (tracing) traceWaitBegin(T_WAIT, timeoutNs);
       try {
         result = yield frame.wait;
       } finally {
+        if (tracing) traceEnd(K_WAIT, T_WAIT);
         bqlPollReacquire(dropped);
       }
       const ok = typeof result === "number";
@@ -904,6 +919,7 @@ function* iterate(nonblocking: boolean): Generator<WaitRequest, void, number | S
     runningTimers = outerRunningTimers;
     bqlIterationLeave(tookBql);
     depth--;
+    if (tracing) traceEnd(K_LOOP, T_ITERATION);
   }
 }
 

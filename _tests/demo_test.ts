@@ -184,3 +184,60 @@ Deno.test("demo: imports only the package's public entry points", () => {
     }
   }
 });
+
+Deno.test("demo: --trace <file> writes a loop timeline that parses, with the main and vCPU threads", async () => {
+  const path = Deno.makeTempFileSync({ prefix: "aioloop-demo-trace-", suffix: ".json" });
+  try {
+    const demo = new Demo(["--status-ms", "0", "--append-ms", "0", "--trace", path]);
+    await demo.waitFor(/^demo: type 'help'/);
+    await demo.send("bh\n");
+    await demo.waitFor(/^bh: ran /);
+    await demo.send("timer 20\n");
+    await demo.waitFor(/^timer: 20 ms timer fired/);
+    await demo.send("cpu-work 0\n");
+    await demo.waitFor(/^cpu-work: /);
+    await demo.send("quit\n");
+    const { code, stderr } = await demo.done();
+    assertEquals({ code, stderr }, { code: 0, stderr: "" });
+    assertNoFdLeak(demo.lines);
+    const written = demo.lines.find((l) => l.startsWith("trace: "));
+    assert(written !== undefined && written.endsWith(` events written to ${path}`), written);
+
+    const doc = JSON.parse(Deno.readTextFileSync(path));
+    assert(Array.isArray(doc.traceEvents), "a traceEvents array");
+    const events = doc.traceEvents as {
+      name: string;
+      cat: string;
+      ph: string;
+      ts: number;
+      pid: number;
+      tid: number;
+      args?: { name?: string };
+    }[];
+    const open = new Map<number, string[]>();
+    for (const e of events) {
+      assert(typeof e.ts === "number" && typeof e.pid === "number" && typeof e.tid === "number");
+      const stack = open.get(e.tid) ?? [];
+      open.set(e.tid, stack);
+      if (e.ph === "B") stack.push(e.name);
+      if (e.ph === "E") assertEquals(stack.pop(), e.name);
+    }
+    for (const stack of open.values()) assertEquals(stack, []);
+    const threads = events.filter((e) => e.name === "thread_name").map((e) => e.args?.name);
+    assert(threads.includes("main") && threads.includes("vCPU 0"), threads.join());
+    const names = new Set(events.map((e) => e.name));
+    for (const n of ["main_loop_wait", "demo-bh", "run_on_cpu ping"]) assert(names.has(n), n);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+Deno.test("demo: --trace into a missing directory fails at start with exit 1", async () => {
+  const { code, stdout, stderr } = await runDemo(["--trace", "/nonexistent-dir/out.json"]);
+  assertEquals(code, 1);
+  assertEquals(stdout, "");
+  assert(
+    stderr.startsWith("demo: cannot write the trace file /nonexistent-dir/out.json: "),
+    stderr,
+  );
+});

@@ -1,6 +1,7 @@
 // The BH list and slice list of util/async.c, and the BH flag machine.
 // It knows a BH only by the fields below (QEMUBH of bh.ts has them), so
 // that bh.ts can import the flags without a cycle.
+import { K_BH, traceCallNamed, tracing } from "../trace/_state.ts";
 
 // Flag machine of util/async.c. PENDING/SCHEDULED/IDLE clear on dequeue;
 // DELETED and ONESHOT are sticky.
@@ -73,7 +74,8 @@ export class BhList {
           bh.flags |= BH_DELETED;
           this.onFree(bh);
         }
-        bh.call();
+        if (tracing) traceCallNamed(K_BH, bh.name, 0, bh.call, bh);
+        else bh.call();
       } else if (old & (BH_DELETED | BH_ONESHOT)) {
         this.live.delete(bh);
         bh.flags |= BH_DELETED;

@@ -5,6 +5,7 @@
 import { isMainThread } from "node:worker_threads";
 import { CLOCK_MONOTONIC, CLOCK_REALTIME, clockGettimeNs } from "../sys/clock.ts";
 import { libc } from "../sys/_libc.ts";
+import { K_TIMER, traceCallNamed, tracing } from "../trace/_state.ts";
 
 /** Number of clocks (QEMU_CLOCK_MAX). */
 export const CLOCK_COUNT = 4;
@@ -373,7 +374,8 @@ export class TimerList {
         // Popped before the call: if it throws, it is not run again, and the
         // timers behind it stay queued for the next pass.
         const cb = node.cb;
-        cb();
+        if (tracing) traceCallNamed(K_TIMER, `timer ${node.name}`, clock, cb);
+        else cb();
       }
     } finally {
       running[clock]--;

@@ -39,6 +39,7 @@ import {
 import { type QEMUClockType, QEMUTimer, TimerListGroup } from "./timer.ts";
 import { type AioInternals, coroutineHooks, registerInternals } from "./_internal.ts";
 import { aioGetGSource } from "./aio_gsource.ts";
+import { K_LOOP, traceBegin, traceEnd, traceName, tracing } from "../trace/_state.ts";
 import type { GSource, GSourceFunc } from "../glib/source.ts";
 import { type FdMonSetup, setupFdMon, setupReason } from "../fdmon/_setup.ts";
 import type { FdMonName } from "../fdmon/fdmon_ops.ts";
@@ -183,10 +184,13 @@ export class AioContext {
   #remoteBhs = new Map<number, QEMUBH>();
   #freeSlots: number[] = [];
   #handle: AioContextHandle;
+  /** The name of this context's poll spans in a trace. */
+  #traceName: number;
 
   private constructor(options: AioContextOptions) {
     this.id = nextContextId();
     this.name = options.name ?? `ctx${this.id}`;
+    this.#traceName = traceName(`aio_poll ${this.name}`);
     this.#ctl = newCtlBlock();
     this.#notifier = EventNotifier.create(false);
     const ctl = this.#ctl;
@@ -428,10 +432,12 @@ export class AioContext {
       throw new Error("AioContext.poll() must not be called from a coroutine");
     }
     this.#polling++;
+    if (tracing) traceBegin(K_LOOP, this.#traceName);
     try {
       return this.#posix.poll(blocking);
     } finally {
       this.#polling--;
+      if (tracing) traceEnd(K_LOOP, this.#traceName);
     }
   }
 

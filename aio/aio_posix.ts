@@ -15,6 +15,23 @@ import { POLLERR, POLLHUP, POLLIN, POLLOUT } from "../sys/poll.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { pollCounters } from "./_poll_counters.ts";
 import { libc } from "../sys/_libc.ts";
+import {
+  K_FD,
+  K_LOOP,
+  K_WAIT,
+  traceBegin,
+  traceCall,
+  traceEnd,
+  traceName,
+  traceWaitBegin,
+  tracing,
+} from "../trace/_state.ts";
+
+const T_WAIT = traceName("wait");
+const T_DISPATCH = traceName("dispatch");
+const T_FD_READ = traceName("fd read");
+const T_FD_WRITE = traceName("fd write");
+const T_FD_POLL_READY = traceName("fd poll ready");
 
 /**
  * Busy polling that found nothing for this long yields the CPU between
@@ -431,7 +448,8 @@ export class AioPosix implements FdMonHost {
       // cannot call this handler's io_poll again.
       this.#pollRemove(node);
       try {
-        node.ioPollReady();
+        if (tracing) traceCall(K_FD, T_FD_POLL_READY, node.pfd.fd, node.ioPollReady);
+        else node.ioPollReady();
       } finally {
         // Back at the head, as QEMU re-inserts it.
         if (!node.polling && !node.freed) this.#pollInsertHead(node);
@@ -440,11 +458,13 @@ export class AioPosix implements FdMonHost {
     }
     let progress = false;
     if (!node.deleted && (revents & READ_EVENTS) !== 0 && node.ioRead !== null) {
-      node.ioRead();
+      if (tracing) traceCall(K_FD, T_FD_READ, node.pfd.fd, node.ioRead);
+      else node.ioRead();
       if (!node.isNotifier) progress = true;
     }
     if (!node.deleted && (revents & WRITE_EVENTS) !== 0 && node.ioWrite !== null) {
-      node.ioWrite();
+      if (tracing) traceCall(K_FD, T_FD_WRITE, node.pfd.fd, node.ioWrite);
+      else node.ioWrite();
       progress = true;
     }
     return progress;
@@ -509,7 +529,9 @@ export class AioPosix implements FdMonHost {
           progress = true;
         }
         if (t.timeout !== 0) pollCounters.blockingWaits++;
+        if (tracing) traceWaitBegin(T_WAIT, t.timeout);
         this.#fdmon.wait(ready, t.timeout);
+        if (tracing) traceEnd(K_WAIT, T_WAIT);
       }
       if (useNotifyMe) {
         useNotifyMe = false;
@@ -528,10 +550,12 @@ export class AioPosix implements FdMonHost {
       this.#depth--;
       throw e;
     }
+    if (tracing) traceBegin(K_LOOP, T_DISPATCH);
     try {
       return this.#ending(ready, blockNs, ENDING_POLL) || progress;
     } finally {
       this.#depth--;
+      if (tracing) traceEnd(K_LOOP, T_DISPATCH);
     }
   }
 
@@ -636,11 +660,13 @@ export class AioPosix implements FdMonHost {
     const depth = this.#depth++;
     const ready = this.#readyLists[depth] ??= new ReadyList();
     this.#lockcnt++;
+    if (tracing) traceBegin(K_LOOP, T_DISPATCH);
     try {
       // block_ns is 0: the GLib loop never busy-polls.
       return this.#ending(ready, 0, ENDING_GSOURCE);
     } finally {
       this.#depth--;
+      if (tracing) traceEnd(K_LOOP, T_DISPATCH);
     }
   }
 

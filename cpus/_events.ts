@@ -4,6 +4,7 @@
 // one thread per CPU; rr: one thread for all). Runs with the BQL held
 // except where noted, as in QEMU.
 import { bqlLock, bqlUnlock } from "./bql.ts";
+import { K_CPU, traceCallFlow, traceRefresh, tracing } from "../trace/_state.ts";
 import { bqlMutex, bqlSetOwned } from "../thread/_bql_state.ts";
 import {
   type Block,
@@ -57,6 +58,8 @@ import { cpuThreadIsIdleAt } from "./_idle.ts";
 import { type AccelOps, EXCP_HLT } from "./accel.ts";
 import { cpuExecEnd, cpuExecStart, endExclusive, startExclusive } from "./exclusive.ts";
 import { cpuExit } from "./kick.ts";
+
+type WorkFn = (cpu: CPUState, arg: unknown) => unknown;
 
 function get(b: Block, i: number, f: number): number {
   return Atomics.load(b.w, cpuWord(i, f));
@@ -131,6 +134,8 @@ export function processQueuedWorkAt(b: Block, i: number): string | null {
     if (w[head] === -1) w[cpuWord(i, C_WORK_TAIL)] = -1;
     mu.unlock();
     const flags = w[itemWord(k, I_FLAGS)];
+    // A vCPU that slept through the start of a trace learns of it here.
+    traceRefresh();
     let result: unknown, threw = false;
     try {
       const fn = mod[name];
@@ -145,7 +150,9 @@ export function processQueuedWorkAt(b: Block, i: number): string | null {
         try {
           startExclusive();
           try {
-            result = fn(cpu, arg);
+            result = tracing
+              ? traceCallFlow(K_CPU, `run_on_cpu ${name}`, k, fn as WorkFn, null, cpu, arg)
+              : fn(cpu, arg);
           } finally {
             endExclusive();
           }
@@ -153,7 +160,9 @@ export function processQueuedWorkAt(b: Block, i: number): string | null {
           bqlLock();
         }
       } else {
-        result = fn(cpu, arg);
+        result = tracing
+          ? traceCallFlow(K_CPU, `run_on_cpu ${name}`, k, fn as WorkFn, null, cpu, arg)
+          : fn(cpu, arg);
       }
     } catch (e) {
       result = e;

@@ -15,4 +15,6 @@ export interface VcpuInit {
   modules: string[];
   data: unknown;
   port: MessagePort;
+  /** The process's trace buffer (trace/_state.ts). */
+  trace: SharedArrayBuffer;
 }

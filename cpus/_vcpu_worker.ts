@@ -3,6 +3,7 @@
 // function (_events.ts). A failed start is reported on the port and by
 // marking the thread gone, so that qemuInitVcpu's wait ends.
 import { workerData } from "node:worker_threads";
+import { traceAdopt } from "../trace/_state.ts";
 import { bqlAttach, bqlLock, bqlUnlock } from "./bql.ts";
 import {
   attachCpusBlock,
@@ -27,6 +28,7 @@ import { rcuAttach, rcuRegisterThread, rcuUnregisterThread } from "../rcu/rcu.ts
 import { useBqlForCallRcu } from "./_rcu_bql.ts";
 
 const init = workerData as VcpuInit;
+traceAdopt(init.trace, `vCPU ${init.cpuIndex}`);
 bqlAttach(init.bql);
 // rcu_register_thread() first thing in the thread function, as QEMU's vCPU
 // threads do; the thread stays registered until it ends.

@@ -34,6 +34,9 @@ import { qemuCpuIsSelf } from "./current_cpu.ts";
 import { getCurrentCpu, setCurrentCpu } from "./_views.ts";
 import { cpuExit } from "./kick.ts";
 import { processQueuedWorkAt } from "./_events.ts";
+import { K_CPU, traceName, traceSend, tracing } from "../trace/_state.ts";
+
+const T_QUEUE = traceName("queue_work_on_cpu");
 
 export type { WorkName };
 
@@ -69,6 +72,7 @@ function queue(cpu: CPUState, work: WorkName, arg: unknown, flags: number, what:
     freeItem(b, k);
     throw noThread(cpu, what);
   }
+  if (tracing) traceSend(K_CPU, T_QUEUE, i, k);
   const tail = b.w[cpuWord(i, C_WORK_TAIL)];
   if (tail === -1) Atomics.store(b.w, cpuWord(i, C_WORK_HEAD), k);
   else b.w[itemWord(tail, I_NEXT)] = k;

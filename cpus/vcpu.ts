@@ -10,6 +10,7 @@ import {
   Worker,
 } from "node:worker_threads";
 import { bqlHandle, bqlLock, bqlLocked, bqlUnlock, qemuCondWaitBql } from "./bql.ts";
+import { traceBlock } from "../trace/_state.ts";
 import {
   C_CREATED,
   C_EXITED,
@@ -223,6 +224,7 @@ function spawn(
     cpuIndex: i,
     ...o,
     port: port2,
+    trace: traceBlock(),
   };
   let worker: Worker;
   try {

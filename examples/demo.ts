@@ -7,6 +7,7 @@
  * deno task demo                          # watch a temp file the demo appends to
  * deno task demo --watch /var/log/syslog  # watch another file
  * printf 'info aio\ntimer 50\nquit\n' | deno task demo
+ * deno task demo --trace out.json         # write a loop timeline (open it in Perfetto)
  * ```
  *
  * Commands: `help`, `info aio`, `info timers`, `bh`, `timer <ms>`, `quit`,
@@ -76,6 +77,7 @@ import {
   takeCpusOption,
   warmUpWorkerRuntime,
 } from "./_demo_machine.ts";
+import { startTrace, stopTrace, traceEvents, writeTraceFileSync } from "@aioloop/aioloop/trace";
 
 // ---- options ---------------------------------------------------------------
 
@@ -86,6 +88,7 @@ interface Options {
   appendMs: number;
   fdmon: FdMonName | "auto";
   reportFds: boolean;
+  trace: string | null;
 }
 
 const USAGE = `Usage: deno task demo [options]
@@ -101,6 +104,8 @@ Options:
   --fdmon <name>        fd monitor: poll, epoll, io_uring or auto (default auto)
   --cpus <n>            vCPU Workers on the loop accelerator, 0 to 16 (default 2)
   --report-fds          at exit, print how many fds are open (for tests)
+  --trace <file>        record every thread's loop events; at exit write them to
+                        <file> as Chrome trace-event JSON (open it in Perfetto)
   -h, --help            this text
 
 Commands (type 'help' inside): `;
@@ -115,6 +120,7 @@ function parseArgs(args: string[]): Options {
     appendMs: 700,
     fdmon: "auto",
     reportFds: false,
+    trace: null,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -133,6 +139,7 @@ function parseArgs(args: string[]): Options {
     else if (a === "--status-ms") o.statusMs = ms();
     else if (a === "--append-ms") o.appendMs = ms();
     else if (a === "--report-fds") o.reportFds = true;
+    else if (a === "--trace") o.trace = value();
     else if (a === "--fdmon") {
       const v = value();
       if (!FDMONS.includes(v)) throw new UsageError(`--fdmon must be one of ${FDMONS.join(", ")}`);
@@ -262,6 +269,17 @@ if (opts.help) {
     encoder.encode(`${USAGE}\n${helpLines().map((l) => `  ${l}`).join("\n")}\n`),
   );
   Deno.exit(0);
+}
+
+// The timeline starts before any Worker, so vCPU threads record into it too.
+// The file is made now: a bad path fails at once, not after the session.
+if (opts.trace !== null) {
+  try {
+    Deno.writeTextFileSync(opts.trace, "");
+  } catch (e) {
+    fail(`cannot write the trace file ${opts.trace}: ${(e as Error).message}`, 1);
+  }
+  startTrace();
 }
 
 // Deno opens its signal-driver sockets on the first signal listener, once
@@ -502,6 +520,11 @@ try {
   for (const t of userTimers) t.del();
   await machine?.stop();
   if (ownFile) Deno.removeSync(watchPath);
+  if (opts.trace !== null) {
+    stopTrace();
+    writeTraceFileSync(opts.trace);
+    say("trace", `${traceEvents().length} events written to ${opts.trace}`);
+  }
 }
 if (interactive) Deno.stdout.writeSync(encoder.encode("\n"));
 if (opts.reportFds) {

@@ -9,6 +9,7 @@ import type { GPollFD } from "./gpollfd.ts";
 import { close, eventfd, read, write } from "../sys/fd.ts";
 import { clockGettimeNs } from "../sys/clock.ts";
 import { PollFdArray, pollNs } from "../sys/poll.ts";
+import { K_GSOURCE, traceCallNamed, tracing } from "../trace/_state.ts";
 
 /** GLib's G_MAXINT: the priority prepare() reports when nothing is ready. */
 export const G_MAXINT = 0x7fffffff;
@@ -701,7 +702,17 @@ export class ContextCore {
     let keep = true;
     let returned = false;
     try {
-      keep = !!s.hooks.dispatch(rec === null ? null : rec.func);
+      const fn = rec === null ? null : rec.func;
+      keep = !!(tracing
+        ? traceCallNamed(
+          K_GSOURCE,
+          `gsource ${s.name ?? "(unnamed)"}`,
+          0,
+          s.hooks.dispatch,
+          s.hooks,
+          fn,
+        )
+        : s.hooks.dispatch(fn));
       returned = true;
     } finally {
       dispatchState.current = prev;

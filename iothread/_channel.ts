@@ -15,6 +15,17 @@ import { pollCounters } from "../aio/_poll_counters.ts";
 import { POLL_YIELD_AFTER_NS } from "../aio/aio_posix.ts";
 import { libc } from "../sys/_libc.ts";
 import type { PollParams } from "../aio/fd_handlers.ts";
+import {
+  K_REQUEST,
+  requestFlowId,
+  traceName,
+  traceReceive,
+  traceSend,
+  tracing,
+} from "../trace/_state.ts";
+
+const T_SEND = traceName("request send");
+const T_DONE = traceName("request reply read");
 
 /**
  * A context's handle plus its request channel (the public type is
@@ -265,6 +276,8 @@ export function publish(
       Atomics.store(i32, ch.stateIndex(slot), FREE);
       throw closedError(ch);
     }
+    // Recorded before the home can see it, so the flow goes forward in time.
+    if (tracing) traceSend(K_REQUEST, T_SEND, slot, requestFlowId(ch.ctxId, slot));
     Atomics.store(i32, ch.stateIndex(slot), QUEUED);
     const t = Atomics.add(i32, H_QTAIL, 1);
     Atomics.store(i32, HEADER_WORDS + (t & (ch.nslots - 1)), slot + 1);
@@ -316,6 +329,7 @@ export function encodeCall(
 }
 
 export function readReply(ch: OpenChannel, slot: number): unknown {
+  if (tracing) traceReceive(K_REQUEST, T_DONE, slot, requestFlowId(ch.ctxId, slot));
   const kind = Atomics.load(ch.i32, ch.word(slot, S_KIND));
   let v: unknown;
   try {

@@ -19,6 +19,16 @@ import {
 } from "../_wire/module_cache.ts";
 import { type PullPort, SabInbox, SabLink } from "../_wire/sab_handoff.ts";
 import type { Coroutine } from "../aio/coroutine.ts";
+import {
+  K_REQUEST,
+  requestFlowId,
+  traceCallNamed,
+  traceName,
+  traceReceive,
+  traceRefresh,
+  traceSend,
+  tracing,
+} from "../trace/_state.ts";
 import { registeredCoroutine, unregisterCoroutine } from "./coroutine_registry.ts";
 import {
   DEFAULT_SLOT_BYTES,
@@ -55,6 +65,9 @@ import {
   S_LEN,
   SLOT_WORDS,
 } from "./_channel.ts";
+
+const T_TAKE = traceName("request take");
+const T_REPLY = traceName("request reply");
 
 const SLOT = Symbol("remote_request");
 
@@ -194,6 +207,8 @@ function dequeue(home: HomeChannel): number {
  */
 function drain(home: HomeChannel): void {
   if (home.closed) return;
+  // A Worker blocked in its poll when tracing started learns of it here.
+  traceRefresh();
   let errors: unknown[] | null = home.errors.length > 0 ? home.errors.splice(0) : null;
   if (home.ready.length > 0) {
     const ready = home.ready;
@@ -230,6 +245,9 @@ function drain(home: HomeChannel): void {
 
 function runSlot(home: HomeChannel, slot: number): void {
   const { ch, ctx } = home;
+  // Per request: one published after this drain began may follow a start.
+  traceRefresh();
+  if (tracing) traceReceive(K_REQUEST, T_TAKE, slot, requestFlowId(ch.ctxId, slot));
   const kindWord = Atomics.load(ch.i32, ch.word(slot, S_KIND));
   const kind = kindWord & K_MASK;
   const wantReply = (kindWord & F_WANT_REPLY) !== 0;
@@ -306,7 +324,10 @@ function dispatchCall(home: HomeChannel, d: Deferred): void {
     }
     const fn = exportedFunction(ns, url, name);
     if (fn instanceof TypeError) throw fn;
-    const result = withCurrentAioContext(ctx, () => fn(arg));
+    const call = (): unknown => fn(arg);
+    const result = tracing
+      ? traceCallNamed(K_REQUEST, `request ${name}`, d.slot, withCurrentAioContext, null, ctx, call)
+      : withCurrentAioContext(ctx, call);
     if (isThenable(result)) {
       track(home, d, result);
       return;
@@ -371,6 +392,7 @@ function writeReply(ch: OpenChannel, slot: number, isError: boolean, value: unkn
   const kind = Atomics.load(ch.i32, kw);
   Atomics.store(ch.i32, kw, isError ? kind | F_REPLY_ERROR : kind & ~F_REPLY_ERROR);
   Atomics.store(ch.i32, ch.word(slot, S_LEN), bytes.length);
+  if (tracing) traceSend(K_REQUEST, T_REPLY, slot, requestFlowId(ch.ctxId, slot));
   Atomics.store(ch.i32, ch.stateIndex(slot), REPLIED);
   Atomics.notify(ch.i32, ch.stateIndex(slot));
 }

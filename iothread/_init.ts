@@ -18,4 +18,6 @@ export interface WorkerInit {
   clock: SharedArrayBuffer;
   /** The process's BQL, when the starting isolate has one (it is the main isolate's). */
   bql: SharedWordHandle | null;
+  /** The process's trace buffer (trace/_state.ts). */
+  trace: SharedArrayBuffer;
 }

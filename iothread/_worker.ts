@@ -19,6 +19,7 @@ import { addSharedBufferPort } from "./_home.ts";
 import { IOTHREAD_CTL, IOTHREAD_EXITED, IOTHREAD_RUNNING } from "../_wire/control_words.ts";
 import { getThreadPool, setThreadPoolParams } from "../thread_pool/mod.ts";
 import { libc } from "../sys/_libc.ts";
+import { traceAdopt, traceRefresh } from "../trace/_state.ts";
 import type { WorkerInit } from "./_init.ts";
 
 const { STOP: C_STOP, STATE: C_STATE, TID: C_TID } = IOTHREAD_CTL;
@@ -44,6 +45,7 @@ async function main(init: WorkerInit): Promise<void> {
   let ctx: AioContext;
   try {
     adoptProcessClock(init.clock);
+    traceAdopt(init.trace, `IOThread ${init.id}`);
     if (init.bql !== null) bqlAttachMutex(init.bql);
     ctx = AioContext.create({ fdmon: init.fdmon, name: `IO ${init.id}` });
   } catch (e) {
@@ -70,6 +72,7 @@ async function main(init: WorkerInit): Promise<void> {
   }
   let tick: ReturnType<typeof setTimeout> | undefined;
   while (Atomics.load(ctl, C_STOP) === 0) {
+    traceRefresh();
     try {
       ctx.poll(!remoteRequestsPending());
     } catch (e) {

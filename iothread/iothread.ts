@@ -47,6 +47,7 @@ import type {
   RequestResult,
 } from "./request_types.ts";
 import { processClockBlock } from "../aio/_timer_list.ts";
+import { traceBlock } from "../trace/_state.ts";
 import { bqlMutex } from "../thread/_bql_state.ts";
 import {
   closeRemoteRequestChannel,
@@ -260,6 +261,8 @@ export class IOThread implements AsyncDisposable {
       clock: processClockBlock(),
       // One BQL per process: the thread may take it (it does not hold it).
       bql: bqlMutex()?.handle ?? null,
+      // The process's trace buffer: the thread records into it.
+      trace: traceBlock(),
     };
     let worker: Worker;
     try {

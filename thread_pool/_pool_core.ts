@@ -19,6 +19,14 @@ import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
 import { moduleUrl } from "../_wire/module_cache.ts";
 import { explainWorkerStartError } from "../_wire/worker_start.ts";
 import {
+  K_POOL,
+  traceBlock,
+  traceCallFlow,
+  traceName,
+  traceSend,
+  tracing,
+} from "../trace/_state.ts";
+import {
   C_CUR,
   C_DONE,
   C_FREED,
@@ -303,6 +311,7 @@ export class PoolCore {
       i32[r + R_WORKER] = 0;
       if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
       if (ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
+      if (tracing) traceSend(K_POOL, traceName(`submit ${name}`), rec, rec);
       enqueue(heap, rec);
       if (ctl[C_IDLE] > 0) {
         Atomics.add(ctl, C_REQ_COND, 1);
@@ -390,6 +399,7 @@ export class PoolCore {
       newThreadBh: this.newThreadBh.remote(),
       port: port2,
       sabs: this.outbox.snapshot(),
+      trace: traceBlock(),
     };
     try {
       const w = new NodeWorker(WORKER_URL, { workerData: init, transferList: [port2] });
@@ -638,7 +648,8 @@ export class PoolCore {
       // completions; cancelled once it returned. If it throws, the BH stays
       // scheduled and the next poll carries on.
       this.completionBh.schedule();
-      cb(st.ret, st.error);
+      if (tracing) traceCallFlow(K_POOL, `complete ${st.name}`, st.rec, cb, null, st.ret, st.error);
+      else cb(st.ret, st.error);
       if (this.freed) return;
       this.completionBh.cancel();
       // New completions may have arrived meanwhile (QEMU restarts its scan).

@@ -363,4 +363,6 @@ export interface WorkerInit {
   readonly port: MessagePort;
   /** SharedArrayBuffers the owner introduced before this worker existed. */
   readonly sabs: Array<[number, SharedArrayBuffer]>;
+  /** The process's trace buffer (trace/_state.ts). */
+  readonly trace?: SharedArrayBuffer;
 }

@@ -15,6 +15,7 @@ import { libc } from "../sys/_libc.ts";
 import { WireWriter, writeThrown } from "../_wire/codec.ts";
 import { SabInbox, SabLink, SabOutbox } from "../_wire/sab_handoff.ts";
 import { exportedFunction, importModule } from "../_wire/module_cache.ts";
+import { K_POOL, traceAdopt, traceJobEnd, traceJobStart, tracing } from "../trace/_state.ts";
 import {
   ACTIVE,
   C_CUR,
@@ -67,6 +68,7 @@ import {
 } from "./_shared.ts";
 
 const init = workerData as WorkerInit;
+traceAdopt(init.trace, "thread pool worker");
 const ctl = new Int32Array(init.ctl);
 const heap = new SharedHeap(ctl, init.heap);
 const i32 = heap.i32;
@@ -338,6 +340,7 @@ async function workerThread(): Promise<void> {
     let fn = jobs.get(i32[(rec >> 2) + R_WORK]);
     if (fn === undefined) fn = await resolveJob(i32[(rec >> 2) + R_WORK]);
     if (!(fn instanceof Error)) activeName = fn.name || "anonymous";
+    traceJobStart(K_POOL, `job ${activeName}`, rec);
     let ret: unknown;
     let failed = false;
     if (fn instanceof Error) {
@@ -352,6 +355,7 @@ async function workerThread(): Promise<void> {
         failed = true;
       }
     }
+    if (tracing) traceJobEnd(K_POOL, `job ${activeName}`, rec);
     if (dying) return;
     if (failed) finish(rec, threw(ret), 0);
     else if (typeof ret === "number") finish(rec, null, ret);
