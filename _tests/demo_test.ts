@@ -82,6 +82,14 @@ Deno.test("demo: end of input quits cleanly, piped in one go, with no debug line
   assertEquals(demo.lines.at(-1), "eof: end of input, quitting");
 });
 
+Deno.test("demo: bh and quit in one read: the BH runs, then the demo exits 0", async () => {
+  const demo = new Demo(["--status-ms", "0"], false);
+  await demo.send("bh\nquit\n");
+  const { code, stderr } = await demo.done();
+  assertEquals({ code, stderr }, { code: 0, stderr: "" });
+  assert(demo.lines.some((l) => l.startsWith("bh: ran")), demo.lines.join("\n"));
+});
+
 Deno.test("demo: SIGINT after the first status line exits 0 and removes the temp file", async () => {
   const demo = new Demo(["--status-ms", "200", "--append-ms", "50"]);
   const banner = await demo.waitFor(/^demo: aioloop main loop/);

@@ -519,6 +519,9 @@ try {
   statusTimer?.del();
   for (const t of userTimers) t.del();
   await machine?.stop();
+  // A command of the last input line may have queued a BH (`bh` then `quit` in
+  // one read): let it run, since a context is destroyed with none pending.
+  while (mainCtx.poll(false));
   if (ownFile) Deno.removeSync(watchPath);
   if (opts.trace !== null) {
     stopTrace();
