@@ -3,7 +3,7 @@
 // aioloop's ns/op next to each case's anchors, with the ratio, all measured
 // in this one run (the machines are noisy: compare ratios, not absolutes).
 //
-//   deno run -A bench/run.ts [--no-anchors] [bench files...]
+//   deno run -A bench/run.ts [--no-anchors] [--no-scripts] [bench files...]
 //
 // Without files it runs every bench/*_bench.ts. AIOLOOP_BENCH_FDS sets the
 // fd count of the many-fds case (default 10 000); the soft fd limit is
@@ -121,6 +121,22 @@ const PAIRS: Pair[] = [
     anchors: ["c.spin_pingpong_threads"],
     batch: RTT_BATCH,
   },
+  {
+    group: "/perf/cost",
+    prefix: "create, enter, yield, enter",
+    anchors: ["js:bare generator", "js:floor: minimal entry wrapper"],
+  },
+  { group: "/perf/cost", prefix: "floor: minimal entry wrapper", anchors: ["js:bare generator"] },
+];
+
+/**
+ * Measurements that are not ns per operation (how late a timer fires) run as
+ * their own scripts after deno bench; their tables are printed as they come,
+ * anchors included (each script measures its anchor in the same run).
+ */
+const SCRIPTS: { file: string; args: string[] }[] = [
+  { file: "_lateness.ts", args: ["--rounds", "11", "--samples", "150"] },
+  { file: "_http_lateness.ts", args: ["--rounds", "2", "--samples", "100"] },
 ];
 
 interface BenchJson {
@@ -147,6 +163,8 @@ interface Row {
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 const noAnchors = Deno.args.includes("--no-anchors");
+/** Skips the lateness scripts (they take a few minutes). */
+const noScripts = Deno.args.includes("--no-scripts");
 const benchDir = new URL("./", import.meta.url);
 const files = args.length > 0 ? args : [...Deno.readDirSync(benchDir)]
   .filter((e) => e.isFile && e.name.endsWith("_bench.ts"))
@@ -280,6 +298,17 @@ if (anchors.size > 0) {
     const size = a.size > 1 ? ` [${a.size} fds]` : "";
     console.log(`  ${a.anchor}${size}: ${fmtNs(a.ns)} (${fmtNs(a.min)} - ${fmtNs(a.max)})`);
   }
+}
+for (const sc of args.length > 0 || noScripts ? [] : SCRIPTS) {
+  console.error(`${sc.file} ${sc.args.join(" ")} ...`);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(sc.file, benchDir).pathname, ...sc.args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  console.log(`\n${sc.file}:`);
+  console.log(new TextDecoder().decode(r.stdout).trimEnd());
+  if (!r.success) notes.push(`${sc.file} exited with ${r.code}`);
 }
 for (const n of notes) console.log(`note: ${n}`);
 if (!out.success) Deno.exitCode = 1;
