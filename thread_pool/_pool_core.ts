@@ -31,6 +31,7 @@ import {
   C_QUEUED,
   C_REAP,
   C_REQ_COND,
+  C_RUNG,
   C_STOP_COND,
   condSignal,
   decodeValue,
@@ -280,7 +281,7 @@ export class PoolCore {
       if (keep.length === 0) keep = null;
     }
     this.maybeReap();
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
+    const ctl = this.ctl, heap = this.heap;
     let rec = 0, argp = 0, signal = false;
     lock(ctl);
     try {
@@ -291,7 +292,8 @@ export class PoolCore {
       }
       rec = heap.alloc(RECORD_BYTES);
       if (enc.bytes !== null) argp = heap.store(enc.bytes);
-      const r = rec >> 2;
+      // Views are current after the allocations (they may have grown it).
+      const i32 = heap.i32, r = rec >> 2;
       i32[r + R_STATE] = QUEUED;
       i32[r + R_WORK] = w;
       i32[r + R_ARG_TAG] = enc.tag;
@@ -413,10 +415,12 @@ export class PoolCore {
    * Returns whether some request was failed with `e`.
    */
   spawnFailed(slot: number, e: unknown): boolean {
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
+    const ctl = this.ctl, heap = this.heap;
     let delivered = false;
     lock(ctl);
     try {
+      heap.sync();
+      const i32 = heap.i32;
       heap.free(slot);
       ctl[C_PENDING]--;
       ctl[C_CUR]--;
@@ -444,10 +448,12 @@ export class PoolCore {
   /** The Worker's "exit" event (runs when the owner's event loop does). */
   onWorkerExit(entry: WorkerEntry): void {
     if (this.freed || entry.dropped) return;
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32, s = entry.slot >> 2;
+    const ctl = this.ctl, heap = this.heap, s = entry.slot >> 2;
     let chain = false;
     lock(ctl);
     try {
+      heap.sync();
+      const i32 = heap.i32;
       const state = i32[s + W_STATE];
       if (state === W_STARTING || state === W_RUNNING) {
         // It died without its exit hook: do what the hook would have done.
@@ -530,7 +536,9 @@ export class PoolCore {
     const ctl = this.ctl;
     let rec = Atomics.exchange(ctl, C_DONE, 0);
     if (rec === 0) return;
-    const heap = this.heap, i32 = heap.i32;
+    const heap = this.heap;
+    heap.sync();
+    const i32 = heap.i32;
     const blocks: number[] = [];
     while (rec !== 0) {
       const r = rec >> 2;
@@ -626,6 +634,9 @@ export class PoolCore {
 
   /** thread_pool_completion_bh: newest-submitted finished request first. */
   completionBhFn(): void {
+    // Cleared before draining: a worker that publishes after the drain
+    // finds 0 and rings again (see scheduleCompletion in _worker.ts).
+    Atomics.store(this.ctl, C_RUNG, 0);
     this.maybeReap();
     this.drainDone();
     for (;;) {
@@ -640,7 +651,10 @@ export class PoolCore {
       this.completionBh.schedule();
       cb(st.ret, st.error);
       if (this.freed) return;
+      // The cancel may also drop a worker's ring made meanwhile: clear the
+      // doorbell word again before draining, so the next completion rings.
       this.completionBh.cancel();
+      Atomics.store(this.ctl, C_RUNG, 0);
       // New completions may have arrived meanwhile (QEMU restarts its scan).
       this.drainDone();
     }
@@ -651,9 +665,10 @@ export class PoolCore {
   /** thread_pool_cancel: drop a queued request; it completes with -ECANCELED. */
   cancelAsync(st: ReqState): void {
     if (st.finished || this.freed) return;
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32, r = st.rec >> 2;
+    const ctl = this.ctl, heap = this.heap, r = st.rec >> 2;
     lock(ctl);
     try {
+      const i32 = heap.i32;
       if (Atomics.load(i32, r + R_STATE) === QUEUED) {
         unlinkQueued(heap, st.rec);
         i32[r + R_RES_TAG] = TAG_CANCELED;

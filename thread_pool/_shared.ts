@@ -40,6 +40,14 @@ export const C_FREED = 15;
 export const C_QUEUED = 16;
 /** Idle workers spinning before they sleep (bounded: spinning needs a core). */
 export const C_SPINNERS = 17;
+/** The heap's size in bytes: views are fixed-length and remade when it changes. */
+export const C_HEAP_BYTES = 18;
+/**
+ * Completion doorbell: 1 from a worker's first completion after the owner's
+ * last drain until the owner drains again. Only the 0 -> 1 change rings the
+ * owner's context, so a stream of completions costs one wake-up.
+ */
+export const C_RUNG = 19;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
@@ -172,6 +180,7 @@ export function newControlBlock(min: number, max: number): Int32Array {
   ctl[C_IDLE_MS] = IDLE_TIMEOUT_MS;
   // Offset 0 means "none": the heap starts past it.
   ctl[C_TOP] = 32;
+  ctl[C_HEAP_BYTES] = HEAP_INITIAL_BYTES;
   return ctl;
 }
 
@@ -210,22 +219,40 @@ export function condSignal(ctl: Int32Array, index: number, count: number = 1): v
 }
 
 /**
- * Typed views over the growable heap SharedArrayBuffer. Views made without
- * a length track the buffer as it grows, in every thread.
+ * Typed views over the growable heap SharedArrayBuffer. The views are
+ * fixed-length (a length-tracking view over a growable buffer costs several
+ * times more per element access) and are remade when the heap's size word
+ * says it grew: {@linkcode SharedHeap.sync} after taking the lock or after
+ * reading an offset another thread published.
  */
 export class SharedHeap {
   readonly ctl: Int32Array;
   readonly buffer: SharedArrayBuffer;
-  readonly i32: Int32Array;
-  readonly u8: Uint8Array;
-  readonly f64: Float64Array;
+  i32: Int32Array;
+  u8: Uint8Array;
+  f64: Float64Array;
+  #bytes: number;
 
   constructor(ctl: Int32Array, buffer: SharedArrayBuffer) {
     this.ctl = ctl;
     this.buffer = buffer;
-    this.i32 = new Int32Array(buffer);
-    this.u8 = new Uint8Array(buffer);
-    this.f64 = new Float64Array(buffer);
+    this.#bytes = Atomics.load(ctl, C_HEAP_BYTES);
+    this.i32 = new Int32Array(buffer, 0, this.#bytes >> 2);
+    this.u8 = new Uint8Array(buffer, 0, this.#bytes);
+    this.f64 = new Float64Array(buffer, 0, this.#bytes >> 3);
+  }
+
+  /** Remakes the views if another thread grew the heap. */
+  sync(): void {
+    const n = Atomics.load(this.ctl, C_HEAP_BYTES);
+    if (n !== this.#bytes) this.#remake(n);
+  }
+
+  #remake(n: number): void {
+    this.#bytes = n;
+    this.i32 = new Int32Array(this.buffer, 0, n >> 2);
+    this.u8 = new Uint8Array(this.buffer, 0, n);
+    this.f64 = new Float64Array(this.buffer, 0, n >> 3);
   }
 
   /**
@@ -238,24 +265,27 @@ export class SharedHeap {
     while ((1 << k) < need) {
       if (++k > MAX_CLASS) throw new RangeError(`Thread pool value too large: ${bytes} bytes`);
     }
-    const ctl = this.ctl, i32 = this.i32;
+    this.sync();
+    const ctl = this.ctl;
     let block = ctl[C_FREE_BASE + k];
     if (block !== 0) {
+      const i32 = this.i32;
       ctl[C_FREE_BASE + k] = i32[(block + HEADER_BYTES) >> 2];
     } else {
       block = ctl[C_TOP];
       const end = block + (1 << k);
-      if (end > this.buffer.byteLength) this.#grow(end);
+      if (end > this.#bytes) this.#grow(end);
       ctl[C_TOP] = end;
-      i32[block >> 2] = k;
+      this.i32[block >> 2] = k;
     }
-    i32[(block >> 2) + 1] = MAGIC_USED;
+    this.i32[(block >> 2) + 1] = MAGIC_USED;
     return block + HEADER_BYTES;
   }
 
   /** Returns a payload to its free list. Caller holds the pool lock. */
   free(payload: number): void {
     const block = payload - HEADER_BYTES;
+    this.sync();
     const i32 = this.i32;
     if (i32[(block >> 2) + 1] !== MAGIC_USED) {
       throw new Error(`Thread pool heap corrupted: bad free at ${payload}`);
@@ -271,7 +301,10 @@ export class SharedHeap {
     if (end > max) throw new RangeError(`Thread pool shared heap is full (${max} bytes)`);
     let size = this.buffer.byteLength * 2;
     while (size < end) size *= 2;
-    this.buffer.grow(Math.min(size, max));
+    size = Math.min(size, max);
+    this.buffer.grow(size);
+    Atomics.store(this.ctl, C_HEAP_BYTES, size);
+    this.#remake(size);
   }
 
   /** Copies bytes into a new block; returns its offset. Caller holds the lock. */
@@ -283,6 +316,7 @@ export class SharedHeap {
 
   /** A copy of `len` bytes at `p` (node:v8 reads it after the block is freed). */
   copyOut(p: number, len: number): Uint8Array {
+    if (p + len > this.u8.length) this.sync();
     return this.u8.slice(p, p + len);
   }
 }
@@ -334,6 +368,7 @@ export function storeWorkName(heap: SharedHeap, key: string): number {
 }
 
 export function loadWorkName(heap: SharedHeap, p: number): { module: string; name: string } {
+  heap.sync();
   const len = heap.i32[p >> 2];
   const s = decoder.decode(heap.u8.slice(p + 4, p + 4 + len));
   const nl = s.indexOf("\n");

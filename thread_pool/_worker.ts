@@ -28,6 +28,7 @@ import {
   C_Q_HEAD,
   C_REAP,
   C_REQ_COND,
+  C_RUNG,
   C_SPINNERS,
   C_STOP_COND,
   condSignal,
@@ -69,7 +70,6 @@ import {
 const init = workerData as WorkerInit;
 const ctl = new Int32Array(init.ctl);
 const heap = new SharedHeap(ctl, init.heap);
-const i32 = heap.i32;
 const slot = init.slot >> 2;
 const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
 const inbox = new SabInbox(init.sabs);
@@ -143,6 +143,9 @@ const jobs = new Map<number, Job | Error>();
 /** Rings the owner's completion BH. Caller holds the lock. */
 function scheduleCompletion(): void {
   if (ctl[C_FREED] !== 0) return;
+  // Published (pushDone) before this exchange: an owner that cleared the
+  // word before its drain either sees the record or sees 1 and is rung.
+  if (Atomics.exchange(ctl, C_RUNG, 1) !== 0) return;
   try {
     remoteBhSchedule(ctxCtl, init.completionBh.slot);
   } catch {
@@ -160,8 +163,9 @@ function die(): void {
   dying = true;
   try {
     lock(ctl);
-    i32[slot + W_STATE] = W_DEAD;
-    const rec = i32[slot + W_ACTIVE];
+    heap.sync();
+    heap.i32[slot + W_STATE] = W_DEAD;
+    const rec = heap.i32[slot + W_ACTIVE];
     if (rec !== 0) {
       const r = rec >> 2;
       let tag = TAG_DIED, p = 0, len = 0;
@@ -175,12 +179,12 @@ function die(): void {
           // No room: the plain "died" result.
         }
       }
-      i32[r + R_RES_TAG] = tag;
-      i32[r + R_RES_PTR] = p;
-      i32[r + R_RES_LEN] = len;
-      i32[r + R_WORKER] = init.slot;
-      i32[slot + W_ACTIVE] = 0;
-      Atomics.store(i32, r + R_STATE, DONE);
+      heap.i32[r + R_RES_TAG] = tag;
+      heap.i32[r + R_RES_PTR] = p;
+      heap.i32[r + R_RES_LEN] = len;
+      heap.i32[r + R_WORKER] = init.slot;
+      heap.i32[slot + W_ACTIVE] = 0;
+      Atomics.store(heap.i32, r + R_STATE, DONE);
       pushDone(heap, rec);
     }
     scheduleCompletion();
@@ -221,9 +225,11 @@ async function resolveJob(work: number): Promise<Job | Error> {
 
 function argOf(rec: number): unknown {
   const r = rec >> 2;
-  const tag = i32[r + R_ARG_TAG];
+  const tag = heap.i32[r + R_ARG_TAG];
   if (tag === TAG_NUMBER) return heap.f64[(rec + R_ARG_F64_BYTE) >> 3];
-  const bytes = tagHasBytes(tag) ? heap.copyOut(i32[r + R_ARG_PTR], i32[r + R_ARG_LEN]) : null;
+  const bytes = tagHasBytes(tag)
+    ? heap.copyOut(heap.i32[r + R_ARG_PTR], heap.i32[r + R_ARG_LEN])
+    : null;
   return decodeValue(tag, 0, bytes, link);
 }
 
@@ -248,11 +254,12 @@ function threw(e: unknown): Encoded {
 function finish(rec: number, out: Encoded | null, num: number): void {
   const r = rec >> 2;
   lock(ctl);
+  heap.sync();
   if (out === null) {
     heap.f64[(rec + R_RES_F64_BYTE) >> 3] = num;
-    i32[r + R_RES_TAG] = TAG_NUMBER;
-    i32[r + R_RES_PTR] = 0;
-    i32[r + R_RES_LEN] = 0;
+    heap.i32[r + R_RES_TAG] = TAG_NUMBER;
+    heap.i32[r + R_RES_PTR] = 0;
+    heap.i32[r + R_RES_LEN] = 0;
   } else if (out.bytes !== null) {
     let p = 0;
     try {
@@ -265,18 +272,18 @@ function finish(rec: number, out: Encoded | null, num: number): void {
         out = { tag: TAG_NO_ROOM, num: 0, bytes: null };
       }
     }
-    i32[r + R_RES_TAG] = out.tag;
-    i32[r + R_RES_PTR] = p;
-    i32[r + R_RES_LEN] = out.bytes?.length ?? 0;
+    heap.i32[r + R_RES_TAG] = out.tag;
+    heap.i32[r + R_RES_PTR] = p;
+    heap.i32[r + R_RES_LEN] = out.bytes?.length ?? 0;
   } else {
     if (out.tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
-    i32[r + R_RES_TAG] = out.tag;
-    i32[r + R_RES_PTR] = 0;
-    i32[r + R_RES_LEN] = 0;
+    heap.i32[r + R_RES_TAG] = out.tag;
+    heap.i32[r + R_RES_PTR] = 0;
+    heap.i32[r + R_RES_LEN] = 0;
   }
-  i32[r + R_WORKER] = init.slot;
-  i32[slot + W_ACTIVE] = 0;
-  Atomics.store(i32, r + R_STATE, DONE);
+  heap.i32[r + R_WORKER] = init.slot;
+  heap.i32[slot + W_ACTIVE] = 0;
+  Atomics.store(heap.i32, r + R_STATE, DONE);
   pushDone(heap, rec);
   scheduleCompletion();
 }
@@ -291,8 +298,9 @@ async function workerThread(): Promise<void> {
   // dlopen (milliseconds) while the owner sleeps waiting for it.
   libc();
   lock(ctl);
+  heap.sync();
   ctl[C_PENDING]--;
-  i32[slot + W_STATE] = W_RUNNING;
+  heap.i32[slot + W_STATE] = W_RUNNING;
   // The next worker of the backlog is created by the owner's spawn BH.
   if (ctl[C_NEW] > 0 && ctl[C_FREED] === 0) {
     try {
@@ -321,22 +329,23 @@ async function workerThread(): Promise<void> {
         res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
       }
       lock(ctl);
+      heap.sync();
       ctl[C_IDLE]--;
       if (res === "timed-out" && ctl[C_Q_HEAD] === 0 && ctl[C_CUR] > ctl[C_MIN]) break;
       continue;
     }
     const rec = ctl[C_Q_HEAD];
     unlinkQueued(heap, rec);
-    Atomics.store(i32, (rec >> 2) + R_STATE, ACTIVE);
-    i32[slot + W_ACTIVE] = rec;
+    Atomics.store(heap.i32, (rec >> 2) + R_STATE, ACTIVE);
+    heap.i32[slot + W_ACTIVE] = rec;
     unlock(ctl);
     activeJob = ++jobSeq;
     activeName = "";
 
     // Only the first use of a function, or a job returning a promise,
     // goes through the event loop.
-    let fn = jobs.get(i32[(rec >> 2) + R_WORK]);
-    if (fn === undefined) fn = await resolveJob(i32[(rec >> 2) + R_WORK]);
+    let fn = jobs.get(heap.i32[(rec >> 2) + R_WORK]);
+    if (fn === undefined) fn = await resolveJob(heap.i32[(rec >> 2) + R_WORK]);
     if (!(fn instanceof Error)) activeName = fn.name || "anonymous";
     let ret: unknown;
     let failed = false;
@@ -360,7 +369,7 @@ async function workerThread(): Promise<void> {
     if (retire) {
       // Leave, as a dead worker: the owner reaps it and spawns a clean one
       // if work waits (or fewer than min are left).
-      i32[slot + W_STATE] = W_DEAD;
+      heap.i32[slot + W_STATE] = W_DEAD;
       exited = true;
       ctl[C_CUR]--;
       ctl[C_REAP]++;
@@ -372,7 +381,7 @@ async function workerThread(): Promise<void> {
       return;
     }
   }
-  i32[slot + W_STATE] = W_EXITED;
+  heap.i32[slot + W_STATE] = W_EXITED;
   exited = true;
   ctl[C_CUR]--;
   ctl[C_REAP]++;
