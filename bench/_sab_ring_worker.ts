@@ -11,7 +11,12 @@ interface Init {
   index: number;
 }
 
-self.onmessage = (e: MessageEvent<Init>): void => {
+const scope = globalThis as unknown as {
+  onmessage: ((e: MessageEvent<Init>) => void) | null;
+  close(): void;
+};
+
+scope.onmessage = (e: MessageEvent<Init>): void => {
   const { sab, index } = e.data;
   const ctl = new Int32Array(sab, 0, ringWords(2));
   const base = 4 + index * 4;
@@ -25,7 +30,7 @@ self.onmessage = (e: MessageEvent<Init>): void => {
       // Idle for 2 s: leave, so that `deno bench` can exit (the owner makes
       // a new worker when it needs one).
       if (h === t && Atomics.wait(ctl, base + W_HEAD, t, 2000) === "timed-out") {
-        self.close();
+        scope.close();
         return;
       }
       Atomics.store(ctl, base + W_SLEEP, 0);
