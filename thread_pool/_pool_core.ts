@@ -27,26 +27,29 @@ import {
   C_MIN,
   C_NEW,
   C_PENDING,
-  C_Q_HEAD,
   C_QUEUED,
   C_REAP,
   C_REQ_COND,
   C_RUNG,
   C_STOP_COND,
+  CLAIM_CANCELED,
+  CLAIM_PENDING,
+  CLAIM_TAKEN,
   condSignal,
   decodeValue,
   DONE,
   encodeValue,
-  enqueue,
   lock,
   newControlBlock,
   newHeapBuffer,
+  newSubmitRing,
   pushDone,
   QUEUED,
   R_ARG_F64_BYTE,
   R_ARG_LEN,
   R_ARG_PTR,
   R_ARG_TAG,
+  R_CLAIM,
   R_DNEXT,
   R_RES_F64_BYTE,
   R_RES_LEN,
@@ -56,6 +59,8 @@ import {
   R_WORK,
   R_WORKER,
   RECORD_BYTES,
+  ringEmpty,
+  ringPush,
   SharedHeap,
   storeWorkName,
   TAG_CANCELED,
@@ -66,7 +71,7 @@ import {
   TAG_SPAWN_FAILED,
   TAG_THREW,
   tagHasBytes,
-  unlinkQueued,
+  takeQueued,
   unlock,
   W_ACTIVE,
   W_DEAD,
@@ -74,6 +79,7 @@ import {
   W_RUNNING,
   W_STARTING,
   W_STATE,
+  wakeOne,
   WORKER_SLOT_BYTES,
   type WorkerInit,
 } from "./_shared.ts";
@@ -203,6 +209,13 @@ export class PoolCore {
   readonly argWriter: WireWriter = new WireWriter();
   /** Results from a worker that is gone: only our own buffers resolve. */
   readonly orphanLink: SabLink;
+  /** The submission ring (shared with the workers). */
+  readonly sq: Int32Array = newSubmitRing();
+  /** Queued records that did not fit in the ring yet, oldest first. */
+  readonly overflow: number[] = [];
+  /** Request records to reuse: only the owner allocates and frees them. */
+  readonly freeRecs: number[] = [];
+  #blocks: number[] = [];
   seq = 0;
   freed = false;
   reapSeen = 0;
@@ -282,42 +295,50 @@ export class PoolCore {
     }
     this.maybeReap();
     const ctl = this.ctl, heap = this.heap;
-    let rec = 0, argp = 0, signal = false;
-    lock(ctl);
-    try {
-      let w = this.works.get(key);
-      if (w === undefined) {
-        w = storeWorkName(heap, key);
-        this.works.set(key, w);
+    let w = this.works.get(key);
+    let rec = this.freeRecs.pop() ?? 0, argp = 0;
+    // The common submit (known work, a spare record, an inline argument, no
+    // worker to add) takes no lock.
+    if (
+      w === undefined || rec === 0 || enc.bytes !== null ||
+      (Atomics.load(ctl, C_IDLE) === 0 && Atomics.load(ctl, C_CUR) < Atomics.load(ctl, C_MAX))
+    ) {
+      lock(ctl);
+      try {
+        if (w === undefined) {
+          w = storeWorkName(heap, key);
+          this.works.set(key, w);
+        }
+        if (rec === 0) rec = heap.alloc(RECORD_BYTES);
+        if (enc.bytes !== null) argp = heap.store(enc.bytes);
+        if (ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
+      } catch (e) {
+        if (argp !== 0) heap.free(argp);
+        if (rec !== 0) this.freeRecs.push(rec);
+        throw e;
+      } finally {
+        unlock(ctl);
       }
-      rec = heap.alloc(RECORD_BYTES);
-      if (enc.bytes !== null) argp = heap.store(enc.bytes);
-      // Views are current after the allocations (they may have grown it).
-      const i32 = heap.i32, r = rec >> 2;
-      i32[r + R_STATE] = QUEUED;
-      i32[r + R_WORK] = w;
-      i32[r + R_ARG_TAG] = enc.tag;
-      i32[r + R_ARG_PTR] = argp;
-      i32[r + R_ARG_LEN] = enc.bytes === null ? 0 : enc.bytes.length;
-      i32[r + R_RES_TAG] = 0;
-      i32[r + R_RES_PTR] = 0;
-      i32[r + R_RES_LEN] = 0;
-      i32[r + R_WORKER] = 0;
-      if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
-      if (ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
-      enqueue(heap, rec);
-      if (ctl[C_IDLE] > 0) {
-        Atomics.add(ctl, C_REQ_COND, 1);
-        signal = true;
-      }
-    } catch (e) {
-      if (argp !== 0) heap.free(argp);
-      if (rec !== 0) heap.free(rec);
-      throw e;
-    } finally {
-      unlock(ctl);
     }
-    if (signal) Atomics.notify(ctl, C_REQ_COND, 1);
+    // Views are current after the allocations (they may have grown the heap).
+    const i32 = heap.i32, r = rec >> 2;
+    i32[r + R_STATE] = QUEUED;
+    i32[r + R_WORK] = w;
+    i32[r + R_ARG_TAG] = enc.tag;
+    i32[r + R_ARG_PTR] = argp;
+    i32[r + R_ARG_LEN] = enc.bytes === null ? 0 : enc.bytes.length;
+    i32[r + R_RES_TAG] = 0;
+    i32[r + R_RES_PTR] = 0;
+    i32[r + R_RES_LEN] = 0;
+    i32[r + R_WORKER] = 0;
+    if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
+    Atomics.add(ctl, C_QUEUED, 1);
+    if (this.overflow.length > 0) this.flushOverflow();
+    if (this.overflow.length > 0 || !ringPush(heap, this.sq, rec)) {
+      i32[r + R_CLAIM] = CLAIM_PENDING;
+      this.overflow.push(rec);
+    }
+    wakeOne(ctl);
     const st: ReqState = {
       core: this,
       rec,
@@ -332,6 +353,21 @@ export class PoolCore {
     };
     this.outstanding.set(rec, st);
     return st;
+  }
+
+  /** Moves overflowed records into the ring, oldest first; cancelled ones are dropped. */
+  flushOverflow(): void {
+    const ov = this.overflow, heap = this.heap;
+    let i = 0;
+    for (; i < ov.length; i++) {
+      const rec = ov[i];
+      if (heap.i32[(rec >> 2) + R_CLAIM] !== CLAIM_PENDING) continue;
+      if (!ringPush(heap, this.sq, rec)) break;
+    }
+    if (i > 0) {
+      ov.splice(0, i);
+      wakeOne(this.ctl);
+    }
   }
 
   // --- spawning -----------------------------------------------------------
@@ -387,6 +423,7 @@ export class PoolCore {
     const init: WorkerInit = {
       ctl: this.ctl.buffer as SharedArrayBuffer,
       heap: this.heap.buffer,
+      sq: this.sq.buffer as SharedArrayBuffer,
       slot,
       completionBh: this.completionBh.remote(),
       newThreadBh: this.newThreadBh.remote(),
@@ -429,9 +466,19 @@ export class PoolCore {
       ctl[C_NEW] = 0;
       if (ctl[C_CUR] === 0) {
         this.spawnError = e;
-        while (ctl[C_Q_HEAD] !== 0) {
-          const rec = ctl[C_Q_HEAD];
-          unlinkQueued(heap, rec);
+        // The ring first, then the overflow: oldest first either way.
+        const queued: number[] = [];
+        for (let rec = takeQueued(heap, this.sq); rec !== 0; rec = takeQueued(heap, this.sq)) {
+          queued.push(rec);
+        }
+        for (const rec of this.overflow) {
+          if (i32[(rec >> 2) + R_CLAIM] !== CLAIM_PENDING) continue;
+          i32[(rec >> 2) + R_CLAIM] = CLAIM_TAKEN;
+          Atomics.sub(ctl, C_QUEUED, 1);
+          queued.push(rec);
+        }
+        this.overflow.length = 0;
+        for (const rec of queued) {
           i32[(rec >> 2) + R_RES_TAG] = TAG_SPAWN_FAILED;
           Atomics.store(i32, (rec >> 2) + R_STATE, DONE);
           pushDone(heap, rec);
@@ -503,7 +550,8 @@ export class PoolCore {
     if (died) {
       lock(ctl);
       try {
-        if (ctl[C_Q_HEAD] !== 0 && ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
+        const waiting = !ringEmpty(ctl) || this.overflow.length > 0;
+        if (waiting && ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
         for (let i = ctl[C_CUR]; i < ctl[C_MIN]; i++) this.spawnThread();
       } finally {
         unlock(ctl);
@@ -539,7 +587,8 @@ export class PoolCore {
     const heap = this.heap;
     heap.sync();
     const i32 = heap.i32;
-    const blocks: number[] = [];
+    const blocks = this.#blocks;
+    blocks.length = 0;
     while (rec !== 0) {
       const r = rec >> 2;
       const next = Atomics.load(i32, r + R_DNEXT);
@@ -549,11 +598,12 @@ export class PoolCore {
         this.readResult(st, rec);
         heapPush(this.done, st);
       }
-      blocks.push(rec);
+      this.freeRecs.push(rec);
       if (tagHasBytes(i32[r + R_ARG_TAG])) blocks.push(i32[r + R_ARG_PTR]);
       if (tagHasBytes(i32[r + R_RES_TAG])) blocks.push(i32[r + R_RES_PTR]);
       rec = next;
     }
+    if (blocks.length === 0) return;
     lock(ctl);
     try {
       for (const p of blocks) heap.free(p);
@@ -639,6 +689,7 @@ export class PoolCore {
     Atomics.store(this.ctl, C_RUNG, 0);
     this.maybeReap();
     this.drainDone();
+    if (this.overflow.length > 0) this.flushOverflow();
     for (;;) {
       const st = heapPop(this.done);
       if (st === undefined) return;
@@ -665,20 +716,16 @@ export class PoolCore {
   /** thread_pool_cancel: drop a queued request; it completes with -ECANCELED. */
   cancelAsync(st: ReqState): void {
     if (st.finished || this.freed) return;
-    const ctl = this.ctl, heap = this.heap, r = st.rec >> 2;
-    lock(ctl);
-    try {
-      const i32 = heap.i32;
-      if (Atomics.load(i32, r + R_STATE) === QUEUED) {
-        unlinkQueued(heap, st.rec);
-        i32[r + R_RES_TAG] = TAG_CANCELED;
-        Atomics.store(i32, r + R_STATE, DONE);
-        pushDone(heap, st.rec);
-        this.completionBh.schedule();
-      }
-    } finally {
-      unlock(ctl);
-    }
+    const ctl = this.ctl, i32 = this.heap.i32, r = st.rec >> 2;
+    // Queued (in the ring or the overflow) while the claim word holds a
+    // ticket: one CAS decides between us and a worker taking it.
+    const c = Atomics.load(i32, r + R_CLAIM);
+    if (c <= 0 || Atomics.compareExchange(i32, r + R_CLAIM, c, CLAIM_CANCELED) !== c) return;
+    Atomics.sub(ctl, C_QUEUED, 1);
+    i32[r + R_RES_TAG] = TAG_CANCELED;
+    Atomics.store(i32, r + R_STATE, DONE);
+    pushDone(this.heap, st.rec);
+    this.completionBh.schedule();
   }
 
   cancel(st: ReqState): void {
@@ -730,7 +777,7 @@ export class PoolCore {
         pendingThreads: ctl[C_PENDING],
         workers: this.workers.size,
         requests: this.outstanding.size + this.done.length,
-        queued: ctl[C_QUEUED],
+        queued: Atomics.load(ctl, C_QUEUED),
       };
     } finally {
       unlock(ctl);

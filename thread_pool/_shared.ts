@@ -23,9 +23,13 @@ export const C_MAX = 6;
 export const C_REQ_COND = 7;
 /** worker_stopped: a sequence number, bumped when a worker leaves. */
 export const C_STOP_COND = 8;
-/** The request FIFO (record offsets, 0 = none). */
-export const C_Q_HEAD = 9;
-export const C_Q_TAIL = 10;
+/**
+ * The submission ring (QEMU's request list, FIFO): indices into the ring
+ * buffer, counting up and wrapping at 2^32. Workers take at HEAD (a CAS);
+ * the owner alone fills at TAIL.
+ */
+export const C_SQ_HEAD = 9;
+export const C_SQ_TAIL = 10;
 /** Lock-free stack of DONE records (record offsets). */
 export const C_DONE = 11;
 /** Idle wait before a worker above min exits (ms). */
@@ -48,6 +52,11 @@ export const C_HEAP_BYTES = 18;
  * owner's context, so a stream of completions costs one wake-up.
  */
 export const C_RUNG = 19;
+/**
+ * Workers about to sleep on the request condition: the owner bumps and
+ * notifies it after a submit only when this is non-zero.
+ */
+export const C_SLEEPERS = 20;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
@@ -66,8 +75,13 @@ export const DONE = 3;
 
 // Request record: Int32 words from the payload start.
 export const R_STATE = 0;
-export const R_NEXT = 1;
-export const R_PREV = 2;
+/**
+ * Who owns a queued request: its ticket (> 0) while queued; the worker
+ * that takes it, or the owner that cancels it, swaps the ticket out with
+ * one CAS. The ticket names the ring position, so a worker holding a stale
+ * position cannot take a record reused for a later request.
+ */
+export const R_CLAIM = 1;
 export const R_DNEXT = 3;
 /** Offset of the interned work name block. */
 export const R_WORK = 4;
@@ -321,28 +335,72 @@ export class SharedHeap {
   }
 }
 
-// The request FIFO. Caller holds the lock.
-export function enqueue(heap: SharedHeap, rec: number): void {
-  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
-  const tail = ctl[C_Q_TAIL];
-  i32[r + R_NEXT] = 0;
-  i32[r + R_PREV] = tail;
-  if (tail === 0) ctl[C_Q_HEAD] = rec;
-  else i32[(tail >> 2) + R_NEXT] = rec;
-  ctl[C_Q_TAIL] = rec;
-  ctl[C_QUEUED]++;
+/** R_CLAIM values besides tickets. */
+export const CLAIM_TAKEN = -1;
+export const CLAIM_CANCELED = -2;
+/** Queued in the owner's overflow list (the ring was full), no ticket yet. */
+export const CLAIM_PENDING = 0x7fffffff;
+
+/** Ring slots (record offsets); a power of two. */
+export const SQ_SLOTS = 1 << 16;
+const SQ_MASK = SQ_SLOTS - 1;
+
+/** The ticket of ring position `index`. */
+export function ticketOf(index: number): number {
+  return (index & 0x3fffffff) + 1;
 }
 
-export function unlinkQueued(heap: SharedHeap, rec: number): void {
-  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
-  const next = i32[r + R_NEXT], prev = i32[r + R_PREV];
-  if (prev === 0) ctl[C_Q_HEAD] = next;
-  else i32[(prev >> 2) + R_NEXT] = next;
-  if (next === 0) ctl[C_Q_TAIL] = prev;
-  else i32[(next >> 2) + R_PREV] = prev;
-  i32[r + R_NEXT] = 0;
-  i32[r + R_PREV] = 0;
-  ctl[C_QUEUED]--;
+/** A fixed-length submission ring. */
+export function newSubmitRing(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(SQ_SLOTS * 4));
+}
+
+/** Whether the ring holds no position to take. */
+export function ringEmpty(ctl: Int32Array): boolean {
+  return Atomics.load(ctl, C_SQ_HEAD) === Atomics.load(ctl, C_SQ_TAIL);
+}
+
+/**
+ * Owner side: appends a record at the tail, or returns false when the ring
+ * is full. The record's fields are published by the tail store.
+ */
+export function ringPush(heap: SharedHeap, sq: Int32Array, rec: number): boolean {
+  const ctl = heap.ctl;
+  const t = Atomics.load(ctl, C_SQ_TAIL);
+  if (((t - Atomics.load(ctl, C_SQ_HEAD)) >>> 0) >= SQ_SLOTS) return false;
+  heap.i32[(rec >> 2) + R_CLAIM] = ticketOf(t);
+  sq[t & SQ_MASK] = rec;
+  Atomics.store(ctl, C_SQ_TAIL, (t + 1) | 0);
+  return true;
+}
+
+/**
+ * Takes the oldest queued request (any thread, no lock); 0 when the ring
+ * is empty. Cancelled positions are skipped.
+ */
+export function takeQueued(heap: SharedHeap, sq: Int32Array): number {
+  const ctl = heap.ctl;
+  for (;;) {
+    const h = Atomics.load(ctl, C_SQ_HEAD);
+    if (h === Atomics.load(ctl, C_SQ_TAIL)) return 0;
+    // Read before the CAS: the owner refills this slot only once HEAD passed it.
+    const rec = sq[h & SQ_MASK];
+    if (Atomics.compareExchange(ctl, C_SQ_HEAD, h, (h + 1) | 0) !== h) continue;
+    if ((rec >> 2) + R_CLAIM >= heap.i32.length) heap.sync();
+    const ticket = ticketOf(h);
+    if (Atomics.compareExchange(heap.i32, (rec >> 2) + R_CLAIM, ticket, CLAIM_TAKEN) === ticket) {
+      Atomics.sub(ctl, C_QUEUED, 1);
+      return rec;
+    }
+  }
+}
+
+/** Wakes one sleeping worker after a submit, if any sleeps. */
+export function wakeOne(ctl: Int32Array): void {
+  if (Atomics.load(ctl, C_SLEEPERS) > 0) {
+    Atomics.add(ctl, C_REQ_COND, 1);
+    Atomics.notify(ctl, C_REQ_COND, 1);
+  }
 }
 
 /** Publishes a DONE record to the owner (any thread, lock not needed). */
@@ -383,6 +441,8 @@ export interface WorkerInit {
   readonly slot: number;
   readonly completionBh: RemoteBH;
   readonly newThreadBh: RemoteBH;
+  /** The submission ring. */
+  readonly sq: SharedArrayBuffer;
   /** This worker's end of its channel with the owner (SharedArrayBuffers). */
   readonly port: MessagePort;
   /** SharedArrayBuffers the owner introduced before this worker existed. */

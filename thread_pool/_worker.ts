@@ -25,10 +25,10 @@ import {
   C_MIN,
   C_NEW,
   C_PENDING,
-  C_Q_HEAD,
   C_REAP,
   C_REQ_COND,
   C_RUNG,
+  C_SLEEPERS,
   C_SPINNERS,
   C_STOP_COND,
   condSignal,
@@ -50,6 +50,7 @@ import {
   R_STATE,
   R_WORK,
   R_WORKER,
+  ringEmpty,
   SharedHeap,
   TAG_DIED,
   TAG_DIED_THREW,
@@ -57,7 +58,7 @@ import {
   TAG_NUMBER,
   TAG_THREW,
   tagHasBytes,
-  unlinkQueued,
+  takeQueued,
   unlock,
   W_ACTIVE,
   W_DEAD,
@@ -77,6 +78,7 @@ inbox.addPort(init.port);
 const outbox = new SabOutbox((m) => init.port.postMessage(m), { weak: true });
 const link = new SabLink(outbox, inbox);
 const writer = new WireWriter();
+const sq = new Int32Array(init.sq);
 
 /** Checks of the request condition an idle worker makes before sleeping (about 20 µs). */
 const IDLE_SPIN = 2000;
@@ -142,7 +144,7 @@ const jobs = new Map<number, Job | Error>();
 
 /** Rings the owner's completion BH. Caller holds the lock. */
 function scheduleCompletion(): void {
-  if (ctl[C_FREED] !== 0) return;
+  if (Atomics.load(ctl, C_FREED) !== 0) return;
   // Published (pushDone) before this exchange: an owner that cleared the
   // word before its drain either sees the record or sees 1 and is rung.
   if (Atomics.exchange(ctl, C_RUNG, 1) !== 0) return;
@@ -248,20 +250,16 @@ function threw(e: unknown): Encoded {
 
 /**
  * Stores the outcome and publishes DONE (QEMU: ret, then the release store
- * of the state), then rings the completion BH. Returns with the lock held:
- * the loop continues under it.
+ * of the state), then rings the completion BH unless a ring is pending.
+ * Only a result with bytes takes the lock (for the heap).
  */
 function finish(rec: number, out: Encoded | null, num: number): void {
   const r = rec >> 2;
-  lock(ctl);
-  heap.sync();
+  let tag = TAG_NUMBER, p = 0, len = 0;
   if (out === null) {
     heap.f64[(rec + R_RES_F64_BYTE) >> 3] = num;
-    heap.i32[r + R_RES_TAG] = TAG_NUMBER;
-    heap.i32[r + R_RES_PTR] = 0;
-    heap.i32[r + R_RES_LEN] = 0;
   } else if (out.bytes !== null) {
-    let p = 0;
+    lock(ctl);
     try {
       p = heap.store(out.bytes);
     } catch (e) {
@@ -272,18 +270,20 @@ function finish(rec: number, out: Encoded | null, num: number): void {
         out = { tag: TAG_NO_ROOM, num: 0, bytes: null };
       }
     }
-    heap.i32[r + R_RES_TAG] = out.tag;
-    heap.i32[r + R_RES_PTR] = p;
-    heap.i32[r + R_RES_LEN] = out.bytes?.length ?? 0;
+    unlock(ctl);
+    tag = out.tag;
+    len = out.bytes?.length ?? 0;
   } else {
     if (out.tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
-    heap.i32[r + R_RES_TAG] = out.tag;
-    heap.i32[r + R_RES_PTR] = 0;
-    heap.i32[r + R_RES_LEN] = 0;
+    tag = out.tag;
   }
-  heap.i32[r + R_WORKER] = init.slot;
-  heap.i32[slot + W_ACTIVE] = 0;
-  Atomics.store(heap.i32, r + R_STATE, DONE);
+  const i32 = heap.i32;
+  i32[r + R_RES_TAG] = tag;
+  i32[r + R_RES_PTR] = p;
+  i32[r + R_RES_LEN] = len;
+  i32[r + R_WORKER] = init.slot;
+  i32[slot + W_ACTIVE] = 0;
+  Atomics.store(i32, r + R_STATE, DONE);
   pushDone(heap, rec);
   scheduleCompletion();
 }
@@ -309,36 +309,52 @@ async function workerThread(): Promise<void> {
       // The context is gone.
     }
   }
-  while (ctl[C_CUR] <= ctl[C_MAX]) {
-    if (ctl[C_Q_HEAD] === 0) {
+  unlock(ctl);
+  // The job path takes no lock: requests come from the ring, results go
+  // out through the DONE stack. The lock is for idling and leaving.
+  for (;;) {
+    const rec = takeQueued(heap, sq);
+    if (rec === 0) {
+      lock(ctl);
+      heap.sync();
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
       ctl[C_IDLE]++;
       const seq = Atomics.load(ctl, C_REQ_COND);
       const timeout = ctl[C_IDLE_MS];
       unlock(ctl);
-      // Watch the condition briefly before sleeping on it: a stream of
-      // submissions then costs no wake-up, and one job's round trip no
-      // futex sleep. Submit signals idle workers, spinning ones included.
+      // Watch the ring briefly before sleeping: a stream of submissions
+      // then costs no wake-up, and one job's round trip no futex sleep.
       if (Atomics.add(ctl, C_SPINNERS, 1) < MAX_SPINNERS) {
-        for (let i = 0; i < IDLE_SPIN && Atomics.load(ctl, C_REQ_COND) === seq; i++);
+        for (
+          let i = 0;
+          i < IDLE_SPIN && ringEmpty(ctl) && Atomics.load(ctl, C_REQ_COND) === seq;
+          i++
+        );
       }
       Atomics.sub(ctl, C_SPINNERS, 1);
       let res: "ok" | "not-equal" | "timed-out" = "not-equal";
-      if (Atomics.load(ctl, C_REQ_COND) === seq) {
-        // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
-        inbox.drain();
-        res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+      if (ringEmpty(ctl) && Atomics.load(ctl, C_REQ_COND) === seq) {
+        // Announce the sleep, then look again: a submit that published
+        // before the announcement is seen here; one after it sees the
+        // announcement and bumps the condition (see wakeOne).
+        Atomics.add(ctl, C_SLEEPERS, 1);
+        if (ringEmpty(ctl)) {
+          // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
+          inbox.drain();
+          res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+        }
+        Atomics.sub(ctl, C_SLEEPERS, 1);
       }
       lock(ctl);
       heap.sync();
       ctl[C_IDLE]--;
-      if (res === "timed-out" && ctl[C_Q_HEAD] === 0 && ctl[C_CUR] > ctl[C_MIN]) break;
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
+      if (res === "timed-out" && ringEmpty(ctl) && ctl[C_CUR] > ctl[C_MIN]) break;
+      unlock(ctl);
       continue;
     }
-    const rec = ctl[C_Q_HEAD];
-    unlinkQueued(heap, rec);
     Atomics.store(heap.i32, (rec >> 2) + R_STATE, ACTIVE);
     heap.i32[slot + W_ACTIVE] = rec;
-    unlock(ctl);
     activeJob = ++jobSeq;
     activeName = "";
 
@@ -369,6 +385,7 @@ async function workerThread(): Promise<void> {
     if (retire) {
       // Leave, as a dead worker: the owner reaps it and spawns a clean one
       // if work waits (or fewer than min are left).
+      lock(ctl);
       heap.i32[slot + W_STATE] = W_DEAD;
       exited = true;
       ctl[C_CUR]--;
@@ -379,6 +396,13 @@ async function workerThread(): Promise<void> {
       unlock(ctl);
       init.port.close();
       return;
+    }
+    // The pool shrank (setParams, free): this worker may be one too many.
+    if (Atomics.load(ctl, C_CUR) > Atomics.load(ctl, C_MAX)) {
+      lock(ctl);
+      heap.sync();
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
+      unlock(ctl);
     }
   }
   heap.i32[slot + W_STATE] = W_EXITED;
