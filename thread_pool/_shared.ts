@@ -57,6 +57,12 @@ export const C_RUNG = 19;
  * notifies it after a submit only when this is non-zero.
  */
 export const C_SLEEPERS = 20;
+/**
+ * 1 from a wake-up of a sleeper until a woken worker looks at the ring
+ * again: submits meanwhile do not wake more (the woken one drains the ring
+ * and wakes the next if work is left).
+ */
+export const C_WAKING = 21;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
@@ -397,7 +403,10 @@ export function takeQueued(heap: SharedHeap, sq: Int32Array): number {
 
 /** Wakes one sleeping worker after a submit, if any sleeps. */
 export function wakeOne(ctl: Int32Array): void {
-  if (Atomics.load(ctl, C_SLEEPERS) > 0) {
+  if (
+    Atomics.load(ctl, C_SLEEPERS) > 0 && Atomics.load(ctl, C_WAKING) === 0 &&
+    Atomics.exchange(ctl, C_WAKING, 1) === 0
+  ) {
     Atomics.add(ctl, C_REQ_COND, 1);
     Atomics.notify(ctl, C_REQ_COND, 1);
   }

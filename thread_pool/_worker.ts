@@ -29,6 +29,7 @@ import {
   C_REQ_COND,
   C_RUNG,
   C_SLEEPERS,
+  C_WAKING,
   C_SPINNERS,
   C_STOP_COND,
   condSignal,
@@ -59,6 +60,7 @@ import {
   TAG_THREW,
   tagHasBytes,
   takeQueued,
+  wakeOne,
   unlock,
   W_ACTIVE,
   W_DEAD,
@@ -344,6 +346,8 @@ async function workerThread(): Promise<void> {
           res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
         }
         Atomics.sub(ctl, C_SLEEPERS, 1);
+        // Looking at the ring again below: later submits may wake others.
+        Atomics.store(ctl, C_WAKING, 0);
       }
       lock(ctl);
       heap.sync();
@@ -355,6 +359,8 @@ async function workerThread(): Promise<void> {
     }
     Atomics.store(heap.i32, (rec >> 2) + R_STATE, ACTIVE);
     heap.i32[slot + W_ACTIVE] = rec;
+    // More queued: a sleeping worker helps.
+    if (!ringEmpty(ctl)) wakeOne(ctl);
     activeJob = ++jobSeq;
     activeName = "";
 
