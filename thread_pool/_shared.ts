@@ -118,13 +118,17 @@ export const W_EXITED = 2;
 /** Died (exit, close, uncaught error) outside the normal path. */
 export const W_DEAD = 3;
 
-// What an argument or result word holds. Values other than numbers and
+// What an argument or result word holds. Values other than numbers, booleans, null and
 // undefined are bytes of the wire codec (_wire/codec.ts) in a heap block.
 export const TAG_UNDEFINED = 0;
 /** A number, inline in the record's f64 slot. */
 export const TAG_NUMBER = 4;
 /** Wire-codec bytes. */
 export const TAG_WIRE = 6;
+/** null, false and true, inline (no bytes). */
+export const TAG_NULL = 7;
+export const TAG_FALSE = 8;
+export const TAG_TRUE = 9;
 /** Whether a value or result tag keeps its data in a heap block. */
 export function tagHasBytes(tag: number): boolean {
   return tag === TAG_WIRE || tag === TAG_THREW || tag === TAG_DIED_THREW;
@@ -153,12 +157,14 @@ export interface Encoded {
 }
 
 /**
- * Encodes a value with `w` (numbers and undefined stay inline). The bytes
+ * Encodes a value with `w` (numbers, booleans, null and undefined stay inline). The bytes
  * are the writer's: store them before its next use.
  */
 export function encodeValue(w: WireWriter, value: unknown): Encoded {
   if (typeof value === "number") return { tag: TAG_NUMBER, num: value, bytes: null };
   if (value === undefined) return { tag: TAG_UNDEFINED, num: 0, bytes: null };
+  if (value === null) return { tag: TAG_NULL, num: 0, bytes: null };
+  if (typeof value === "boolean") return { tag: value ? TAG_TRUE : TAG_FALSE, num: 0, bytes: null };
   w.value(value);
   return { tag: TAG_WIRE, num: 0, bytes: w.view() };
 }
@@ -175,6 +181,12 @@ export function decodeValue(
       return undefined;
     case TAG_NUMBER:
       return num;
+    case TAG_NULL:
+      return null;
+    case TAG_FALSE:
+      return false;
+    case TAG_TRUE:
+      return true;
     case TAG_WIRE: {
       const r = new WireReader(bytes!);
       r.sabs = sabs;

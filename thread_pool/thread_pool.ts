@@ -32,7 +32,7 @@
  * one spinning worker per spare core), and leaves after 10 s idle if more
  * than `min` workers exist.
  *
- * Arguments and results: numbers and undefined go inline; anything else is
+ * Arguments and results: numbers, booleans, null and undefined go inline; anything else is
  * encoded with the codec IOThread requests use too (a compact
  * structured-clone subset, node:v8 for the rare rest). SharedArrayBuffers,
  * bare or under typed-array views and DataViews, share their memory with
