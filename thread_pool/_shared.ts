@@ -404,7 +404,8 @@ export function takeQueued(heap: SharedHeap, sq: Int32Array): number {
     // Read before the CAS: the owner refills this slot only once HEAD passed it.
     const rec = sq[h & SQ_MASK];
     if (Atomics.compareExchange(ctl, C_SQ_HEAD, h, (h + 1) | 0) !== h) continue;
-    if ((rec >> 2) + R_CLAIM >= heap.i32.length) heap.sync();
+    // The whole record must be in view (it may straddle an older heap end).
+    if (rec + RECORD_BYTES > heap.i32.length << 2) heap.sync();
     const ticket = ticketOf(h);
     if (Atomics.compareExchange(heap.i32, (rec >> 2) + R_CLAIM, ticket, CLAIM_TAKEN) === ticket) {
       Atomics.sub(ctl, C_QUEUED, 1);
