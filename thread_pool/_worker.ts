@@ -340,6 +340,10 @@ async function workerThread(): Promise<void> {
         // before the announcement is seen here; one after it sees the
         // announcement and bumps the condition (see wakeOne).
         Atomics.add(ctl, C_SLEEPERS, 1);
+        // A wake-up flagged before this announcement may have found nobody
+        // asleep: clear it, or later submits would skip waking this worker.
+        // A wake flagged after it bumped the condition past `seq`.
+        Atomics.store(ctl, C_WAKING, 0);
         if (ringEmpty(ctl)) {
           // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
           inbox.drain();
