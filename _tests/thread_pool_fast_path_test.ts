@@ -8,11 +8,7 @@ import { AioContext } from "../aio/aio_context.ts";
 import { withCurrentAioContext } from "../aio/current.ts";
 import { QEMUClockType, SCALE_MS } from "../aio/timer.ts";
 import { errnoValue } from "../sys/errno.ts";
-import {
-  getThreadPool,
-  type ThreadPoolRequest,
-  type ThreadPoolWork,
-} from "../thread_pool/mod.ts";
+import { getThreadPool, type ThreadPoolRequest, type ThreadPoolWork } from "../thread_pool/mod.ts";
 import { SQ_SLOTS } from "../thread_pool/_shared.ts";
 import { openFdCount } from "./_fd_leak.ts";
 
@@ -303,7 +299,7 @@ Deno.test("fast path: no completion is lost while the owner sleeps in poll(true)
       });
     }
     // Sometimes the owner is busy while the completions arrive.
-    if (rand(4) === 0) for (let spin = rand(20_000); spin > 0; spin--);
+    if (rand(4) === 0) { for (let spin = rand(20_000); spin > 0; spin--); }
     watchdog.modIn(2000);
     while (completed < k) ctx.poll(true);
     watchdog.del();

@@ -66,6 +66,18 @@ const PAIRS: Pair[] = [
   },
   { group: "10k fds", prefix: "raw FFI: epoll_wait", anchors: ["c.epoll_many"] },
   { group: "10k fds", prefix: "raw FFI: pollNs", anchors: ["c.poll_many"] },
+  // Thread pool, 2 workers, trivial jobs: a postMessage pool of the same
+  // size and a bare shared-memory ring (no pool semantics), same batch.
+  {
+    group: "thread pool throughput",
+    prefix: "aioloop pool",
+    anchors: ["js:postMessage pool", "js:SAB ring anchor"],
+  },
+  {
+    group: "thread pool latency",
+    prefix: "aioloop pool",
+    anchors: ["js:postMessage pool", "js:SAB ring anchor"],
+  },
 ];
 
 interface BenchJson {
