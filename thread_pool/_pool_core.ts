@@ -27,7 +27,6 @@ import {
   C_MIN,
   C_NEW,
   C_PENDING,
-  C_QUEUED,
   C_REAP,
   C_REQ_COND,
   C_RUNG,
@@ -61,6 +60,7 @@ import {
   RECORD_BYTES,
   ringEmpty,
   ringPush,
+  ringQueued,
   SharedHeap,
   storeWorkName,
   TAG_CANCELED,
@@ -332,7 +332,6 @@ export class PoolCore {
     i32[r + R_RES_LEN] = 0;
     i32[r + R_WORKER] = 0;
     if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
-    Atomics.add(ctl, C_QUEUED, 1);
     if (this.overflow.length > 0) this.flushOverflow();
     if (this.overflow.length > 0 || !ringPush(heap, this.sq, rec)) {
       i32[r + R_CLAIM] = CLAIM_PENDING;
@@ -474,7 +473,6 @@ export class PoolCore {
         for (const rec of this.overflow) {
           if (i32[(rec >> 2) + R_CLAIM] !== CLAIM_PENDING) continue;
           i32[(rec >> 2) + R_CLAIM] = CLAIM_TAKEN;
-          Atomics.sub(ctl, C_QUEUED, 1);
           queued.push(rec);
         }
         this.overflow.length = 0;
@@ -721,7 +719,6 @@ export class PoolCore {
     // ticket: one CAS decides between us and a worker taking it.
     const c = Atomics.load(i32, r + R_CLAIM);
     if (c <= 0 || Atomics.compareExchange(i32, r + R_CLAIM, c, CLAIM_CANCELED) !== c) return;
-    Atomics.sub(ctl, C_QUEUED, 1);
     i32[r + R_RES_TAG] = TAG_CANCELED;
     Atomics.store(i32, r + R_STATE, DONE);
     pushDone(this.heap, st.rec);
@@ -777,7 +774,9 @@ export class PoolCore {
         pendingThreads: ctl[C_PENDING],
         workers: this.workers.size,
         requests: this.outstanding.size + this.done.length,
-        queued: Atomics.load(ctl, C_QUEUED),
+        queued: ringQueued(this.heap, this.sq) +
+          this.overflow.filter((rec) => this.heap.i32[(rec >> 2) + R_CLAIM] === CLAIM_PENDING)
+            .length,
       };
     } finally {
       unlock(ctl);

@@ -28,10 +28,10 @@ export const C_STOP_COND = 8;
  * buffer, counting up and wrapping at 2^32. Workers take at HEAD (a CAS);
  * the owner alone fills at TAIL.
  */
-export const C_SQ_HEAD = 9;
-export const C_SQ_TAIL = 10;
+export const C_SQ_HEAD = 64;
+export const C_SQ_TAIL = 80;
 /** Lock-free stack of DONE records (record offsets). */
-export const C_DONE = 11;
+export const C_DONE = 96;
 /** Idle wait before a worker above min exits (ms). */
 export const C_IDLE_MS = 12;
 /** Heap bump pointer (bytes). */
@@ -40,8 +40,6 @@ export const C_TOP = 13;
 export const C_REAP = 14;
 /** 1 once the owner freed the pool: no worker may ring it any more. */
 export const C_FREED = 15;
-/** Number of queued requests. */
-export const C_QUEUED = 16;
 /** Idle workers spinning before they sleep (bounded: spinning needs a core). */
 export const C_SPINNERS = 17;
 /** The heap's size in bytes: views are fixed-length and remade when it changes. */
@@ -51,23 +49,28 @@ export const C_HEAP_BYTES = 18;
  * last drain until the owner drains again. Only the 0 -> 1 change rings the
  * owner's context, so a stream of completions costs one wake-up.
  */
-export const C_RUNG = 19;
+export const C_RUNG = 112;
 /**
  * Workers about to sleep on the request condition: the owner bumps and
  * notifies it after a submit only when this is non-zero.
  */
-export const C_SLEEPERS = 20;
+export const C_SLEEPERS = 128;
 /**
  * 1 from a wake-up of a sleeper until a woken worker looks at the ring
  * again: submits meanwhile do not wake more (the woken one drains the ring
  * and wakes the next if work is left).
  */
-export const C_WAKING = 21;
+export const C_WAKING = 129;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
 export const MAX_CLASS = 30; // 1 GiB
-export const C_SLOTS = C_FREE_BASE + MAX_CLASS + 1;
+/**
+ * Words from 64 on are the hot ones, 16 words (64 bytes) apart so that no
+ * two share a cache line: the ring's head (workers) and tail (owner), the
+ * DONE stack, the completion ring flag, the sleepers.
+ */
+export const C_SLOTS = 144;
 
 /** QEMU's THREAD_POOL_MAX_THREADS_DEFAULT. */
 export const MAX_THREADS_DEFAULT = 64;
@@ -408,10 +411,25 @@ export function takeQueued(heap: SharedHeap, sq: Int32Array): number {
     if (rec + RECORD_BYTES > heap.i32.length << 2) heap.sync();
     const ticket = ticketOf(h);
     if (Atomics.compareExchange(heap.i32, (rec >> 2) + R_CLAIM, ticket, CLAIM_TAKEN) === ticket) {
-      Atomics.sub(ctl, C_QUEUED, 1);
       return rec;
     }
   }
+}
+
+/** How many ring positions still hold a request no one took or cancelled. */
+export function ringQueued(heap: SharedHeap, sq: Int32Array): number {
+  const ctl = heap.ctl;
+  heap.sync();
+  let n = 0;
+  for (
+    let h = Atomics.load(ctl, C_SQ_HEAD), t = Atomics.load(ctl, C_SQ_TAIL);
+    h !== t;
+    h = (h + 1) | 0
+  ) {
+    const rec = sq[h & SQ_MASK];
+    if (Atomics.load(heap.i32, (rec >> 2) + R_CLAIM) === ticketOf(h)) n++;
+  }
+  return n;
 }
 
 /** Wakes one sleeping worker after a submit, if any sleeps. */
