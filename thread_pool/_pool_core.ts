@@ -580,6 +580,8 @@ export class PoolCore {
   /** Reads every record published DONE since the last call. */
   drainDone(): void {
     const ctl = this.ctl;
+    // A load first: the common empty case leaves the workers' line alone.
+    if (Atomics.load(ctl, C_DONE) === 0) return;
     let rec = Atomics.exchange(ctl, C_DONE, 0);
     if (rec === 0) return;
     const heap = this.heap;

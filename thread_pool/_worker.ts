@@ -149,7 +149,8 @@ function scheduleCompletion(): void {
   if (Atomics.load(ctl, C_FREED) !== 0) return;
   // Published (pushDone) before this exchange: an owner that cleared the
   // word before its drain either sees the record or sees 1 and is rung.
-  if (Atomics.exchange(ctl, C_RUNG, 1) !== 0) return;
+  // A load first: while a ring is pending the word's cache line is only read.
+  if (Atomics.load(ctl, C_RUNG) !== 0 || Atomics.exchange(ctl, C_RUNG, 1) !== 0) return;
   try {
     remoteBhSchedule(ctxCtl, init.completionBh.slot);
   } catch {
