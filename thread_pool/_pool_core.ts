@@ -716,7 +716,7 @@ export class PoolCore {
   /** thread_pool_cancel: drop a queued request; it completes with -ECANCELED. */
   cancelAsync(st: ReqState): void {
     if (st.finished || this.freed) return;
-    const ctl = this.ctl, i32 = this.heap.i32, r = st.rec >> 2;
+    const i32 = this.heap.i32, r = st.rec >> 2;
     // Queued (in the ring or the overflow) while the claim word holds a
     // ticket: one CAS decides between us and a worker taking it.
     const c = Atomics.load(i32, r + R_CLAIM);
