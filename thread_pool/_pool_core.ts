@@ -156,33 +156,22 @@ function thrownError(thrown: unknown): Error {
   });
 }
 
-// Max-heap on seq: the newest-submitted finished request comes out first.
-function heapPush(h: ReqState[], st: ReqState): void {
-  let i = h.push(st) - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (h[p].seq >= st.seq) break;
-    h[i] = h[p];
-    i = p;
+// The finished requests, sorted by seq ascending: the newest-submitted
+// comes off the end. Requests finish roughly in submission order, so an
+// insert is almost always an append (a binary search otherwise).
+function doneInsert(done: ReqState[], st: ReqState): void {
+  const n = done.length;
+  if (n === 0 || done[n - 1].seq < st.seq) {
+    done.push(st);
+    return;
   }
-  h[i] = st;
-}
-
-function heapPop(h: ReqState[]): ReqState | undefined {
-  const top = h[0];
-  const last = h.pop();
-  if (h.length === 0 || last === undefined) return top;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= h.length) break;
-    const c = l + 1 < h.length && h[l + 1].seq > h[l].seq ? l + 1 : l;
-    if (h[c].seq <= last.seq) break;
-    h[i] = h[c];
-    i = c;
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (done[mid].seq < st.seq) lo = mid + 1;
+    else hi = mid;
   }
-  h[i] = last;
-  return top;
+  done.splice(lo, 0, st);
 }
 
 /** The pool's machinery (the public classes wrap it). */
@@ -195,7 +184,7 @@ export class PoolCore {
   readonly workers: Map<number, WorkerEntry> = new Map();
   /** Submitted and not yet read back, by record offset (pool->head). */
   readonly outstanding: Map<number, ReqState> = new Map();
-  /** Read back, completion not run yet (max-heap on seq). */
+  /** Read back, completion not run yet (sorted by seq, ascending). */
   readonly done: ReqState[] = [];
   readonly works: Map<string, number> = new Map();
   /** Work objects seen before, with what their fields were then. */
@@ -216,6 +205,7 @@ export class PoolCore {
   /** Request records to reuse: only the owner allocates and frees them. */
   readonly freeRecs: number[] = [];
   #blocks: number[] = [];
+  #batch: ReqState[] = [];
   seq = 0;
   freed = false;
   reapSeen = 0;
@@ -587,7 +577,7 @@ export class PoolCore {
     const heap = this.heap;
     heap.sync();
     const i32 = heap.i32;
-    const blocks = this.#blocks;
+    const blocks = this.#blocks, batch = this.#batch;
     blocks.length = 0;
     while (rec !== 0) {
       const r = rec >> 2;
@@ -596,13 +586,16 @@ export class PoolCore {
       if (st !== undefined) {
         this.outstanding.delete(rec);
         this.readResult(st, rec);
-        heapPush(this.done, st);
+        batch.push(st);
       }
       this.freeRecs.push(rec);
       if (tagHasBytes(i32[r + R_ARG_TAG])) blocks.push(i32[r + R_ARG_PTR]);
       if (tagHasBytes(i32[r + R_RES_TAG])) blocks.push(i32[r + R_RES_PTR]);
       rec = next;
     }
+    // The stack hands them out newest-pushed first: insert oldest first.
+    for (let i = batch.length - 1; i >= 0; i--) doneInsert(this.done, batch[i]);
+    batch.length = 0;
     if (blocks.length === 0) return;
     lock(ctl);
     try {
@@ -691,7 +684,7 @@ export class PoolCore {
     this.drainDone();
     if (this.overflow.length > 0) this.flushOverflow();
     for (;;) {
-      const st = heapPop(this.done);
+      const st = this.done.pop();
       if (st === undefined) return;
       st.completed = true;
       const cb = st.cb;

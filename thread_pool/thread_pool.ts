@@ -17,11 +17,14 @@
  * since the owner last drained, so a context blocked in `ctx.poll(true)`
  * wakes up once for a burst of completions; completions never depend on
  * the owner's postMessage loop. Cancelling a queued request and a worker
- * taking it race on one compare-and-swap: exactly one of them wins. Completion callbacks run only from that BH, in the
- * context's thread, never from the submit call: each time the BH takes the
- * newest-submitted request that has finished (QEMU rescans its list after
- * every callback; a max-heap gives the same order without the quadratic
- * scan), reschedules itself, calls the callback, and cancels itself.
+ * taking it race on one compare-and-swap: exactly one of them wins.
+ *
+ * Completion callbacks run only from that BH, in the context's thread,
+ * never from the submit call: each time the BH takes the newest-submitted
+ * request that has finished (QEMU rescans its list after every callback; a
+ * list kept sorted by submission gives the same order without the
+ * quadratic scan), reschedules itself, calls the callback, and cancels
+ * itself.
  *
  * Workers are `node:worker_threads` Workers, made `unref()`: a pool never
  * keeps the process alive, so a script that falls off its end exits even
