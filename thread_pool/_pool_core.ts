@@ -190,7 +190,7 @@ export class PoolCore {
   /** Work objects seen before, with what their fields were then. */
   readonly workCache: WeakMap<
     object,
-    { module: unknown; name: unknown; key: string; label: string }
+    { module: unknown; name: unknown; key: string; label: string; w: number }
   > = new WeakMap();
   readonly outbox: SabOutbox;
   /** Arguments: our buffers only (the worker that takes a request is not known yet). */
@@ -263,7 +263,7 @@ export class PoolCore {
     let cached = typeof work === "object" && work !== null ? this.workCache.get(work) : undefined;
     if (cached === undefined || cached.module !== work.module || cached.name !== work.name) {
       const { key, name } = workKey(work);
-      cached = { module: work.module, name: work.name, key, label: name };
+      cached = { module: work.module, name: work.name, key, label: name, w: 0 };
       this.workCache.set(work, cached);
     }
     const key = cached.key, name = cached.label;
@@ -273,7 +273,10 @@ export class PoolCore {
     let keep: SharedArrayBuffer[] | null = null;
     let enc;
     if (typeof arg === "number") enc = { tag: TAG_NUMBER, num: arg, bytes: null };
-    else {
+    else if (arg === undefined || arg === null || typeof arg === "boolean") {
+      // Inline: the writer is not used.
+      enc = encodeValue(this.argWriter, arg);
+    } else {
       const link = this.argLink;
       link.kept = keep = [];
       try {
@@ -285,7 +288,8 @@ export class PoolCore {
     }
     this.maybeReap();
     const ctl = this.ctl, heap = this.heap;
-    let w = this.works.get(key);
+    // The work's name block, remembered on its cache entry after the first use.
+    let w: number | undefined = cached.w !== 0 ? cached.w : this.works.get(key);
     let rec = this.freeRecs.pop() ?? 0, argp = 0;
     // The common submit (known work, a spare record, an inline argument, no
     // worker to add) takes no lock.
@@ -310,6 +314,7 @@ export class PoolCore {
         unlock(ctl);
       }
     }
+    cached.w = w as number;
     // Views are current after the allocations (they may have grown the heap).
     const i32 = heap.i32, r = rec >> 2;
     i32[r + R_STATE] = QUEUED;
