@@ -127,6 +127,18 @@ const PAIRS: Pair[] = [
     anchors: ["js:bare generator", "js:floor: minimal entry wrapper"],
   },
   { group: "/perf/cost", prefix: "floor: minimal entry wrapper", anchors: ["js:bare generator"] },
+  // Thread pool, 2 workers, trivial jobs: a postMessage pool of the same
+  // size and a bare shared-memory ring (no pool semantics), same batch.
+  {
+    group: "thread pool throughput",
+    prefix: "aioloop pool",
+    anchors: ["js:postMessage pool", "js:SAB ring anchor"],
+  },
+  {
+    group: "thread pool latency",
+    prefix: "aioloop pool",
+    anchors: ["js:postMessage pool", "js:SAB ring anchor"],
+  },
 ];
 
 /**

@@ -35,25 +35,28 @@ import {
   C_MIN,
   C_NEW,
   C_PENDING,
-  C_Q_HEAD,
-  C_QUEUED,
   C_REAP,
   C_REQ_COND,
+  C_RUNG,
   C_STOP_COND,
+  CLAIM_CANCELED,
+  CLAIM_PENDING,
+  CLAIM_TAKEN,
   condSignal,
   decodeValue,
   DONE,
   encodeValue,
-  enqueue,
   lock,
   newControlBlock,
   newHeapBuffer,
+  newSubmitRing,
   pushDone,
   QUEUED,
   R_ARG_F64_BYTE,
   R_ARG_LEN,
   R_ARG_PTR,
   R_ARG_TAG,
+  R_CLAIM,
   R_DNEXT,
   R_RES_F64_BYTE,
   R_RES_LEN,
@@ -63,6 +66,9 @@ import {
   R_WORK,
   R_WORKER,
   RECORD_BYTES,
+  ringEmpty,
+  ringPush,
+  ringQueued,
   SharedHeap,
   storeWorkName,
   TAG_CANCELED,
@@ -73,7 +79,7 @@ import {
   TAG_SPAWN_FAILED,
   TAG_THREW,
   tagHasBytes,
-  unlinkQueued,
+  takeQueued,
   unlock,
   W_ACTIVE,
   W_DEAD,
@@ -81,6 +87,7 @@ import {
   W_RUNNING,
   W_STARTING,
   W_STATE,
+  wakeOne,
   WORKER_SLOT_BYTES,
   type WorkerInit,
 } from "./_shared.ts";
@@ -157,33 +164,22 @@ function thrownError(thrown: unknown): Error {
   });
 }
 
-// Max-heap on seq: the newest-submitted finished request comes out first.
-function heapPush(h: ReqState[], st: ReqState): void {
-  let i = h.push(st) - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (h[p].seq >= st.seq) break;
-    h[i] = h[p];
-    i = p;
+// The finished requests, sorted by seq ascending: the newest-submitted
+// comes off the end. Requests finish roughly in submission order, so an
+// insert is almost always an append (a binary search otherwise).
+function doneInsert(done: ReqState[], st: ReqState): void {
+  const n = done.length;
+  if (n === 0 || done[n - 1].seq < st.seq) {
+    done.push(st);
+    return;
   }
-  h[i] = st;
-}
-
-function heapPop(h: ReqState[]): ReqState | undefined {
-  const top = h[0];
-  const last = h.pop();
-  if (h.length === 0 || last === undefined) return top;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= h.length) break;
-    const c = l + 1 < h.length && h[l + 1].seq > h[l].seq ? l + 1 : l;
-    if (h[c].seq <= last.seq) break;
-    h[i] = h[c];
-    i = c;
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (done[mid].seq < st.seq) lo = mid + 1;
+    else hi = mid;
   }
-  h[i] = last;
-  return top;
+  done.splice(lo, 0, st);
 }
 
 /** The pool's machinery (the public classes wrap it). */
@@ -196,13 +192,13 @@ export class PoolCore {
   readonly workers: Map<number, WorkerEntry> = new Map();
   /** Submitted and not yet read back, by record offset (pool->head). */
   readonly outstanding: Map<number, ReqState> = new Map();
-  /** Read back, completion not run yet (max-heap on seq). */
+  /** Read back, completion not run yet (sorted by seq, ascending). */
   readonly done: ReqState[] = [];
   readonly works: Map<string, number> = new Map();
   /** Work objects seen before, with what their fields were then. */
   readonly workCache: WeakMap<
     object,
-    { module: unknown; name: unknown; key: string; label: string }
+    { module: unknown; name: unknown; key: string; label: string; w: number }
   > = new WeakMap();
   readonly outbox: SabOutbox;
   /** Arguments: our buffers only (the worker that takes a request is not known yet). */
@@ -210,6 +206,14 @@ export class PoolCore {
   readonly argWriter: WireWriter = new WireWriter();
   /** Results from a worker that is gone: only our own buffers resolve. */
   readonly orphanLink: SabLink;
+  /** The submission ring (shared with the workers). */
+  readonly sq: Int32Array = newSubmitRing();
+  /** Queued records that did not fit in the ring yet, oldest first. */
+  readonly overflow: number[] = [];
+  /** Request records to reuse: only the owner allocates and frees them. */
+  readonly freeRecs: number[] = [];
+  #blocks: number[] = [];
+  #batch: ReqState[] = [];
   seq = 0;
   freed = false;
   reapSeen = 0;
@@ -267,7 +271,7 @@ export class PoolCore {
     let cached = typeof work === "object" && work !== null ? this.workCache.get(work) : undefined;
     if (cached === undefined || cached.module !== work.module || cached.name !== work.name) {
       const { key, name } = workKey(work);
-      cached = { module: work.module, name: work.name, key, label: name };
+      cached = { module: work.module, name: work.name, key, label: name, w: 0 };
       this.workCache.set(work, cached);
     }
     const key = cached.key, name = cached.label;
@@ -277,7 +281,10 @@ export class PoolCore {
     let keep: SharedArrayBuffer[] | null = null;
     let enc;
     if (typeof arg === "number") enc = { tag: TAG_NUMBER, num: arg, bytes: null };
-    else {
+    else if (arg === undefined || arg === null || typeof arg === "boolean") {
+      // Inline: the writer is not used.
+      enc = encodeValue(this.argWriter, arg);
+    } else {
       const link = this.argLink;
       link.kept = keep = [];
       try {
@@ -288,43 +295,53 @@ export class PoolCore {
       if (keep.length === 0) keep = null;
     }
     this.maybeReap();
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
-    let rec = 0, argp = 0, signal = false;
-    lock(ctl);
-    try {
-      let w = this.works.get(key);
-      if (w === undefined) {
-        w = storeWorkName(heap, key);
-        this.works.set(key, w);
+    const ctl = this.ctl, heap = this.heap;
+    // The work's name block, remembered on its cache entry after the first use.
+    let w: number | undefined = cached.w !== 0 ? cached.w : this.works.get(key);
+    let rec = this.freeRecs.pop() ?? 0, argp = 0;
+    // The common submit (known work, a spare record, an inline argument, no
+    // worker to add) takes no lock.
+    if (
+      w === undefined || rec === 0 || enc.bytes !== null ||
+      (Atomics.load(ctl, C_IDLE) === 0 && Atomics.load(ctl, C_CUR) < Atomics.load(ctl, C_MAX))
+    ) {
+      lock(ctl);
+      try {
+        if (w === undefined) {
+          w = storeWorkName(heap, key);
+          this.works.set(key, w);
+        }
+        if (rec === 0) rec = heap.alloc(RECORD_BYTES);
+        if (enc.bytes !== null) argp = heap.store(enc.bytes);
+        if (ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
+      } catch (e) {
+        if (argp !== 0) heap.free(argp);
+        if (rec !== 0) this.freeRecs.push(rec);
+        throw e;
+      } finally {
+        unlock(ctl);
       }
-      rec = heap.alloc(RECORD_BYTES);
-      if (enc.bytes !== null) argp = heap.store(enc.bytes);
-      const r = rec >> 2;
-      i32[r + R_STATE] = QUEUED;
-      i32[r + R_WORK] = w;
-      i32[r + R_ARG_TAG] = enc.tag;
-      i32[r + R_ARG_PTR] = argp;
-      i32[r + R_ARG_LEN] = enc.bytes === null ? 0 : enc.bytes.length;
-      i32[r + R_RES_TAG] = 0;
-      i32[r + R_RES_PTR] = 0;
-      i32[r + R_RES_LEN] = 0;
-      i32[r + R_WORKER] = 0;
-      if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
-      if (ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
-      if (tracing) traceSend(K_POOL, traceName(`submit ${name}`), rec, rec);
-      enqueue(heap, rec);
-      if (ctl[C_IDLE] > 0) {
-        Atomics.add(ctl, C_REQ_COND, 1);
-        signal = true;
-      }
-    } catch (e) {
-      if (argp !== 0) heap.free(argp);
-      if (rec !== 0) heap.free(rec);
-      throw e;
-    } finally {
-      unlock(ctl);
     }
-    if (signal) Atomics.notify(ctl, C_REQ_COND, 1);
+    cached.w = w as number;
+    // Views are current after the allocations (they may have grown the heap).
+    const i32 = heap.i32, r = rec >> 2;
+    i32[r + R_STATE] = QUEUED;
+    i32[r + R_WORK] = w;
+    i32[r + R_ARG_TAG] = enc.tag;
+    i32[r + R_ARG_PTR] = argp;
+    i32[r + R_ARG_LEN] = enc.bytes === null ? 0 : enc.bytes.length;
+    i32[r + R_RES_TAG] = 0;
+    i32[r + R_RES_PTR] = 0;
+    i32[r + R_RES_LEN] = 0;
+    i32[r + R_WORKER] = 0;
+    if (enc.tag === TAG_NUMBER) heap.f64[(rec + R_ARG_F64_BYTE) >> 3] = enc.num;
+    if (tracing) traceSend(K_POOL, traceName(`submit ${name}`), rec, rec);
+    if (this.overflow.length > 0) this.flushOverflow();
+    if (this.overflow.length > 0 || !ringPush(heap, this.sq, rec)) {
+      i32[r + R_CLAIM] = CLAIM_PENDING;
+      this.overflow.push(rec);
+    }
+    wakeOne(ctl);
     const st: ReqState = {
       core: this,
       rec,
@@ -339,6 +356,21 @@ export class PoolCore {
     };
     this.outstanding.set(rec, st);
     return st;
+  }
+
+  /** Moves overflowed records into the ring, oldest first; cancelled ones are dropped. */
+  flushOverflow(): void {
+    const ov = this.overflow, heap = this.heap;
+    let i = 0;
+    for (; i < ov.length; i++) {
+      const rec = ov[i];
+      if (heap.i32[(rec >> 2) + R_CLAIM] !== CLAIM_PENDING) continue;
+      if (!ringPush(heap, this.sq, rec)) break;
+    }
+    if (i > 0) {
+      ov.splice(0, i);
+      wakeOne(this.ctl);
+    }
   }
 
   // --- spawning -----------------------------------------------------------
@@ -394,6 +426,7 @@ export class PoolCore {
     const init: WorkerInit = {
       ctl: this.ctl.buffer as SharedArrayBuffer,
       heap: this.heap.buffer,
+      sq: this.sq.buffer as SharedArrayBuffer,
       slot,
       completionBh: this.completionBh.remote(),
       newThreadBh: this.newThreadBh.remote(),
@@ -423,10 +456,12 @@ export class PoolCore {
    * Returns whether some request was failed with `e`.
    */
   spawnFailed(slot: number, e: unknown): boolean {
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32;
+    const ctl = this.ctl, heap = this.heap;
     let delivered = false;
     lock(ctl);
     try {
+      heap.sync();
+      const i32 = heap.i32;
       heap.free(slot);
       ctl[C_PENDING]--;
       ctl[C_CUR]--;
@@ -435,9 +470,18 @@ export class PoolCore {
       ctl[C_NEW] = 0;
       if (ctl[C_CUR] === 0) {
         this.spawnError = e;
-        while (ctl[C_Q_HEAD] !== 0) {
-          const rec = ctl[C_Q_HEAD];
-          unlinkQueued(heap, rec);
+        // The ring first, then the overflow: oldest first either way.
+        const queued: number[] = [];
+        for (let rec = takeQueued(heap, this.sq); rec !== 0; rec = takeQueued(heap, this.sq)) {
+          queued.push(rec);
+        }
+        for (const rec of this.overflow) {
+          if (i32[(rec >> 2) + R_CLAIM] !== CLAIM_PENDING) continue;
+          i32[(rec >> 2) + R_CLAIM] = CLAIM_TAKEN;
+          queued.push(rec);
+        }
+        this.overflow.length = 0;
+        for (const rec of queued) {
           i32[(rec >> 2) + R_RES_TAG] = TAG_SPAWN_FAILED;
           Atomics.store(i32, (rec >> 2) + R_STATE, DONE);
           pushDone(heap, rec);
@@ -454,10 +498,12 @@ export class PoolCore {
   /** The Worker's "exit" event (runs when the owner's event loop does). */
   onWorkerExit(entry: WorkerEntry): void {
     if (this.freed || entry.dropped) return;
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32, s = entry.slot >> 2;
+    const ctl = this.ctl, heap = this.heap, s = entry.slot >> 2;
     let chain = false;
     lock(ctl);
     try {
+      heap.sync();
+      const i32 = heap.i32;
       const state = i32[s + W_STATE];
       if (state === W_STARTING || state === W_RUNNING) {
         // It died without its exit hook: do what the hook would have done.
@@ -507,7 +553,8 @@ export class PoolCore {
     if (died) {
       lock(ctl);
       try {
-        if (ctl[C_Q_HEAD] !== 0 && ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
+        const waiting = !ringEmpty(ctl) || this.overflow.length > 0;
+        if (waiting && ctl[C_IDLE] === 0 && ctl[C_CUR] < ctl[C_MAX]) this.spawnThread();
         for (let i = ctl[C_CUR]; i < ctl[C_MIN]; i++) this.spawnThread();
       } finally {
         unlock(ctl);
@@ -538,10 +585,15 @@ export class PoolCore {
   /** Reads every record published DONE since the last call. */
   drainDone(): void {
     const ctl = this.ctl;
+    // A load first: the common empty case leaves the workers' line alone.
+    if (Atomics.load(ctl, C_DONE) === 0) return;
     let rec = Atomics.exchange(ctl, C_DONE, 0);
     if (rec === 0) return;
-    const heap = this.heap, i32 = heap.i32;
-    const blocks: number[] = [];
+    const heap = this.heap;
+    heap.sync();
+    const i32 = heap.i32;
+    const blocks = this.#blocks, batch = this.#batch;
+    blocks.length = 0;
     while (rec !== 0) {
       const r = rec >> 2;
       const next = Atomics.load(i32, r + R_DNEXT);
@@ -549,13 +601,17 @@ export class PoolCore {
       if (st !== undefined) {
         this.outstanding.delete(rec);
         this.readResult(st, rec);
-        heapPush(this.done, st);
+        batch.push(st);
       }
-      blocks.push(rec);
+      this.freeRecs.push(rec);
       if (tagHasBytes(i32[r + R_ARG_TAG])) blocks.push(i32[r + R_ARG_PTR]);
       if (tagHasBytes(i32[r + R_RES_TAG])) blocks.push(i32[r + R_RES_PTR]);
       rec = next;
     }
+    // The stack hands them out newest-pushed first: insert oldest first.
+    for (let i = batch.length - 1; i >= 0; i--) doneInsert(this.done, batch[i]);
+    batch.length = 0;
+    if (blocks.length === 0) return;
     lock(ctl);
     try {
       for (const p of blocks) heap.free(p);
@@ -636,10 +692,14 @@ export class PoolCore {
 
   /** thread_pool_completion_bh: newest-submitted finished request first. */
   completionBhFn(): void {
+    // Cleared before draining: a worker that publishes after the drain
+    // finds 0 and rings again (see scheduleCompletion in _worker.ts).
+    Atomics.store(this.ctl, C_RUNG, 0);
     this.maybeReap();
     this.drainDone();
+    if (this.overflow.length > 0) this.flushOverflow();
     for (;;) {
-      const st = heapPop(this.done);
+      const st = this.done.pop();
       if (st === undefined) return;
       st.completed = true;
       const cb = st.cb;
@@ -651,7 +711,10 @@ export class PoolCore {
       if (tracing) traceCallFlow(K_POOL, `complete ${st.name}`, st.rec, cb, null, st.ret, st.error);
       else cb(st.ret, st.error);
       if (this.freed) return;
+      // The cancel may also drop a worker's ring made meanwhile: clear the
+      // doorbell word again before draining, so the next completion rings.
       this.completionBh.cancel();
+      Atomics.store(this.ctl, C_RUNG, 0);
       // New completions may have arrived meanwhile (QEMU restarts its scan).
       this.drainDone();
     }
@@ -662,19 +725,15 @@ export class PoolCore {
   /** thread_pool_cancel: drop a queued request; it completes with -ECANCELED. */
   cancelAsync(st: ReqState): void {
     if (st.finished || this.freed) return;
-    const ctl = this.ctl, heap = this.heap, i32 = heap.i32, r = st.rec >> 2;
-    lock(ctl);
-    try {
-      if (Atomics.load(i32, r + R_STATE) === QUEUED) {
-        unlinkQueued(heap, st.rec);
-        i32[r + R_RES_TAG] = TAG_CANCELED;
-        Atomics.store(i32, r + R_STATE, DONE);
-        pushDone(heap, st.rec);
-        this.completionBh.schedule();
-      }
-    } finally {
-      unlock(ctl);
-    }
+    const i32 = this.heap.i32, r = st.rec >> 2;
+    // Queued (in the ring or the overflow) while the claim word holds a
+    // ticket: one CAS decides between us and a worker taking it.
+    const c = Atomics.load(i32, r + R_CLAIM);
+    if (c <= 0 || Atomics.compareExchange(i32, r + R_CLAIM, c, CLAIM_CANCELED) !== c) return;
+    i32[r + R_RES_TAG] = TAG_CANCELED;
+    Atomics.store(i32, r + R_STATE, DONE);
+    pushDone(this.heap, st.rec);
+    this.completionBh.schedule();
   }
 
   cancel(st: ReqState): void {
@@ -726,7 +785,9 @@ export class PoolCore {
         pendingThreads: ctl[C_PENDING],
         workers: this.workers.size,
         requests: this.outstanding.size + this.done.length,
-        queued: ctl[C_QUEUED],
+        queued: ringQueued(this.heap, this.sq) +
+          this.overflow.filter((rec) => this.heap.i32[(rec >> 2) + R_CLAIM] === CLAIM_PENDING)
+            .length,
       };
     } finally {
       unlock(ctl);

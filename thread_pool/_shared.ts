@@ -23,11 +23,15 @@ export const C_MAX = 6;
 export const C_REQ_COND = 7;
 /** worker_stopped: a sequence number, bumped when a worker leaves. */
 export const C_STOP_COND = 8;
-/** The request FIFO (record offsets, 0 = none). */
-export const C_Q_HEAD = 9;
-export const C_Q_TAIL = 10;
+/**
+ * The submission ring (QEMU's request list, FIFO): indices into the ring
+ * buffer, counting up and wrapping at 2^32. Workers take at HEAD (a CAS);
+ * the owner alone fills at TAIL.
+ */
+export const C_SQ_HEAD = 64;
+export const C_SQ_TAIL = 80;
 /** Lock-free stack of DONE records (record offsets). */
-export const C_DONE = 11;
+export const C_DONE = 96;
 /** Idle wait before a worker above min exits (ms). */
 export const C_IDLE_MS = 12;
 /** Heap bump pointer (bytes). */
@@ -36,8 +40,6 @@ export const C_TOP = 13;
 export const C_REAP = 14;
 /** 1 once the owner freed the pool: no worker may ring it any more. */
 export const C_FREED = 15;
-/** Number of queued requests. */
-export const C_QUEUED = 16;
 /** Idle workers spinning before they sleep (bounded: spinning needs a core). */
 export const C_SPINNERS = 17;
 /**
@@ -45,11 +47,35 @@ export const C_SPINNERS = 17;
  * pushDone wakes them. The AIO pool never sets it (its doorbell is the BH).
  */
 export const C_DONE_WAITERS = 31;
+/** The heap's size in bytes: views are fixed-length and remade when it changes. */
+export const C_HEAP_BYTES = 18;
+/**
+ * Completion doorbell: 1 from a worker's first completion after the owner's
+ * last drain until the owner drains again. Only the 0 -> 1 change rings the
+ * owner's context, so a stream of completions costs one wake-up.
+ */
+export const C_RUNG = 112;
+/**
+ * Workers about to sleep on the request condition: the owner bumps and
+ * notifies it after a submit only when this is non-zero.
+ */
+export const C_SLEEPERS = 128;
+/**
+ * 1 from a wake-up of a sleeper until a woken worker looks at the ring
+ * again: submits meanwhile do not wake more (the woken one drains the ring
+ * and wakes the next if work is left).
+ */
+export const C_WAKING = 129;
 /** Free-list heads of the heap, one per size class. */
 export const C_FREE_BASE = 32;
 export const MIN_CLASS = 5; // 32-byte blocks
 export const MAX_CLASS = 30; // 1 GiB
-export const C_SLOTS = C_FREE_BASE + MAX_CLASS + 1;
+/**
+ * Words from 64 on are the hot ones, 16 words (64 bytes) apart so that no
+ * two share a cache line: the ring's head (workers) and tail (owner), the
+ * DONE stack, the completion ring flag, the sleepers.
+ */
+export const C_SLOTS = 144;
 
 /** QEMU's THREAD_POOL_MAX_THREADS_DEFAULT. */
 export const MAX_THREADS_DEFAULT = 64;
@@ -63,8 +89,13 @@ export const DONE = 3;
 
 // Request record: Int32 words from the payload start.
 export const R_STATE = 0;
-export const R_NEXT = 1;
-export const R_PREV = 2;
+/**
+ * Who owns a queued request: its ticket (> 0) while queued; the worker
+ * that takes it, or the owner that cancels it, swaps the ticket out with
+ * one CAS. The ticket names the ring position, so a worker holding a stale
+ * position cannot take a record reused for a later request.
+ */
+export const R_CLAIM = 1;
 export const R_DNEXT = 3;
 /** Offset of the interned work name block. */
 export const R_WORK = 4;
@@ -95,13 +126,17 @@ export const W_EXITED = 2;
 /** Died (exit, close, uncaught error) outside the normal path. */
 export const W_DEAD = 3;
 
-// What an argument or result word holds. Values other than numbers and
+// What an argument or result word holds. Values other than numbers, booleans, null and
 // undefined are bytes of the wire codec (_wire/codec.ts) in a heap block.
 export const TAG_UNDEFINED = 0;
 /** A number, inline in the record's f64 slot. */
 export const TAG_NUMBER = 4;
 /** Wire-codec bytes. */
 export const TAG_WIRE = 6;
+/** null, false and true, inline (no bytes). */
+export const TAG_NULL = 7;
+export const TAG_FALSE = 8;
+export const TAG_TRUE = 9;
 /** Whether a value or result tag keeps its data in a heap block. */
 export function tagHasBytes(tag: number): boolean {
   return tag === TAG_WIRE || tag === TAG_THREW || tag === TAG_DIED_THREW;
@@ -130,12 +165,14 @@ export interface Encoded {
 }
 
 /**
- * Encodes a value with `w` (numbers and undefined stay inline). The bytes
+ * Encodes a value with `w` (numbers, booleans, null and undefined stay inline). The bytes
  * are the writer's: store them before its next use.
  */
 export function encodeValue(w: WireWriter, value: unknown): Encoded {
   if (typeof value === "number") return { tag: TAG_NUMBER, num: value, bytes: null };
   if (value === undefined) return { tag: TAG_UNDEFINED, num: 0, bytes: null };
+  if (value === null) return { tag: TAG_NULL, num: 0, bytes: null };
+  if (typeof value === "boolean") return { tag: value ? TAG_TRUE : TAG_FALSE, num: 0, bytes: null };
   w.value(value);
   return { tag: TAG_WIRE, num: 0, bytes: w.view() };
 }
@@ -152,6 +189,12 @@ export function decodeValue(
       return undefined;
     case TAG_NUMBER:
       return num;
+    case TAG_NULL:
+      return null;
+    case TAG_FALSE:
+      return false;
+    case TAG_TRUE:
+      return true;
     case TAG_WIRE: {
       const r = new WireReader(bytes!);
       r.sabs = sabs;
@@ -177,6 +220,7 @@ export function newControlBlock(min: number, max: number): Int32Array {
   ctl[C_IDLE_MS] = IDLE_TIMEOUT_MS;
   // Offset 0 means "none": the heap starts past it.
   ctl[C_TOP] = 32;
+  ctl[C_HEAP_BYTES] = HEAP_INITIAL_BYTES;
   return ctl;
 }
 
@@ -215,22 +259,40 @@ export function condSignal(ctl: Int32Array, index: number, count: number = 1): v
 }
 
 /**
- * Typed views over the growable heap SharedArrayBuffer. Views made without
- * a length track the buffer as it grows, in every thread.
+ * Typed views over the growable heap SharedArrayBuffer. The views are
+ * fixed-length (a length-tracking view over a growable buffer costs several
+ * times more per element access) and are remade when the heap's size word
+ * says it grew: {@linkcode SharedHeap.sync} after taking the lock or after
+ * reading an offset another thread published.
  */
 export class SharedHeap {
   readonly ctl: Int32Array;
   readonly buffer: SharedArrayBuffer;
-  readonly i32: Int32Array;
-  readonly u8: Uint8Array;
-  readonly f64: Float64Array;
+  i32: Int32Array;
+  u8: Uint8Array;
+  f64: Float64Array;
+  #bytes: number;
 
   constructor(ctl: Int32Array, buffer: SharedArrayBuffer) {
     this.ctl = ctl;
     this.buffer = buffer;
-    this.i32 = new Int32Array(buffer);
-    this.u8 = new Uint8Array(buffer);
-    this.f64 = new Float64Array(buffer);
+    this.#bytes = Atomics.load(ctl, C_HEAP_BYTES);
+    this.i32 = new Int32Array(buffer, 0, this.#bytes >> 2);
+    this.u8 = new Uint8Array(buffer, 0, this.#bytes);
+    this.f64 = new Float64Array(buffer, 0, this.#bytes >> 3);
+  }
+
+  /** Remakes the views if another thread grew the heap. */
+  sync(): void {
+    const n = Atomics.load(this.ctl, C_HEAP_BYTES);
+    if (n !== this.#bytes) this.#remake(n);
+  }
+
+  #remake(n: number): void {
+    this.#bytes = n;
+    this.i32 = new Int32Array(this.buffer, 0, n >> 2);
+    this.u8 = new Uint8Array(this.buffer, 0, n);
+    this.f64 = new Float64Array(this.buffer, 0, n >> 3);
   }
 
   /**
@@ -243,24 +305,27 @@ export class SharedHeap {
     while ((1 << k) < need) {
       if (++k > MAX_CLASS) throw new RangeError(`Thread pool value too large: ${bytes} bytes`);
     }
-    const ctl = this.ctl, i32 = this.i32;
+    this.sync();
+    const ctl = this.ctl;
     let block = ctl[C_FREE_BASE + k];
     if (block !== 0) {
+      const i32 = this.i32;
       ctl[C_FREE_BASE + k] = i32[(block + HEADER_BYTES) >> 2];
     } else {
       block = ctl[C_TOP];
       const end = block + (1 << k);
-      if (end > this.buffer.byteLength) this.#grow(end);
+      if (end > this.#bytes) this.#grow(end);
       ctl[C_TOP] = end;
-      i32[block >> 2] = k;
+      this.i32[block >> 2] = k;
     }
-    i32[(block >> 2) + 1] = MAGIC_USED;
+    this.i32[(block >> 2) + 1] = MAGIC_USED;
     return block + HEADER_BYTES;
   }
 
   /** Returns a payload to its free list. Caller holds the pool lock. */
   free(payload: number): void {
     const block = payload - HEADER_BYTES;
+    this.sync();
     const i32 = this.i32;
     if (i32[(block >> 2) + 1] !== MAGIC_USED) {
       throw new Error(`Thread pool heap corrupted: bad free at ${payload}`);
@@ -276,7 +341,10 @@ export class SharedHeap {
     if (end > max) throw new RangeError(`Thread pool shared heap is full (${max} bytes)`);
     let size = this.buffer.byteLength * 2;
     while (size < end) size *= 2;
-    this.buffer.grow(Math.min(size, max));
+    size = Math.min(size, max);
+    this.buffer.grow(size);
+    Atomics.store(this.ctl, C_HEAP_BYTES, size);
+    this.#remake(size);
   }
 
   /** Copies bytes into a new block; returns its offset. Caller holds the lock. */
@@ -288,32 +356,96 @@ export class SharedHeap {
 
   /** A copy of `len` bytes at `p` (node:v8 reads it after the block is freed). */
   copyOut(p: number, len: number): Uint8Array {
+    if (p + len > this.u8.length) this.sync();
     return this.u8.slice(p, p + len);
   }
 }
 
-// The request FIFO. Caller holds the lock.
-export function enqueue(heap: SharedHeap, rec: number): void {
-  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
-  const tail = ctl[C_Q_TAIL];
-  i32[r + R_NEXT] = 0;
-  i32[r + R_PREV] = tail;
-  if (tail === 0) ctl[C_Q_HEAD] = rec;
-  else i32[(tail >> 2) + R_NEXT] = rec;
-  ctl[C_Q_TAIL] = rec;
-  ctl[C_QUEUED]++;
+/** R_CLAIM values besides tickets. */
+export const CLAIM_TAKEN = -1;
+export const CLAIM_CANCELED = -2;
+/** Queued in the owner's overflow list (the ring was full), no ticket yet. */
+export const CLAIM_PENDING = 0x7fffffff;
+
+/** Ring slots (record offsets); a power of two. */
+export const SQ_SLOTS = 1 << 16;
+const SQ_MASK = SQ_SLOTS - 1;
+
+/** The ticket of ring position `index`. */
+export function ticketOf(index: number): number {
+  return (index & 0x3fffffff) + 1;
 }
 
-export function unlinkQueued(heap: SharedHeap, rec: number): void {
-  const ctl = heap.ctl, i32 = heap.i32, r = rec >> 2;
-  const next = i32[r + R_NEXT], prev = i32[r + R_PREV];
-  if (prev === 0) ctl[C_Q_HEAD] = next;
-  else i32[(prev >> 2) + R_NEXT] = next;
-  if (next === 0) ctl[C_Q_TAIL] = prev;
-  else i32[(next >> 2) + R_PREV] = prev;
-  i32[r + R_NEXT] = 0;
-  i32[r + R_PREV] = 0;
-  ctl[C_QUEUED]--;
+/** A fixed-length submission ring. */
+export function newSubmitRing(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(SQ_SLOTS * 4));
+}
+
+/** Whether the ring holds no position to take. */
+export function ringEmpty(ctl: Int32Array): boolean {
+  return Atomics.load(ctl, C_SQ_HEAD) === Atomics.load(ctl, C_SQ_TAIL);
+}
+
+/**
+ * Owner side: appends a record at the tail, or returns false when the ring
+ * is full. The record's fields are published by the tail store.
+ */
+export function ringPush(heap: SharedHeap, sq: Int32Array, rec: number): boolean {
+  const ctl = heap.ctl;
+  const t = Atomics.load(ctl, C_SQ_TAIL);
+  if (((t - Atomics.load(ctl, C_SQ_HEAD)) >>> 0) >= SQ_SLOTS) return false;
+  heap.i32[(rec >> 2) + R_CLAIM] = ticketOf(t);
+  sq[t & SQ_MASK] = rec;
+  Atomics.store(ctl, C_SQ_TAIL, (t + 1) | 0);
+  return true;
+}
+
+/**
+ * Takes the oldest queued request (any thread, no lock); 0 when the ring
+ * is empty. Cancelled positions are skipped.
+ */
+export function takeQueued(heap: SharedHeap, sq: Int32Array): number {
+  const ctl = heap.ctl;
+  for (;;) {
+    const h = Atomics.load(ctl, C_SQ_HEAD);
+    if (h === Atomics.load(ctl, C_SQ_TAIL)) return 0;
+    // Read before the CAS: the owner refills this slot only once HEAD passed it.
+    const rec = sq[h & SQ_MASK];
+    if (Atomics.compareExchange(ctl, C_SQ_HEAD, h, (h + 1) | 0) !== h) continue;
+    // The whole record must be in view (it may straddle an older heap end).
+    if (rec + RECORD_BYTES > heap.i32.length << 2) heap.sync();
+    const ticket = ticketOf(h);
+    if (Atomics.compareExchange(heap.i32, (rec >> 2) + R_CLAIM, ticket, CLAIM_TAKEN) === ticket) {
+      return rec;
+    }
+  }
+}
+
+/** How many ring positions still hold a request no one took or cancelled. */
+export function ringQueued(heap: SharedHeap, sq: Int32Array): number {
+  const ctl = heap.ctl;
+  heap.sync();
+  let n = 0;
+  for (
+    let h = Atomics.load(ctl, C_SQ_HEAD), t = Atomics.load(ctl, C_SQ_TAIL);
+    h !== t;
+    h = (h + 1) | 0
+  ) {
+    const rec = sq[h & SQ_MASK];
+    if (Atomics.load(heap.i32, (rec >> 2) + R_CLAIM) === ticketOf(h)) n++;
+  }
+  return n;
+}
+
+/** Wakes one sleeping worker after a submit, if any sleeps. */
+export function wakeOne(ctl: Int32Array): void {
+  if (
+    Atomics.load(ctl, C_SLEEPERS) > 0 && Atomics.load(ctl, C_WAKING) === 0 &&
+    Atomics.exchange(ctl, C_WAKING, 1) === 0
+  ) {
+    Atomics.add(ctl, C_REQ_COND, 1);
+    Atomics.notify(ctl, C_REQ_COND, 1);
+  }
 }
 
 /**
@@ -345,6 +477,7 @@ export function storeWorkName(heap: SharedHeap, key: string): number {
 }
 
 export function loadWorkName(heap: SharedHeap, p: number): { module: string; name: string } {
+  heap.sync();
   const len = heap.i32[p >> 2];
   const s = decoder.decode(heap.u8.slice(p + 4, p + 4 + len));
   const nl = s.indexOf("\n");
@@ -359,6 +492,8 @@ export interface WorkerInit {
   readonly slot: number;
   readonly completionBh: RemoteBH;
   readonly newThreadBh: RemoteBH;
+  /** The submission ring. */
+  readonly sq: SharedArrayBuffer;
   /** This worker's end of its channel with the owner (SharedArrayBuffers). */
   readonly port: MessagePort;
   /** SharedArrayBuffers the owner introduced before this worker existed. */

@@ -26,11 +26,13 @@ import {
   C_MIN,
   C_NEW,
   C_PENDING,
-  C_Q_HEAD,
   C_REAP,
   C_REQ_COND,
+  C_RUNG,
+  C_SLEEPERS,
   C_SPINNERS,
   C_STOP_COND,
+  C_WAKING,
   condSignal,
   decodeValue,
   DONE,
@@ -50,6 +52,7 @@ import {
   R_STATE,
   R_WORK,
   R_WORKER,
+  ringEmpty,
   SharedHeap,
   TAG_DIED,
   TAG_DIED_THREW,
@@ -57,13 +60,14 @@ import {
   TAG_NUMBER,
   TAG_THREW,
   tagHasBytes,
-  unlinkQueued,
+  takeQueued,
   unlock,
   W_ACTIVE,
   W_DEAD,
   W_EXITED,
   W_RUNNING,
   W_STATE,
+  wakeOne,
   type WorkerInit,
 } from "./_shared.ts";
 
@@ -71,7 +75,6 @@ const init = workerData as WorkerInit;
 traceAdopt(init.trace, "thread pool worker");
 const ctl = new Int32Array(init.ctl);
 const heap = new SharedHeap(ctl, init.heap);
-const i32 = heap.i32;
 const slot = init.slot >> 2;
 const ctxCtl = new Int32Array(init.completionBh.handle.ctl);
 const inbox = new SabInbox(init.sabs);
@@ -79,9 +82,10 @@ inbox.addPort(init.port);
 const outbox = new SabOutbox((m) => init.port.postMessage(m), { weak: true });
 const link = new SabLink(outbox, inbox);
 const writer = new WireWriter();
+const sq = new Int32Array(init.sq);
 
-/** Checks of the request condition an idle worker makes before sleeping (about 20 µs). */
-const IDLE_SPIN = 2000;
+/** Looks at the ring an idle worker takes before sleeping (about 20 µs: three loads each). */
+const IDLE_SPIN = 700;
 /** At most this many idle workers spin at once: one per spare core. */
 const MAX_SPINNERS = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
 
@@ -144,7 +148,11 @@ const jobs = new Map<number, Job | Error>();
 
 /** Rings the owner's completion BH. Caller holds the lock. */
 function scheduleCompletion(): void {
-  if (ctl[C_FREED] !== 0) return;
+  if (Atomics.load(ctl, C_FREED) !== 0) return;
+  // Published (pushDone) before this exchange: an owner that cleared the
+  // word before its drain either sees the record or sees 1 and is rung.
+  // A load first: while a ring is pending the word's cache line is only read.
+  if (Atomics.load(ctl, C_RUNG) !== 0 || Atomics.exchange(ctl, C_RUNG, 1) !== 0) return;
   try {
     remoteBhSchedule(ctxCtl, init.completionBh.slot);
   } catch {
@@ -162,8 +170,9 @@ function die(): void {
   dying = true;
   try {
     lock(ctl);
-    i32[slot + W_STATE] = W_DEAD;
-    const rec = i32[slot + W_ACTIVE];
+    heap.sync();
+    heap.i32[slot + W_STATE] = W_DEAD;
+    const rec = heap.i32[slot + W_ACTIVE];
     if (rec !== 0) {
       const r = rec >> 2;
       let tag = TAG_DIED, p = 0, len = 0;
@@ -177,12 +186,12 @@ function die(): void {
           // No room: the plain "died" result.
         }
       }
-      i32[r + R_RES_TAG] = tag;
-      i32[r + R_RES_PTR] = p;
-      i32[r + R_RES_LEN] = len;
-      i32[r + R_WORKER] = init.slot;
-      i32[slot + W_ACTIVE] = 0;
-      Atomics.store(i32, r + R_STATE, DONE);
+      heap.i32[r + R_RES_TAG] = tag;
+      heap.i32[r + R_RES_PTR] = p;
+      heap.i32[r + R_RES_LEN] = len;
+      heap.i32[r + R_WORKER] = init.slot;
+      heap.i32[slot + W_ACTIVE] = 0;
+      Atomics.store(heap.i32, r + R_STATE, DONE);
       pushDone(heap, rec);
     }
     scheduleCompletion();
@@ -223,9 +232,11 @@ async function resolveJob(work: number): Promise<Job | Error> {
 
 function argOf(rec: number): unknown {
   const r = rec >> 2;
-  const tag = i32[r + R_ARG_TAG];
+  const tag = heap.i32[r + R_ARG_TAG];
   if (tag === TAG_NUMBER) return heap.f64[(rec + R_ARG_F64_BYTE) >> 3];
-  const bytes = tagHasBytes(tag) ? heap.copyOut(i32[r + R_ARG_PTR], i32[r + R_ARG_LEN]) : null;
+  const bytes = tagHasBytes(tag)
+    ? heap.copyOut(heap.i32[r + R_ARG_PTR], heap.i32[r + R_ARG_LEN])
+    : null;
   return decodeValue(tag, 0, bytes, link);
 }
 
@@ -244,19 +255,16 @@ function threw(e: unknown): Encoded {
 
 /**
  * Stores the outcome and publishes DONE (QEMU: ret, then the release store
- * of the state), then rings the completion BH. Returns with the lock held:
- * the loop continues under it.
+ * of the state), then rings the completion BH unless a ring is pending.
+ * Only a result with bytes takes the lock (for the heap).
  */
 function finish(rec: number, out: Encoded | null, num: number): void {
   const r = rec >> 2;
-  lock(ctl);
+  let tag = TAG_NUMBER, p = 0, len = 0;
   if (out === null) {
     heap.f64[(rec + R_RES_F64_BYTE) >> 3] = num;
-    i32[r + R_RES_TAG] = TAG_NUMBER;
-    i32[r + R_RES_PTR] = 0;
-    i32[r + R_RES_LEN] = 0;
   } else if (out.bytes !== null) {
-    let p = 0;
+    lock(ctl);
     try {
       p = heap.store(out.bytes);
     } catch (e) {
@@ -267,15 +275,17 @@ function finish(rec: number, out: Encoded | null, num: number): void {
         out = { tag: TAG_NO_ROOM, num: 0, bytes: null };
       }
     }
-    i32[r + R_RES_TAG] = out.tag;
-    i32[r + R_RES_PTR] = p;
-    i32[r + R_RES_LEN] = out.bytes?.length ?? 0;
+    unlock(ctl);
+    tag = out.tag;
+    len = out.bytes?.length ?? 0;
   } else {
     if (out.tag === TAG_NUMBER) heap.f64[(rec + R_RES_F64_BYTE) >> 3] = out.num;
-    i32[r + R_RES_TAG] = out.tag;
-    i32[r + R_RES_PTR] = 0;
-    i32[r + R_RES_LEN] = 0;
+    tag = out.tag;
   }
+  const i32 = heap.i32;
+  i32[r + R_RES_TAG] = tag;
+  i32[r + R_RES_PTR] = p;
+  i32[r + R_RES_LEN] = len;
   i32[r + R_WORKER] = init.slot;
   i32[slot + W_ACTIVE] = 0;
   Atomics.store(i32, r + R_STATE, DONE);
@@ -293,8 +303,9 @@ async function workerThread(): Promise<void> {
   // dlopen (milliseconds) while the owner sleeps waiting for it.
   libc();
   lock(ctl);
+  heap.sync();
   ctl[C_PENDING]--;
-  i32[slot + W_STATE] = W_RUNNING;
+  heap.i32[slot + W_STATE] = W_RUNNING;
   // The next worker of the backlog is created by the owner's spawn BH.
   if (ctl[C_NEW] > 0 && ctl[C_FREED] === 0) {
     try {
@@ -303,42 +314,67 @@ async function workerThread(): Promise<void> {
       // The context is gone.
     }
   }
-  while (ctl[C_CUR] <= ctl[C_MAX]) {
-    if (ctl[C_Q_HEAD] === 0) {
+  unlock(ctl);
+  // The job path takes no lock: requests come from the ring, results go
+  // out through the DONE stack. The lock is for idling and leaving.
+  for (;;) {
+    const rec = takeQueued(heap, sq);
+    if (rec === 0) {
+      lock(ctl);
+      heap.sync();
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
       ctl[C_IDLE]++;
       const seq = Atomics.load(ctl, C_REQ_COND);
       const timeout = ctl[C_IDLE_MS];
       unlock(ctl);
-      // Watch the condition briefly before sleeping on it: a stream of
-      // submissions then costs no wake-up, and one job's round trip no
-      // futex sleep. Submit signals idle workers, spinning ones included.
+      // Watch the ring briefly before sleeping: a stream of submissions
+      // then costs no wake-up, and one job's round trip no futex sleep.
       if (Atomics.add(ctl, C_SPINNERS, 1) < MAX_SPINNERS) {
-        for (let i = 0; i < IDLE_SPIN && Atomics.load(ctl, C_REQ_COND) === seq; i++);
+        for (
+          let i = 0;
+          i < IDLE_SPIN && ringEmpty(ctl) && Atomics.load(ctl, C_REQ_COND) === seq;
+          i++
+        );
       }
       Atomics.sub(ctl, C_SPINNERS, 1);
       let res: "ok" | "not-equal" | "timed-out" = "not-equal";
-      if (Atomics.load(ctl, C_REQ_COND) === seq) {
-        // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
-        inbox.drain();
-        res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+      if (ringEmpty(ctl) && Atomics.load(ctl, C_REQ_COND) === seq) {
+        // Announce the sleep, then look again: a submit that published
+        // before the announcement is seen here; one after it sees the
+        // announcement and bumps the condition (see wakeOne).
+        Atomics.add(ctl, C_SLEEPERS, 1);
+        // A wake-up flagged before this announcement may have found nobody
+        // asleep: clear it, or later submits would skip waking this worker.
+        // A wake flagged after it bumped the condition past `seq`.
+        Atomics.store(ctl, C_WAKING, 0);
+        if (ringEmpty(ctl)) {
+          // Let SharedArrayBuffers posted meanwhile (and their forgets) land.
+          inbox.drain();
+          res = Atomics.wait(ctl, C_REQ_COND, seq, timeout);
+        }
+        Atomics.sub(ctl, C_SLEEPERS, 1);
+        // Looking at the ring again below: later submits may wake others.
+        Atomics.store(ctl, C_WAKING, 0);
       }
       lock(ctl);
+      heap.sync();
       ctl[C_IDLE]--;
-      if (res === "timed-out" && ctl[C_Q_HEAD] === 0 && ctl[C_CUR] > ctl[C_MIN]) break;
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
+      if (res === "timed-out" && ringEmpty(ctl) && ctl[C_CUR] > ctl[C_MIN]) break;
+      unlock(ctl);
       continue;
     }
-    const rec = ctl[C_Q_HEAD];
-    unlinkQueued(heap, rec);
-    Atomics.store(i32, (rec >> 2) + R_STATE, ACTIVE);
-    i32[slot + W_ACTIVE] = rec;
-    unlock(ctl);
+    Atomics.store(heap.i32, (rec >> 2) + R_STATE, ACTIVE);
+    heap.i32[slot + W_ACTIVE] = rec;
+    // More queued: a sleeping worker helps.
+    if (!ringEmpty(ctl)) wakeOne(ctl);
     activeJob = ++jobSeq;
     activeName = "";
 
     // Only the first use of a function, or a job returning a promise,
     // goes through the event loop.
-    let fn = jobs.get(i32[(rec >> 2) + R_WORK]);
-    if (fn === undefined) fn = await resolveJob(i32[(rec >> 2) + R_WORK]);
+    let fn = jobs.get(heap.i32[(rec >> 2) + R_WORK]);
+    if (fn === undefined) fn = await resolveJob(heap.i32[(rec >> 2) + R_WORK]);
     if (!(fn instanceof Error)) activeName = fn.name || "anonymous";
     traceJobStart(K_POOL, `job ${activeName}`, rec);
     let ret: unknown;
@@ -364,7 +400,8 @@ async function workerThread(): Promise<void> {
     if (retire) {
       // Leave, as a dead worker: the owner reaps it and spawns a clean one
       // if work waits (or fewer than min are left).
-      i32[slot + W_STATE] = W_DEAD;
+      lock(ctl);
+      heap.i32[slot + W_STATE] = W_DEAD;
       exited = true;
       ctl[C_CUR]--;
       ctl[C_REAP]++;
@@ -375,8 +412,15 @@ async function workerThread(): Promise<void> {
       init.port.close();
       return;
     }
+    // The pool shrank (setParams, free): this worker may be one too many.
+    if (Atomics.load(ctl, C_CUR) > Atomics.load(ctl, C_MAX)) {
+      lock(ctl);
+      heap.sync();
+      if (ctl[C_CUR] > ctl[C_MAX]) break;
+      unlock(ctl);
+    }
   }
-  i32[slot + W_STATE] = W_EXITED;
+  heap.i32[slot + W_STATE] = W_EXITED;
   exited = true;
   ctl[C_CUR]--;
   ctl[C_REAP]++;

@@ -40,7 +40,8 @@ import {
   C_MAX,
   C_NEW,
   C_PENDING,
-  C_QUEUED,
+  C_SQ_HEAD,
+  C_SQ_TAIL,
   lock,
   MAX_THREADS_DEFAULT,
   unlock,
@@ -242,7 +243,11 @@ export class ThreadPool {
     const core = this.#core, ctl = core.ctl;
     lock(ctl);
     try {
-      let need = ctl[C_QUEUED] - ctl[C_IDLE] - ctl[C_NEW] - ctl[C_PENDING];
+      // Ring positions not yet taken (nothing is cancelled here), plus any
+      // overflow waiting for room in the ring.
+      const queued = ((Atomics.load(ctl, C_SQ_TAIL) - Atomics.load(ctl, C_SQ_HEAD)) | 0) +
+        core.overflow.length;
+      let need = queued - ctl[C_IDLE] - ctl[C_NEW] - ctl[C_PENDING];
       while (need-- > 0 && ctl[C_CUR] < ctl[C_MAX]) core.spawnThread();
     } finally {
       unlock(ctl);

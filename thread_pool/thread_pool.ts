@@ -8,15 +8,23 @@
  * function with the argument; the value it returns (or the promise it
  * returns, settled) is the result.
  *
- * Requests and results travel through shared memory. A worker that finishes
- * marks the request DONE and schedules the pool's completion bottom half
- * through the context's doorbell, so a context blocked in
- * `ctx.poll(true)` wakes up; completions never depend on the owner's
- * postMessage loop. Completion callbacks run only from that BH, in the
- * context's thread, never from the submit call: each time the BH takes the
- * newest-submitted request that has finished (QEMU rescans its list after
- * every callback; a max-heap gives the same order without the quadratic
- * scan), reschedules itself, calls the callback, and cancels itself.
+ * Requests and results travel through shared memory. Submitting appends the
+ * request to a lock-free ring that workers take from in order (QEMU's
+ * FIFO request list); a worker drains the ring before it sleeps, and only a
+ * sleeping worker is woken. A worker that finishes marks the request DONE,
+ * pushes it on a lock-free stack, and schedules the pool's completion
+ * bottom half through the context's doorbell only if no ring is pending
+ * since the owner last drained, so a context blocked in `ctx.poll(true)`
+ * wakes up once for a burst of completions; completions never depend on
+ * the owner's postMessage loop. Cancelling a queued request and a worker
+ * taking it race on one compare-and-swap: exactly one of them wins.
+ *
+ * Completion callbacks run only from that BH, in the context's thread,
+ * never from the submit call: each time the BH takes the newest-submitted
+ * request that has finished (QEMU rescans its list after every callback; a
+ * list kept sorted by submission gives the same order without the
+ * quadratic scan), reschedules itself, calls the callback, and cancels
+ * itself.
  *
  * Workers are `node:worker_threads` Workers, made `unref()`: a pool never
  * keeps the process alive, so a script that falls off its end exits even
@@ -32,7 +40,7 @@
  * one spinning worker per spare core), and leaves after 10 s idle if more
  * than `min` workers exist.
  *
- * Arguments and results: numbers and undefined go inline; anything else is
+ * Arguments and results: numbers, booleans, null and undefined go inline; anything else is
  * encoded with the codec IOThread requests use too (a compact
  * structured-clone subset, node:v8 for the rare rest). SharedArrayBuffers,
  * bare or under typed-array views and DataViews, share their memory with

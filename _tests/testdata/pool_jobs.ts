@@ -117,3 +117,24 @@ const token = Math.random();
 export function workerToken(): number {
   return token;
 }
+
+/**
+ * Logs its start: log[0] counts starts, log[1 + n] is the id of the n-th
+ * job to start. Returns its start position.
+ */
+export function ordered([log, id]: [Int32Array, number]): number {
+  const n = Atomics.add(log, 0, 1);
+  Atomics.store(log, 1 + n, id);
+  return n;
+}
+
+/** Blocks its worker until gate[0] becomes non-zero (at most 10 s). */
+export function gate(g: Int32Array): number {
+  Atomics.wait(g, 0, 0, 10_000);
+  return Atomics.load(g, 0);
+}
+
+/** Doubles every element (a new array of the same type). */
+export function doubled(a: Float64Array): Float64Array {
+  return a.map((x) => 2 * x);
+}
