@@ -201,3 +201,40 @@ export function onCtx(
       body(ctx, fds);
     });
 }
+
+/** What a script run by {@linkcode runScript} left behind. */
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `source` as the `main.ts` of a new temporary directory, in its own
+ * `deno run` with `flags` and `env` (NO_COLOR set), no stdin, and a 60 s
+ * watchdog: a hung child fails the test instead of holding the suite.
+ */
+export async function runScript(
+  source: string,
+  flags: string[],
+  env: Record<string, string> = {},
+): Promise<ScriptResult> {
+  const dir = await Deno.makeTempDir({ prefix: "aioloop-script-" });
+  try {
+    const script = `${dir}/main.ts`;
+    await Deno.writeTextFile(script, source);
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-prompt", ...flags, script],
+      env: { NO_COLOR: "1", ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    if (r.signal !== null) throw new Error(`the script was killed (${r.signal}): watchdog`);
+    const dec = new TextDecoder();
+    return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

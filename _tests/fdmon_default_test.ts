@@ -8,6 +8,7 @@
 // fdmon/_io_uring_hooks.ts; the cases that need a process where no context
 // has had io_uring yet run in a subprocess.
 import { assert, assertEquals, assertThrows } from "@std/assert";
+import { runScript } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { clockGetNs, QEMUClockType, SCALE_NS } from "../aio/timer.ts";
 import { fdmonIoUring, FdMonUnavailableError } from "../fdmon/mod.ts";
@@ -239,23 +240,9 @@ console.log(JSON.stringify(out));
 `;
 
 async function runFresh(body: string, env: Record<string, string> = {}): Promise<any> {
-  const dir = Deno.makeTempDirSync({ prefix: "aioloop-fdmon-default-" });
-  try {
-    Deno.writeTextFileSync(`${dir}/main.ts`, PROGRAM(body));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${dir}/main.ts`],
-      env: { NO_COLOR: "1", AIOLOOP_FDMON: "", ...env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 0, stderr);
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  const r = await runScript(PROGRAM(body), ["-A"], { AIOLOOP_FDMON: "", ...env });
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
 }
 
 for (const [errno, code] of [[1, "EPERM"], [38, "ENOSYS"]] as const) {

@@ -2,6 +2,7 @@
 // without --allow-env gets the default fd monitor, silently, and
 // fdmonChoiceReason() says why; with the permission the variable decides.
 import { assert, assertEquals } from "@std/assert";
+import { runScript } from "./_harness.ts";
 import { fdmonIoUring } from "../fdmon/mod.ts";
 
 const PROGRAM = `
@@ -19,23 +20,9 @@ async function run(
   flags: string[],
   fdmon: string,
 ): Promise<{ fdmon: string; why: string; reason: string }> {
-  const dir = Deno.makeTempDirSync({ prefix: "aioloop-fdmon-env-" });
-  try {
-    Deno.writeTextFileSync(`${dir}/main.ts`, PROGRAM);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, `${dir}/main.ts`],
-      env: { AIOLOOP_FDMON: fdmon, NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 0, stderr);
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  const r = await runScript(PROGRAM, flags, { AIOLOOP_FDMON: fdmon });
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
 }
 
 Deno.test("fdmon env: AIOLOOP_FDMON is ignored without env permission, and the reason says so", async () => {

@@ -3,6 +3,7 @@
 // adjust_max_threads_to_work / free, on the AIO pool's workers. Workers
 // report through SharedArrayBuffer words (see testdata/generic_pool_jobs.ts).
 import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
+import { runScript as runInSubprocess } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
 import { getThreadPool, ThreadPool, type ThreadPoolWork } from "../thread_pool/mod.ts";
@@ -314,25 +315,10 @@ const ROOT = new URL("../", import.meta.url);
 const ROOT_PATH = decodeURIComponent(ROOT.pathname);
 const MOD = JSON.stringify(new URL("thread_pool/mod.ts", ROOT).href);
 
-/** Runs `source` as a script in a subprocess with `flags` (60 s watchdog). */
+/** Runs `source` in a subprocess with `flags`: exit code and all output. */
 async function runScript(source: string, flags: string[]): Promise<{ code: number; out: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/main.ts`;
-    await Deno.writeTextFile(script, source);
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--no-check", "--no-prompt", ...flags, script],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    assertEquals(r.signal, null, "killed by the watchdog");
-    const dec = new TextDecoder();
-    return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const r = await runInSubprocess(source, flags);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 Deno.test("ThreadPool: a pending wait() keeps the process alive; idle or busy workers do not", async () => {

@@ -4,6 +4,7 @@
 // NotCapable hidden inside). Each case runs in a subprocess with restricted
 // permissions and a watchdog.
 import { assert, assertEquals } from "@std/assert";
+import { runScript } from "./_harness.ts";
 
 function assertStringIncludes(actual: string, expected: string): void {
   assert(actual.includes(expected), `expected ${JSON.stringify(expected)} in:\n${actual}`);
@@ -16,23 +17,8 @@ async function runRestricted(
   source: string,
   flags: string[],
 ): Promise<{ code: number; out: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/main.ts`;
-    await Deno.writeTextFile(script, source);
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--no-check", "--no-prompt", ...flags, script],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    assertEquals(r.signal, null, "killed by the watchdog");
-    const dec = new TextDecoder();
-    return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const r = await runScript(source, flags);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 const POOL = `import { AioContext } from ${
