@@ -271,14 +271,27 @@ Deno.test("/cpus/exclusive/excludes-all", async () => {
   assertEquals(await excludesAll(0), { moved: 0, saw: 0 });
 });
 
+/**
+ * What the oracle saw of a mutation. A broken section shows only when the
+ * vCPU threads really overlap it, which a loaded 2-core machine may not
+ * let happen in one run: up to 8 runs, the first that catches it counts.
+ */
+async function mutationCaught(mutation: number): Promise<number> {
+  for (let run = 0; run < 8; run++) {
+    const r = await excludesAll(mutation);
+    if (r.moved + r.saw > 0) return r.moved + r.saw;
+  }
+  return 0;
+}
+
 Deno.test("/cpus/exclusive/mutation/starter-not-waiting-must-fail", async () => {
-  const r = await excludesAll(MUT_STARTER_NO_WAIT);
-  assertGreater(r.moved + r.saw, 0, "the oracle must catch a starter that does not wait");
+  const caught = await mutationCaught(MUT_STARTER_NO_WAIT);
+  assertGreater(caught, 0, "the oracle must catch a starter that does not wait");
 });
 
 Deno.test("/cpus/exclusive/mutation/exec-start-ignoring-pending-must-fail", async () => {
-  const r = await excludesAll(MUT_EXEC_START_IGNORES_PENDING);
-  assertGreater(r.moved + r.saw, 0, "the oracle must catch cpu_exec_start ignoring pending_cpus");
+  const caught = await mutationCaught(MUT_EXEC_START_IGNORES_PENDING);
+  assertGreater(caught, 0, "the oracle must catch cpu_exec_start ignoring pending_cpus");
 });
 
 Deno.test("/cpus/exclusive/nesting", async () => {
