@@ -749,7 +749,14 @@ export class PoolCore {
     if (st.completed) return "completed";
     if (st.finished) return "done";
     const s = Atomics.load(this.heap.i32, (st.rec >> 2) + R_STATE);
-    return s === QUEUED ? "queued" : s === DONE ? "done" : "active";
+    if (s === QUEUED) return "queued";
+    if (s !== DONE) return "active";
+    // A worker marks the record DONE just before it pushes it where the
+    // completion BH finds it: "done" only once it is there (as in QEMU,
+    // where both happen under the pool's lock), so that whatever is done
+    // when the BH runs completes in the BH's order.
+    this.drainDone();
+    return st.finished ? "done" : "active";
   }
 
   // --- parameters, stats, free ----------------------------------------------
