@@ -238,3 +238,79 @@ export async function runScript(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+const napWord = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` (a word nobody notifies). */
+export function sleepMs(ms: number): void {
+  Atomics.wait(napWord, 0, 0, ms);
+}
+
+/**
+ * Polls `ctx` without blocking forever until `cond` holds: a poll that made
+ * no progress is followed by a 1 ms nap. Throws after `ms`.
+ */
+export function pollUntil(ctx: AioContext, cond: () => boolean, what: string, ms = 20_000): void {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    if (!ctx.poll(false)) sleepMs(1);
+  }
+}
+
+/** Waits until the fd count stayed put for 100 ms (Worker threads wind down; 5 s at most). */
+export async function fdCountSteady(): Promise<void> {
+  let last = -1, same = 0;
+  const deadline = performance.now() + 5000;
+  while (same < 5 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    const n = openFdCount();
+    same = n === last ? same + 1 : 0;
+    last = n;
+  }
+}
+
+const LATE_WRITER = `
+const lib = Deno.dlopen("libc.so.6", {
+  usleep: { parameters: ["u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+});
+self.onmessage = (e) => {
+  lib.symbols.usleep(20000);
+  lib.symbols.write(e.data, new Uint8Array(new BigUint64Array([1n]).buffer), 8);
+  self.postMessage("done");
+};
+self.postMessage("ready");`;
+
+/**
+ * A Worker that, told an eventfd, sleeps 20 ms and then adds 1 to it: the
+ * write from another thread that a blocked wait must wake for. Start it and
+ * await `ready` before counting fds (its runtime's own fds come and go on
+ * their own schedule).
+ */
+export class LateEventfdWriter {
+  #url = URL.createObjectURL(new Blob([LATE_WRITER], { type: "text/javascript" }));
+  #worker = new Worker(this.#url, { type: "module" });
+  /** Resolves once the Worker runs. */
+  readonly ready: Promise<void> = this.#next().then((m) => {
+    if (m !== "ready") throw new Error(`the writer said ${String(m)}, not "ready"`);
+  });
+
+  #next(): Promise<unknown> {
+    return new Promise((resolve) => this.#worker.onmessage = (e) => resolve(e.data));
+  }
+
+  /** Sends `fd`; the promise resolves after the Worker's write. */
+  write(fd: number): Promise<void> {
+    const done = this.#next().then((m) => {
+      if (m !== "done") throw new Error(`the writer said ${String(m)}, not "done"`);
+    });
+    this.#worker.postMessage(fd);
+    return done;
+  }
+
+  [Symbol.dispose](): void {
+    this.#worker.terminate();
+    URL.revokeObjectURL(this.#url);
+  }
+}

@@ -8,7 +8,7 @@
 // fdmon/_io_uring_hooks.ts; the cases that need a process where no context
 // has had io_uring yet run in a subprocess.
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { runScript } from "./_harness.ts";
+import { LateEventfdWriter, runScript } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { clockGetNs, QEMUClockType, SCALE_NS } from "../aio/timer.ts";
 import { fdmonIoUring, FdMonUnavailableError } from "../fdmon/mod.ts";
@@ -171,23 +171,9 @@ for (const extArg of [true, false]) {
     name: `fdmon default: an fd made ready by another thread ends a timed wait [io_uring, ${how}]`,
     ignore: !URING || (extArg && !EXT_ARG),
     fn: async () => {
-      const code = `
-        const lib = Deno.dlopen("libc.so.6", {
-          usleep: { parameters: ["u32"], result: "i32" },
-          write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-        });
-        self.onmessage = (e) => {
-          lib.symbols.usleep(20000);
-          lib.symbols.write(e.data, new Uint8Array(new BigUint64Array([1n]).buffer), 8);
-          self.postMessage("done");
-        };
-        self.postMessage("ready");`;
-      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-      const worker = new Worker(url, { type: "module" });
-      try {
-        const message = (): Promise<unknown> =>
-          new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
-        assertEquals(await message(), "ready");
+      using writer = new LateEventfdWriter();
+      {
+        await writer.ready;
         const before = openFdCount();
         {
           using ctx = withHooks({ extArg }, () => AioContext.create({ fdmon: "io_uring" }));
@@ -200,8 +186,7 @@ for (const extArg of [true, false]) {
             ctx.poll(false);
             // 30 s out: only the fd can end this wait in a passing test.
             t.mod(clockGetNs(QEMUClockType.REALTIME) + 30e9);
-            const done = message();
-            worker.postMessage(fd);
+            const done = writer.write(fd);
             while (reads === 0) ctx.poll(true);
             assertEquals([reads, timerRan], [1, false]);
             await done;
@@ -212,9 +197,6 @@ for (const extArg of [true, false]) {
           }
         }
         assertEquals(openFdCount(), before);
-      } finally {
-        worker.terminate();
-        URL.revokeObjectURL(url);
       }
     },
   });

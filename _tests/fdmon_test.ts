@@ -9,6 +9,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
+import { LateEventfdWriter } from "./_harness.ts";
 import { AioHandler, ReadyList } from "../fdmon/aio_handler.ts";
 import type { GPollFD } from "../glib/gpollfd.ts";
 import {
@@ -1010,25 +1011,11 @@ Deno.test(
   "fdmon-io_uring: a blocked wait is woken by a write from another thread",
   { ignore: !URING },
   async () => {
-    const code = `
-      const lib = Deno.dlopen("libc.so.6", {
-        usleep: { parameters: ["u32"], result: "i32" },
-        write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-      });
-      self.onmessage = (e) => {
-        lib.symbols.usleep(20000);
-        lib.symbols.write(e.data, new Uint8Array(new BigUint64Array([1n]).buffer), 8);
-        self.postMessage("done");
-      };
-      self.postMessage("ready");`;
-    const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-    const worker = new Worker(url, { type: "module" });
-    try {
-      const message = (): Promise<unknown> =>
-        new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
+    using writer = new LateEventfdWriter();
+    {
       // The worker's own runtime fds come and go on their own schedule:
       // count ours only once it is up, and before it is told to go.
-      assertEquals(await message(), "ready");
+      await writer.ready;
       const fdsBefore = openFdCount();
       const fds = new Fds();
       const host = new FakeHost(fdmonIoUring);
@@ -1037,21 +1024,17 @@ Deno.test(
         const node = host.set(fd, true)!;
         host.set(fds.eventfd(), true);
         host.wait(0);
-        const done = message();
-        worker.postMessage(fd);
+        const done = writer.write(fd);
         // Blocks this isolate until the worker's write completes the poll
         // (a 5 s bound, so a lost wake-up fails instead of hanging).
         const { ready } = host.wait(5_000_000_000);
         assertEquals([...ready.keys()], [node]);
-        assertEquals(await done, "done");
+        await done;
       } finally {
         host.mon.destroy();
         fds[Symbol.dispose]();
       }
       assertEquals(openFdCount(), fdsBefore);
-    } finally {
-      worker.terminate();
-      URL.revokeObjectURL(url);
     }
   },
 );

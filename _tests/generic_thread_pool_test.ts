@@ -3,7 +3,7 @@
 // adjust_max_threads_to_work / free, on the AIO pool's workers. Workers
 // report through SharedArrayBuffer words (see testdata/generic_pool_jobs.ts).
 import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
-import { runScript as runInSubprocess } from "./_harness.ts";
+import { fdCountSteady, runScript as runInSubprocess } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { getCurrentAioContext } from "../aio/current.ts";
 import { getThreadPool, ThreadPool, type ThreadPoolWork } from "../thread_pool/mod.ts";
@@ -462,18 +462,6 @@ Deno.test("ThreadPool: any sequence of operations runs each job once and reports
   );
 });
 
-/** Waits until the fd count stayed put for 100 ms (Worker threads wind down). */
-async function waitStable(): Promise<void> {
-  let last = -1, same = 0;
-  const deadline = performance.now() + 5000;
-  while (same < 5 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    const n = openFdCount();
-    same = n === last ? same + 1 : 0;
-    last = n;
-  }
-}
-
 async function useAndFree(): Promise<void> {
   const c = words(3);
   const pool = new ThreadPool({ maxThreads: 3 });
@@ -487,7 +475,7 @@ async function useAndFree(): Promise<void> {
 Deno.test("ThreadPool: no fd and no Worker thread is left after free()", async () => {
   // The first round lets Deno make what it keeps for good.
   await useAndFree();
-  await waitStable();
+  await fdCountSteady();
   const fds = openFdCount();
   const threads = threadCount();
   for (let i = 0; i < 3; i++) await useAndFree();

@@ -4,6 +4,7 @@
 // batching: FIFO start order, newest-first completion, cancellation of
 // queued requests, and that no wake-up, result, fd or Worker is lost.
 import { assert, assertEquals, assertInstanceOf, assertStrictEquals } from "@std/assert";
+import { pollUntil, sleepMs } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { withCurrentAioContext } from "../aio/current.ts";
 import { QEMUClockType, SCALE_MS } from "../aio/timer.ts";
@@ -22,20 +23,6 @@ function job(name: string): ThreadPoolWork {
 const INC = job("inc");
 const ORDERED = job("ordered");
 const GATE = job("gate");
-
-const nap = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(nap, 0, 0, ms);
-}
-
-/** Polls (without blocking forever) until `cond` holds; fails after `ms`. */
-function pollUntil(ctx: AioContext, cond: () => boolean, what: string, ms = 20_000): void {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    if (!ctx.poll(false)) sleepMs(1);
-  }
-}
 
 /** A pool of exactly n workers, all up. */
 function poolOf(ctx: AioContext, n: number) {

@@ -10,6 +10,7 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
+import { fdCountSteady, pollUntil, sleepMs } from "./_harness.ts";
 import { AioContext } from "../aio/aio_context.ts";
 import { Coroutine } from "../aio/coroutine.ts";
 import { withCurrentAioContext } from "../aio/current.ts";
@@ -32,20 +33,6 @@ const ECANCELED = errnoValue("ECANCELED");
 
 function job(name: string): ThreadPoolWork {
   return { module: JOBS, name };
-}
-
-const nap = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(nap, 0, 0, ms);
-}
-
-/** Polls (without blocking forever) until `cond` holds; fails after `ms`. */
-function pollUntil(ctx: AioContext, cond: () => boolean, what: string, ms = 10_000): void {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    if (!ctx.poll(false)) sleepMs(1);
-  }
 }
 
 interface Outcome {
@@ -73,18 +60,6 @@ async function assertSettled(fds: number, threads: number): Promise<void> {
   }
   assertEquals(f, fds, "fd count after the pool was freed");
   assert(t <= threads, `threads after the pool was freed: ${t} > ${threads}`);
-}
-
-/** Waits until the fd count stayed put for 100 ms (Worker threads wind down). */
-async function waitStable(): Promise<void> {
-  let last = -1, same = 0;
-  const deadline = performance.now() + 5000;
-  while (same < 5 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    const n = openFdCount();
-    same = n === last ? same + 1 : 0;
-    last = n;
-  }
 }
 
 // The first Worker of a process makes Deno open a few fds and threads for
@@ -490,7 +465,7 @@ Deno.test("no fd and no Worker thread is left after free() or context destroy", 
   // The first round lets Deno make what it keeps for good once two Workers
   // have lived at once.
   freeAndDestroy();
-  await waitStable();
+  await fdCountSteady();
   const fds = openFdCount();
   const threads = [...Deno.readDirSync("/proc/self/task")].length;
   freeAndDestroy();
